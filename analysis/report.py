@@ -1,0 +1,54 @@
+"""The main report: tables of what spectral_la measures, as Markdown."""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from analysis.reference_accuracy import qdwh_convergence, reference_accuracy
+
+__all__ = ["markdown_table", "build_report"]
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(v)
+
+
+def markdown_table(rows: list[dict]) -> str:
+    if not rows:
+        return "(no rows)\n"
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(_fmt(r[k]) for k in keys) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def build_report(out_dir: Path, *, device: str = "cpu", progress: bool = True) -> Path:
+    """Compute every section, write ``out_dir/report.md`` and return its path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    accuracy = reference_accuracy(device=device, progress=progress)
+    qdwh_rows = qdwh_convergence(device=device, progress=progress)
+    elapsed = time.perf_counter() - start
+    text = [
+        "# spectral_la report\n",
+        f"Device: {device} ({torch.cuda.get_device_name() if device == 'cuda' else platform.processor() or 'cpu'}); "
+        f"torch {torch.__version__}; {elapsed:.1f} s.\n",
+        "## Exact references vs mpmath (50 digits)\n",
+        "Max entrywise error on a 24×16 matrix (16×16 symmetric PSD for inverse roots) with a geometric "
+        "spectrum 1 … 1/κ, in units of u·κ (u the unit roundoff of the dtype; inverse roots also divided by "
+        "the result's scale κ^{1/r}). Values of order 1–10 are what backward stability allows.\n",
+        markdown_table(accuracy),
+        "## QDWH: iterations and backward error vs condition number (128×128, float64)\n",
+        "Nakatsukasa–Bai–Gygi (2010) bound: at most 6 iterations for κ ≤ 1e16. Backward error "
+        "‖X − UH‖_F/‖X‖_F and orthogonality ‖UᵀU − I‖_F in units of u.\n",
+        markdown_table(qdwh_rows),
+    ]
+    path = out_dir / "report.md"
+    path.write_text("\n".join(text))
+    return path

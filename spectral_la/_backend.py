@@ -1,0 +1,323 @@
+"""One algorithm, two execution paths: torch tensors and mpmath numbers.
+
+Every routine of spectral_la is written once against the small set of
+operations below (DESIGN.md, principle 1). :func:`working` inspects the input
+and returns a *backend* object ``ops`` together with the input converted to the
+backend's working array:
+
+* :class:`TorchOps` -- ``torch.Tensor`` of shape ``(..., m, n)`` on any device.
+  **Dtype policy**: float64 computes in float64, float32 in float32, and the
+  half types (bfloat16, float16) are upcast to float32 (LAPACK/cuSOLVER have
+  no half-precision SVD, eigh or QR); the result is cast back to the input
+  dtype. ``ops.eps`` is the unit roundoff of the *compute* dtype.
+* :class:`MpOps` -- an ``mpmath.matrix`` or a NumPy ``object`` array of mpmath
+  numbers with shape ``(..., m, n)`` (batched). Matrix products use NumPy's
+  ``@`` on object arrays; decompositions use mpmath (``svd_r``, ``eigsy``,
+  ``qr``, ``cholesky``). It runs at the caller's ``mp.prec`` plus
+  :data:`GUARD_BITS` guard bits and rounds the result back to ``mp.prec``; ``ops.eps``
+  is the working precision's unit roundoff.
+
+Scalars that drive an iteration (weights, interval ends) are host numbers:
+Python floats for torch (so no device synchronisation), ``mpf`` for mpmath.
+``ops.sm`` is the scalar math module for them (:mod:`math` or ``mpmath.mp``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import mpmath
+import numpy as np
+import torch
+
+from spectral_la._validate import check_finite, check_matrix_shape
+
+__all__ = ["GUARD_BITS", "MpOps", "TorchOps", "working"]
+
+#: Guard bits added to ``mp.prec`` inside a routine on the mpmath path.
+GUARD_BITS = 20
+
+_HALF_TYPES = (torch.float16, torch.bfloat16)
+
+
+class TorchOps:
+    """Operations on torch tensors of shape ``(..., m, n)``."""
+
+    kind = "torch"
+    sm = math
+
+    def __init__(self, dtype: torch.dtype, device: torch.device) -> None:
+        self.dtype = dtype
+        self.device = device
+        self.eps = float(torch.finfo(dtype).eps) / 2  # unit roundoff u = 2^-t
+
+    # -- construction -------------------------------------------------------
+    def eye(self, n: int) -> torch.Tensor:
+        return torch.eye(n, dtype=self.dtype, device=self.device)
+
+    def scalar(self, v: Any) -> float:
+        return float(v)
+
+    # -- elementwise and reductions ----------------------------------------
+    @staticmethod
+    def where(cond, a, b):
+        return torch.where(cond, a, b)
+
+    @staticmethod
+    def sqrt(x):
+        return torch.sqrt(x)
+
+    @staticmethod
+    def maximum(x, v: float):
+        return torch.clamp_min(x, v)
+
+    @staticmethod
+    def power(x, p):
+        return torch.pow(x, p)
+
+    @staticmethod
+    def fro(x):
+        """Frobenius norm per matrix, shape ``(..., 1, 1)``."""
+        return torch.linalg.matrix_norm(x, "fro", keepdim=True)
+
+    @staticmethod
+    def norm1_inf(x):
+        """``(‖x‖₁, ‖x‖_∞)`` per matrix, each of shape ``(..., 1, 1)``."""
+        a = x.abs()
+        n1 = a.sum(-2, keepdim=True).amax(-1, keepdim=True)
+        ninf = a.sum(-1, keepdim=True).amax(-2, keepdim=True)
+        return n1, ninf
+
+    @staticmethod
+    def batch_max(x) -> float:
+        """Largest entry over the whole (batched) array, as a host float."""
+        return float(x.max()) if x.numel() else 0.0
+
+    @staticmethod
+    def batch_min(x) -> float:
+        return float(x.min()) if x.numel() else 1.0
+
+    @staticmethod
+    def cat_rows(a, b):
+        """Stack ``a`` (..., m, n) on ``b`` (n, n), broadcasting ``b`` over the batch."""
+        return torch.cat([a, b.expand(*a.shape[:-2], *b.shape)], dim=-2)
+
+    # -- decompositions -----------------------------------------------------
+    @staticmethod
+    def svd(x):
+        """Thin SVD ``U, S, Vh`` with S descending."""
+        return torch.linalg.svd(x, full_matrices=False)
+
+    @staticmethod
+    def eigh(a):
+        """Eigenvalues ascending and eigenvectors of a symmetric matrix."""
+        return torch.linalg.eigh(a)
+
+    @staticmethod
+    def qr(x):
+        return torch.linalg.qr(x, mode="reduced")
+
+    @staticmethod
+    def solve_spd_right(x, m):
+        """``x @ inv(m)`` for symmetric positive definite ``m``, via Cholesky."""
+        chol = torch.linalg.cholesky(m)
+        return torch.cholesky_solve(x.mT, chol).mT
+
+    def inv_upper(self, r):
+        """Inverse of an upper-triangular ``r`` (inf/nan where singular)."""
+        eye = self.eye(r.shape[-1]).expand(r.shape)
+        return torch.linalg.solve_triangular(r, eye, upper=True)
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        yield
+
+
+def _mp_apply(fn: Callable, *arrays: np.ndarray) -> Any:
+    """Apply a per-matrix mpmath function over the leading (batch) dimensions."""
+    batch = arrays[0].shape[:-2]
+    outs = [fn(*(mpmath.matrix(a[idx].tolist()) for a in arrays)) for idx in np.ndindex(*batch)]
+    outs = [o if isinstance(o, tuple) else (o,) for o in outs]
+    stacked = []
+    for k in range(len(outs[0])):
+        parts = [_to_object(o[k]) for o in outs]
+        stacked.append(np.stack(parts).reshape(*batch, *parts[0].shape))
+    return tuple(stacked) if len(stacked) > 1 else stacked[0]
+
+
+def _to_object(m: Any) -> np.ndarray:
+    if isinstance(m, mpmath.matrix):
+        return np.array(m.tolist(), dtype=object).reshape(m.rows, m.cols)
+    return np.asarray(m, dtype=object)
+
+
+_vsqrt = np.vectorize(mpmath.sqrt, otypes=[object])
+_vabs = np.vectorize(abs, otypes=[object])
+_vround = np.vectorize(lambda v: +v, otypes=[object])
+
+
+class MpOps:
+    """Operations on NumPy object arrays of mpmath numbers, shape ``(..., m, n)``."""
+
+    kind = "mpmath"
+    sm = mpmath.mp
+
+    def __init__(self) -> None:
+        self.dtype = object
+        self.device = None
+
+    @property
+    def eps(self):
+        return mpmath.mp.eps / 2  # unit roundoff at the current working precision
+
+    def eye(self, n: int) -> np.ndarray:
+        out = np.full((n, n), mpmath.mpf(0), dtype=object)
+        np.fill_diagonal(out, mpmath.mpf(1))
+        return out
+
+    @staticmethod
+    def scalar(v: Any):
+        return mpmath.mpf(v)
+
+    @staticmethod
+    def where(cond, a, b):
+        return np.where(cond, a, b)
+
+    @staticmethod
+    def sqrt(x):
+        return _vsqrt(x)
+
+    @staticmethod
+    def maximum(x, v):
+        return np.where(x > v, x, mpmath.mpf(v))
+
+    @staticmethod
+    def power(x, p):
+        p = mpmath.mpf(p)
+        return np.vectorize(lambda s: mpmath.power(s, p), otypes=[object])(x)
+
+    @staticmethod
+    def fro(x):
+        return _vsqrt((x * x).sum(axis=(-2, -1), keepdims=True))
+
+    @staticmethod
+    def norm1_inf(x):
+        a = _vabs(x)
+        n1 = a.sum(axis=-2, keepdims=True).max(axis=-1, keepdims=True)
+        ninf = a.sum(axis=-1, keepdims=True).max(axis=-2, keepdims=True)
+        return n1, ninf
+
+    @staticmethod
+    def batch_max(x):
+        return max(x.reshape(-1)) if x.size else mpmath.mpf(0)
+
+    @staticmethod
+    def batch_min(x):
+        return min(x.reshape(-1)) if x.size else mpmath.mpf(1)
+
+    @staticmethod
+    def cat_rows(a, b):
+        return np.concatenate([a, np.broadcast_to(b, (*a.shape[:-2], *b.shape))], axis=-2)
+
+    @staticmethod
+    def svd(x):
+        # mpmath returns Vᵀ already, and S as a column.
+        u, s, vh = _mp_apply(lambda m: mpmath.svd_r(m, full_matrices=False), x)
+        return u, s[..., 0], vh
+
+    @staticmethod
+    def eigh(a):
+        def one(m):
+            w, q = mpmath.eigsy(m)
+            order = sorted(range(len(w)), key=lambda i: w[i])
+            ws = mpmath.matrix([w[i] for i in order])
+            qs = mpmath.matrix(q.rows, q.cols)
+            for j, i in enumerate(order):
+                qs[:, j] = q[:, i]
+            return ws, qs
+
+        w, q = _mp_apply(one, a)
+        return w[..., 0], q
+
+    @staticmethod
+    def qr(x):
+        return _mp_apply(lambda m: mpmath.qr(m, mode="skinny"), x)
+
+    @staticmethod
+    def solve_spd_right(x, m):
+        # x @ inv(m) with m = L Lᵀ: two triangular solves, written with mpmath.
+        def one(xm, mm):
+            chol = mpmath.cholesky(mm)
+            inv = mpmath.inverse(chol)
+            return xm * (inv.T * inv)
+
+        return _mp_apply(one, x, m)
+
+    @staticmethod
+    def inv_upper(r):
+        def one(m):
+            try:
+                return mpmath.inverse(m)
+            except ZeroDivisionError:
+                return mpmath.matrix([[mpmath.inf] * m.cols for _ in range(m.rows)])
+
+        return _mp_apply(one, r)
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        with mpmath.mp.extraprec(GUARD_BITS):
+            yield
+
+
+Working = tuple[Any, Any, Callable[[Any], Any]]
+
+
+def working(x: Any, name: str = "X", *, square: bool = False) -> Working:
+    """Validate ``x`` and return ``(ops, array, restore)``.
+
+    ``array`` is ``x`` in the backend's compute representation and
+    ``restore(y)`` turns a result of the same kind back into the caller's type
+    (torch dtype, or ``mpmath.matrix`` rounded to the caller's precision).
+    Raises ``TypeError`` for unsupported types and complex or integer dtypes,
+    ``ValueError`` for fewer than 2 dims, empty matrix dims, non-square input
+    when ``square`` is set, and non-finite entries.
+    """
+    if isinstance(x, torch.Tensor):
+        if x.is_complex() or not x.is_floating_point():
+            raise TypeError(f"{name} must be a real floating-point tensor, got dtype {x.dtype}")
+        check_matrix_shape(tuple(x.shape), name, square=square)
+        check_finite(bool(torch.isfinite(x).all()), name)
+        compute = torch.float32 if x.dtype in _HALF_TYPES else x.dtype
+        ops = TorchOps(compute, x.device)
+        dtype = x.dtype
+        return ops, x.to(compute), lambda y: y.to(dtype)
+    if isinstance(x, mpmath.matrix):
+        arr = _to_object(x)
+        was_matrix = True
+    elif isinstance(x, np.ndarray) and x.dtype == object:
+        arr, was_matrix = x, False
+    else:
+        raise TypeError(
+            f"{name} must be a torch.Tensor, an mpmath.matrix or a NumPy object array of mpmath numbers, "
+            f"got {type(x).__name__}"
+        )
+    check_matrix_shape(arr.shape, name, square=square)
+    flat = arr.reshape(-1)
+    if any(isinstance(v, (mpmath.mpc, complex)) for v in flat):
+        raise TypeError(f"{name} must be real; complex entries are not supported")
+    try:
+        arr = np.vectorize(mpmath.mpf, otypes=[object])(arr)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} has entries that are not real numbers: {exc}") from None
+    check_finite(all(mpmath.isfinite(v) for v in arr.reshape(-1)), name)
+
+    def restore(y: np.ndarray) -> Any:
+        y = _vround(y)
+        if was_matrix and y.ndim == 2:
+            return mpmath.matrix(y.tolist())
+        return y
+
+    return MpOps(), arr, restore

@@ -1,0 +1,54 @@
+"""Argument checks shared by the public functions: clear errors naming the argument."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+__all__ = ["check_finite", "check_matrix_shape", "check_real", "check_in_range"]
+
+
+def check_matrix_shape(shape: tuple[int, ...], name: str, *, square: bool = False) -> None:
+    """Require ``(..., m, n)`` with every dimension non-empty (and m == n if ``square``)."""
+    if len(shape) < 2:
+        raise ValueError(f"{name} must have at least 2 dimensions (..., m, n), got shape {tuple(shape)}")
+    if any(d == 0 for d in shape):
+        raise ValueError(f"{name} has an empty dimension: shape {tuple(shape)}")
+    if square and shape[-1] != shape[-2]:
+        raise ValueError(f"{name} must be square in its last two dimensions, got shape {tuple(shape)}")
+
+
+def check_finite(all_finite: bool, name: str) -> None:
+    if not all_finite:
+        raise ValueError(f"{name} has non-finite entries (NaN or Inf)")
+
+
+def check_real(value: Any, name: str) -> float:
+    """A real, finite scalar (Python/NumPy number or mpmath mpf); bool is rejected."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) and not _is_mpf(value):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    if not math.isfinite(float(value)):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def check_in_range(
+    value: Any, name: str, lo: float | None, hi: float | None, *, lo_open: bool = False, hi_open: bool = False
+) -> Any:
+    """Check ``value`` is real, finite and lies in the given interval."""
+    check_real(value, name)
+    too_low = lo is not None and (value <= lo if lo_open else value < lo)
+    too_high = hi is not None and (value >= hi if hi_open else value > hi)
+    if too_low or too_high:
+        left = "(" if lo_open else "["
+        right = ")" if hi_open else "]"
+        interval = f"{left}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{right}"
+        raise ValueError(f"{name} must lie in {interval}, got {value}")
+    return value
+
+
+def _is_mpf(value: Any) -> bool:
+    import mpmath
+
+    return isinstance(value, mpmath.mpf)

@@ -1,0 +1,72 @@
+"""Every public exact reference rejects bad input with an error naming the argument."""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+import pytest
+import torch
+
+from spectral_la import fractional_power, inverse_root, polar, qdwh
+
+CALLS = {
+    "polar_svd": lambda x: polar(x),
+    "polar_qdwh": lambda x: polar(x, method="qdwh"),
+    "qdwh": lambda x: qdwh(x),
+    "fractional_power": lambda x: fractional_power(x, 0.5),
+}
+
+
+def _all_calls():
+    for name, fn in CALLS.items():
+        yield pytest.param(fn, "X", id=name)
+    yield pytest.param(lambda a: inverse_root(a, 2), "A", id="inverse_root")
+
+
+ALL_CALLS = list(_all_calls())
+
+
+@pytest.mark.parametrize(("fn", "arg"), ALL_CALLS)
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite(fn, arg, bad):
+    x = torch.eye(3, dtype=torch.float64)
+    x[1, 1] = bad
+    with pytest.raises(ValueError, match=f"{arg} has non-finite"):
+        fn(x)
+    m = mpmath.eye(3)
+    m[0, 0] = mpmath.mpf(bad)
+    with pytest.raises(ValueError, match=f"{arg} has non-finite"):
+        fn(m)
+
+
+@pytest.mark.parametrize(("fn", "arg"), ALL_CALLS)
+def test_one_dimensional(fn, arg):
+    with pytest.raises(ValueError, match=f"{arg} must have at least 2 dimensions"):
+        fn(torch.ones(3))
+
+
+@pytest.mark.parametrize(("fn", "arg"), ALL_CALLS)
+@pytest.mark.parametrize("shape", [(0, 3), (3, 0), (0, 3, 3)])
+def test_empty_dimensions(fn, arg, shape):
+    if arg == "A" and shape[-1] != shape[-2]:
+        shape = (0, 0)
+    with pytest.raises(ValueError, match=f"{arg} has an empty dimension"):
+        fn(torch.ones(shape))
+
+
+@pytest.mark.parametrize(("fn", "arg"), ALL_CALLS)
+def test_complex_and_integer(fn, arg):
+    with pytest.raises(TypeError, match=f"{arg} must be a real floating-point tensor"):
+        fn(torch.eye(3, dtype=torch.complex128))
+    with pytest.raises(TypeError, match=f"{arg} must be a real floating-point tensor"):
+        fn(torch.eye(3, dtype=torch.int64))
+    with pytest.raises(TypeError, match=f"{arg} must be real"):
+        fn(mpmath.matrix([[1, 1j], [0, 1]]))
+
+
+@pytest.mark.parametrize(("fn", "arg"), ALL_CALLS)
+def test_unsupported_container(fn, arg):
+    with pytest.raises(TypeError, match=f"{arg} must be a torch.Tensor"):
+        fn(np.eye(3))
+    with pytest.raises(TypeError, match=f"{arg} must be a torch.Tensor"):
+        fn([[1.0, 0.0], [0.0, 1.0]])
