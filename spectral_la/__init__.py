@@ -8,12 +8,25 @@ paths and the dtype policy.
 
 from spectral_la.errors import LinAlgError, NotConvergedError, NotPositiveSemidefiniteError, SingularMatrixError
 from spectral_la.fractional_power import fractional_power
+from spectral_la.gram_newton_schulz import gram_newton_schulz
 from spectral_la.inverse_root import inverse_root
+from spectral_la.newton_schulz import newton_schulz, scalar_map
 from spectral_la.polar import polar
 from spectral_la.qdwh import QDWHResult, qdwh
+from spectral_la.schedules import Normalization, Schedule, schedules
+from spectral_la.soften import soften, soften_scalar_map, soften_target_map
 
 __all__ = [
     "LinAlgError",
+    "Normalization",
+    "Schedule",
+    "gram_newton_schulz",
+    "newton_schulz",
+    "scalar_map",
+    "schedules",
+    "soften",
+    "soften_scalar_map",
+    "soften_target_map",
     "NotConvergedError",
     "NotPositiveSemidefiniteError",
     "QDWHResult",

@@ -105,6 +105,25 @@ class TorchOps:
         """Stack ``a`` (..., m, n) on ``b`` (n, n), broadcasting ``b`` over the batch."""
         return torch.cat([a, b.expand(*a.shape[:-2], *b.shape)], dim=-2)
 
+    @staticmethod
+    def addmm(c, a, b, beta, alpha=1.0):
+        """``beta·c + alpha·(a @ b)`` as one fused BLAS call (addmm / baddbmm)."""
+        batch = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2], c.shape[:-2])
+        if not batch:
+            return torch.addmm(c, a, b, beta=beta, alpha=alpha)
+        m, n = a.shape[-2], b.shape[-1]
+        flat = [t.expand(*batch, *t.shape[-2:]).reshape(-1, *t.shape[-2:]) for t in (c, a, b)]
+        return torch.baddbmm(*flat, beta=beta, alpha=alpha).reshape(*batch, m, n)
+
+    @staticmethod
+    def diagonal(x):
+        return torch.diagonal(x, dim1=-2, dim2=-1)
+
+    @staticmethod
+    def lerp(a, b, w):
+        """a + w·(b − a) in one fused kernel; w = 0 returns a bit for bit."""
+        return torch.lerp(a, b, w)
+
     # -- decompositions -----------------------------------------------------
     @staticmethod
     def svd(x):
@@ -223,6 +242,18 @@ class MpOps:
         return np.concatenate([a, np.broadcast_to(b, (*a.shape[:-2], *b.shape))], axis=-2)
 
     @staticmethod
+    def addmm(c, a, b, beta, alpha=1):
+        return c * beta + (a @ b) * alpha
+
+    @staticmethod
+    def diagonal(x):
+        return np.diagonal(x, axis1=-2, axis2=-1)
+
+    @staticmethod
+    def lerp(a, b, w):
+        return a + (b - a) * w
+
+    @staticmethod
     def svd(x):
         # mpmath returns Vᵀ already, and S as a column.
         u, s, vh = _mp_apply(lambda m: mpmath.svd_r(m, full_matrices=False), x)
@@ -275,7 +306,14 @@ class MpOps:
 Working = tuple[Any, Any, Callable[[Any], Any]]
 
 
-def working(x: Any, name: str = "X", *, square: bool = False) -> Working:
+def working(
+    x: Any,
+    name: str = "X",
+    *,
+    square: bool = False,
+    compute_dtype: torch.dtype | None = None,
+    check_finite_entries: bool = True,
+) -> Working:
     """Validate ``x`` and return ``(ops, array, restore)``.
 
     ``array`` is ``x`` in the backend's compute representation and
@@ -283,17 +321,30 @@ def working(x: Any, name: str = "X", *, square: bool = False) -> Working:
     (torch dtype, or ``mpmath.matrix`` rounded to the caller's precision).
     Raises ``TypeError`` for unsupported types and complex or integer dtypes,
     ``ValueError`` for fewer than 2 dims, empty matrix dims, non-square input
-    when ``square`` is set, and non-finite entries.
+    when ``square`` is set, and non-finite entries (unless
+    ``check_finite_entries`` is False: that check costs one host
+    synchronisation on a GPU). ``compute_dtype`` overrides the torch compute
+    dtype (the default policy is in the module docstring).
     """
     if isinstance(x, torch.Tensor):
         if x.is_complex() or not x.is_floating_point():
             raise TypeError(f"{name} must be a real floating-point tensor, got dtype {x.dtype}")
         check_matrix_shape(tuple(x.shape), name, square=square)
-        check_finite(bool(torch.isfinite(x).all()), name)
-        compute = torch.float32 if x.dtype in _HALF_TYPES else x.dtype
+        if check_finite_entries:
+            check_finite(bool(torch.isfinite(x).all()), name)
+        if compute_dtype is None:
+            compute = torch.float32 if x.dtype in _HALF_TYPES else x.dtype
+        elif (
+            isinstance(compute_dtype, torch.dtype) and compute_dtype.is_floating_point and not compute_dtype.is_complex
+        ):
+            compute = compute_dtype
+        else:
+            raise TypeError(f"compute_dtype must be a real floating torch.dtype, got {compute_dtype!r}")
         ops = TorchOps(compute, x.device)
         dtype = x.dtype
         return ops, x.to(compute), lambda y: y.to(dtype)
+    if compute_dtype is not None:
+        raise TypeError("compute_dtype applies to torch tensors only; the mpmath path runs at mp.prec")
     if isinstance(x, mpmath.matrix):
         arr = _to_object(x)
         was_matrix = True

@@ -1,0 +1,191 @@
+"""Odd-polynomial (Newton–Schulz-type) iterations for the polar factor, matmul only.
+
+For a wide X (m ≤ n; a tall X is transposed so the Gram matrix is the smaller
+one) each step of a schedule row (c₀, c₁, …, c_k) computes
+
+    A = X Xᵀ   (m × m, symmetric, formed once per step),
+    S = c₁A + c₂A² + … + c_kA^k   (Horner in A: k − 1 products),
+    X ← c₀X + S X,
+
+which is X ↦ p(X) with p(x) = Σ c_j x^{2j+1}: every singular value σ of X
+goes to p(σ) and U, V are kept (Higham, *Functions of Matrices*, 2008, §8.3;
+Amsel et al. 2025, arXiv 2505.16932, eq. (4)). A degree-5 step costs 3 matmuls.
+After the normalisation X₀ = X/(scale·‖X‖ + eps) (:class:`Normalization`),
+T steps map each σ to f(σ/(scale·‖X‖ + eps)) with f = p_T ∘ … ∘ p₁.
+
+**The scalar map comes from the same code**: :func:`scalar_map` runs the
+iteration on a batch of 1 × 1 matrices, where it is exactly the scalar
+recurrence x ← p_k(x) (DESIGN.md, principle 1).
+
+GPU discipline: matmuls and fused add-multiplies only (``addmm``/``baddbmm``),
+no host synchronisation inside the iteration (the input finiteness check is
+the only one and can be switched off), batched over leading dimensions,
+compute dtype chosen explicitly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spectral_la._backend import working
+from spectral_la.schedules import Normalization, Schedule, schedules
+
+__all__ = [
+    "apply_normalization",
+    "gram_polynomial",
+    "iterate",
+    "newton_schulz",
+    "on_wide",
+    "resolve_normalization",
+    "scalar_map",
+]
+
+
+def resolve_normalization(normalize: Any, schedule: Schedule) -> Normalization:
+    """None → the schedule's own; a kind name → that kind with default scale/eps."""
+    if normalize is None:
+        return schedule.normalization
+    if isinstance(normalize, Normalization):
+        return normalize
+    if isinstance(normalize, str):
+        return Normalization(kind=normalize)
+    raise TypeError(f"normalize must be None, a kind name or a Normalization, got {type(normalize).__name__}")
+
+
+def _spectral_norm_bound(ops: Any, x: Any, squarings: int) -> Any:
+    """‖X‖_F·‖G^{2^j}‖_F^{1/2^{j+1}} ≥ σ₁ with G = (X/‖X‖_F)(X/‖X‖_F)ᵀ, shape (..., 1, 1).
+
+    ‖G^k‖_F = (Σσᵢ^{4k})^{1/2}/‖X‖_F^{2k} ≥ (σ₁/‖X‖_F)^{2k}; prescaling by ‖X‖_F
+    keeps the powers in [0, 1] (no overflow in any dtype).
+    """
+    fro = ops.fro(x)
+    y = x / (fro + _tiny(ops, x))
+    g = y @ y.mT
+    for _ in range(squarings):
+        g = g @ g
+    return fro * ops.power(ops.fro(g), ops.scalar(1) / ops.scalar(2 ** (squarings + 1)))
+
+
+def _tiny(ops: Any, like: Any) -> Any:
+    """Smallest positive normal of the compute dtype: keeps 0/0 at 0 for a zero matrix."""
+    if ops.kind == "torch":
+        import torch
+
+        return torch.finfo(like.dtype).tiny
+    return ops.scalar(0) + ops.sm.mpf(2) ** -1000
+
+
+def apply_normalization(ops: Any, x: Any, norm: Normalization) -> Any:
+    """X / (scale·‖X‖ + eps) per matrix (x in the wide orientation)."""
+    match norm.kind:
+        case "none":
+            return x
+        case "frobenius":
+            size = ops.fro(x)
+        case "spectral":
+            size = _spectral_norm_bound(ops, x, norm.squarings)
+        case _:
+            raise ValueError(f"unknown normalization kind {norm.kind!r}")
+    return x / (size * ops.scalar(norm.scale) + ops.scalar(norm.eps) + _tiny(ops, x))
+
+
+def gram_polynomial(ops: Any, a: Any, row: tuple) -> Any:
+    """S = c₁A + c₂A² + … + c_kA^k (Horner; zero matrix for a linear row)."""
+    coeffs = [ops.scalar(c) for c in row[1:]]
+    if not coeffs:
+        return a * ops.scalar(0)
+    s = a * coeffs[-1]
+    for c in reversed(coeffs[:-1]):
+        s = ops.addmm(a, s, a, beta=c)  # (S + c I) A = S A + c A
+    return s
+
+
+def iterate(ops: Any, x: Any, rows: list[tuple]) -> Any:
+    """Apply the schedule rows to a wide working array x (m ≤ n)."""
+    for row in rows:
+        a = x @ x.mT
+        s = gram_polynomial(ops, a, row)
+        x = ops.addmm(x, s, x, beta=ops.scalar(row[0]))
+    return x
+
+
+def newton_schulz(
+    X: Any,
+    schedule: str | Schedule = "polar_express",
+    steps: int | None = None,
+    *,
+    normalize: Any = None,
+    compute_dtype: Any = None,
+    check_finite: bool = True,
+) -> Any:
+    """Approximate polar factor U Vᵀ of X by an odd-polynomial schedule (matmul only).
+
+    Parameters
+    ----------
+    X : torch.Tensor, mpmath.matrix or object ndarray, shape (..., m, n)
+        Batched over leading dimensions; each matrix is normalised on its own.
+    schedule : str or Schedule
+        A name in :data:`spectral_la.schedules` or a :class:`Schedule`.
+    steps : int, optional
+        Number of steps (default: the schedule's). 0 returns the normalised X.
+    normalize : None, "frobenius", "spectral", "none" or Normalization
+        None uses the schedule's own (e.g. Polar Express: X/(1.01‖X‖_F + 1e-7)).
+    compute_dtype : torch.dtype, optional
+        torch compute dtype; default fp64/fp32 as given, bf16/fp16 upcast to
+        fp32 (pass ``torch.bfloat16`` to iterate in bf16 as Muon does on GPU).
+        The result has X's dtype.
+    check_finite : bool
+        Reject NaN/Inf in X (one host sync on a GPU; off in a training loop).
+
+    Returns
+    -------
+    Same kind and shape as X: U f(Σ̂) Vᵀ with Σ̂ the normalised singular values
+    and f the composed polynomial (:func:`scalar_map`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> X = torch.diag(torch.tensor([1.0, 0.5, 0.1], dtype=torch.float64))
+    >>> Y = newton_schulz(X, "newton_schulz_quintic", steps=10, normalize="none")
+    >>> torch.allclose(Y, torch.eye(3, dtype=torch.float64))
+    True
+    """
+    sched = schedules.resolve(schedule)
+    rows = sched.coefficients(steps)
+    norm = resolve_normalization(normalize, sched)
+    ops, x, restore = working(X, compute_dtype=compute_dtype, check_finite_entries=check_finite)
+    with ops.guard():
+        y = on_wide(lambda w: iterate(ops, apply_normalization(ops, w, norm), rows), x)
+    return restore(y)
+
+
+def on_wide(fn: Any, x: Any) -> Any:
+    """Apply ``fn`` to x in its wide orientation (m ≤ n, smaller Gram X Xᵀ) and transpose back."""
+    if x.shape[-2] > x.shape[-1]:
+        return fn(x.mT).mT
+    return fn(x)
+
+
+def scalar_map(schedule: str | Schedule, sigma: Any, steps: int | None = None) -> Any:
+    """f(σ) = p_T ∘ … ∘ p₁(σ) of a schedule, evaluated by the matrix iteration itself.
+
+    ``sigma`` is a torch tensor of any shape (evaluated in its dtype), or an
+    mpmath number / sequence of mpmath numbers (evaluated at ``mp.prec``).
+    No normalisation is applied: σ is the already-normalised singular value.
+    """
+    import mpmath
+    import numpy as np
+    import torch
+
+    sched = schedules.resolve(schedule)
+    rows = sched.coefficients(steps)
+    if isinstance(sigma, torch.Tensor):
+        ops, x, restore = working(sigma.reshape(-1, 1, 1), "sigma")
+        return restore(iterate(ops, x, rows)).reshape(sigma.shape)
+    single = isinstance(sigma, (int, float, mpmath.mpf))
+    values = np.array([mpmath.mpf(v) for v in ([sigma] if single else sigma)], dtype=object).reshape(-1, 1, 1)
+    ops, x, restore = working(values, "sigma")
+    with ops.guard():
+        out = iterate(ops, x, rows)
+    flat = list(restore(out).reshape(-1))
+    return flat[0] if single else flat

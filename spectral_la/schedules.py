@@ -1,0 +1,303 @@
+"""Coefficient schedules of odd-polynomial (Newton–Schulz-type) polar iterations.
+
+A schedule is a list of per-step odd polynomials
+p_k(x) = c₀x + c₁x³ + c₂x⁵ + … (a row (c₀, c₁, …) per step). Applied to a
+matrix X = U Σ Vᵀ as X ↦ c₀X + c₁(XXᵀ)X + c₂(XXᵀ)²X + …, step k maps each
+singular value σ to p_k(σ) and keeps U and V, so T steps apply the scalar map
+f = p_T ∘ … ∘ p₁ to the singular values of the normalised input. Every
+schedule here targets sign(σ) = 1 (the polar factor) on its design interval
+[ℓ, u] of normalised singular values.
+
+The registry :data:`schedules` holds the named tables in use in public
+optimizer code, each with its source; :meth:`ScheduleRegistry.register` adds
+a user's own.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+__all__ = ["Normalization", "Schedule", "ScheduleRegistry", "schedules", "with_safety"]
+
+_NORM_KINDS = ("frobenius", "spectral", "none")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Normalization:
+    """How X is scaled before the iteration: X₀ = X / (scale·‖X‖ + eps), per matrix.
+
+    kind
+        ``"frobenius"``: ‖X‖_F ≥ σ₁ (Muon's choice). The normalised σ₁ is
+        σ₁/‖X‖_F, as small as 1/√r for a flat spectrum of rank r, which pushes
+        every singular value into the polynomial's slow region near 0.
+        ``"spectral"``: the guaranteed bound σ₁ ≤ ‖X‖_F·‖G^{2^j}‖_F^{1/2^{j+1}}
+        with G = (X/‖X‖_F)(X/‖X‖_F)ᵀ and j = ``squarings`` (matmul-only, no host
+        sync). It overestimates σ₁ by at most r^{1/2^{j+2}} (1.24 for r = 1024,
+        j = 3) instead of Frobenius' √r, so the small singular values start up
+        to that much larger. A power-iteration estimate would be tighter but is
+        a *lower* bound: σ₁(X₀) > 1 makes steep schedules such as Polar
+        Express diverge (p₁(1.05) ≈ 3.5 against a design range ≤ 2).
+        ``"none"``: X is used as given (already scaled).
+    scale, eps
+        X₀ = X / (scale·‖X‖ + eps); eps keeps a zero matrix at zero.
+    """
+
+    kind: str = "frobenius"
+    scale: float = 1.0
+    eps: float = 1e-7
+    squarings: int = 3
+
+    def __post_init__(self) -> None:
+        if self.kind not in _NORM_KINDS:
+            raise ValueError(f"normalization kind must be one of {_NORM_KINDS}, got {self.kind!r}")
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise ValueError(f"normalization scale must be finite and > 0, got {self.scale}")
+        if not (math.isfinite(self.eps) and self.eps >= 0):
+            raise ValueError(f"normalization eps must be finite and ≥ 0, got {self.eps}")
+        if isinstance(self.squarings, bool) or not isinstance(self.squarings, int) or self.squarings < 0:
+            raise ValueError(f"squarings must be a non-negative int, got {self.squarings!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Schedule:
+    """A named per-step coefficient table with its metadata.
+
+    rows
+        Effective per-step coefficients (c₀, c₁, …) of p(x) = Σ c_j x^{2j+1},
+        safety scaling already applied; all rows have the same length.
+    steps
+        Default number of steps.
+    repeat_last
+        Whether steps beyond ``len(rows)`` reuse the last row; otherwise asking
+        for more steps than rows is an error.
+    interval
+        Design interval (ℓ, u) of the normalised singular values.
+    normalization
+        The normalisation the source applies before iterating.
+    target
+        The map the schedule approximates on its interval (``"sign"``).
+    safety
+        Safety factor s the source applied as p(x/s) (1.0: none).
+    source
+        Where the table comes from (paper or public code).
+    """
+
+    name: str
+    rows: tuple[tuple[float, ...], ...]
+    steps: int
+    repeat_last: bool
+    interval: tuple[float, float]
+    normalization: Normalization = field(default_factory=Normalization)
+    target: str = "sign"
+    safety: float = 1.0
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        rows = tuple(tuple(float(c) for c in row) for row in self.rows)
+        object.__setattr__(self, "rows", rows)
+        if not self.name or not isinstance(self.name, str):
+            raise ValueError("schedule name must be a non-empty string")
+        if not rows or any(len(r) != len(rows[0]) or not r for r in rows):
+            raise ValueError(f"schedule {self.name!r}: rows must be non-empty and of equal length")
+        if not all(math.isfinite(c) for r in rows for c in r):
+            raise ValueError(f"schedule {self.name!r}: coefficients must be finite")
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
+            raise ValueError(f"schedule {self.name!r}: steps must be a positive int")
+        if not self.repeat_last and self.steps > len(rows):
+            raise ValueError(f"schedule {self.name!r}: {self.steps} steps but only {len(rows)} rows")
+        lo, hi = self.interval
+        if not 0 < lo <= hi:
+            raise ValueError(f"schedule {self.name!r}: interval must satisfy 0 < ℓ ≤ u")
+
+    @property
+    def degree(self) -> int:
+        """Polynomial degree of one step (2·len(row) − 1)."""
+        return 2 * len(self.rows[0]) - 1
+
+    def coefficients(self, steps: int | None = None) -> list[tuple[float, ...]]:
+        """The rows used by ``steps`` steps (default: ``self.steps``)."""
+        steps = self.steps if steps is None else steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"steps must be a non-negative int, got {steps!r}")
+        if steps > len(self.rows) and not self.repeat_last:
+            raise ValueError(f"schedule {self.name!r} defines {len(self.rows)} steps, {steps} requested")
+        return [self.rows[min(k, len(self.rows) - 1)] for k in range(steps)]
+
+
+def with_safety(rows: Sequence[Sequence[float]], safety: float, *, exempt_last: bool) -> tuple:
+    """Rows of p(x/s): c_j ↦ c_j / s^{2j+1} (Amsel et al. 2025, §4.4), optionally not the last row."""
+    scaled = [tuple(c / safety ** (2 * j + 1) for j, c in enumerate(row)) for row in rows]
+    if exempt_last:
+        scaled[-1] = tuple(rows[-1])
+    return tuple(scaled)
+
+
+class ScheduleRegistry(Mapping):
+    """Name → :class:`Schedule`. Built-in names cannot be overwritten silently."""
+
+    def __init__(self) -> None:
+        self._table: dict[str, Schedule] = {}
+
+    def register(self, schedule: Schedule, *, overwrite: bool = False) -> Schedule:
+        if not isinstance(schedule, Schedule):
+            raise TypeError(f"schedule must be a Schedule, got {type(schedule).__name__}")
+        if schedule.name in self._table and not overwrite:
+            raise ValueError(f"a schedule named {schedule.name!r} is registered; pass overwrite=True to replace it")
+        self._table[schedule.name] = schedule
+        return schedule
+
+    def __getitem__(self, name: str) -> Schedule:
+        try:
+            return self._table[name]
+        except KeyError:
+            raise KeyError(f"unknown schedule {name!r}; registered: {sorted(self._table)}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def resolve(self, schedule: str | Schedule) -> Schedule:
+        """A Schedule given itself or its registered name."""
+        if isinstance(schedule, Schedule):
+            return schedule
+        if isinstance(schedule, str):
+            return self[schedule]
+        raise TypeError(f"schedule must be a name or a Schedule, got {type(schedule).__name__}")
+
+
+schedules = ScheduleRegistry()
+
+# --- built-in tables ---------------------------------------------------------
+
+_MUON_NORM = Normalization(kind="frobenius", scale=1.0, eps=1e-7)
+
+schedules.register(
+    Schedule(
+        name="newton_schulz_cubic",
+        rows=((1.5, -0.5),),
+        steps=12,
+        repeat_last=True,
+        interval=(1e-3, 1.0),
+        normalization=_MUON_NORM,
+        source="Classic Newton–Schulz, p(x) = (3x − x³)/2; Higham, Functions of Matrices (2008), §8.3.",
+    )
+)
+
+schedules.register(
+    Schedule(
+        name="newton_schulz_quintic",
+        rows=((15 / 8, -10 / 8, 3 / 8),),
+        steps=8,
+        repeat_last=True,
+        interval=(1e-3, 1.0),
+        normalization=_MUON_NORM,
+        source="Degree-5 Padé (Newton–Schulz) iteration, p(x) = (15x − 10x³ + 3x⁵)/8; Higham (2008), §8.3.",
+    )
+)
+
+schedules.register(
+    Schedule(
+        name="jordan_ns5",
+        rows=((3.4445, -4.7750, 2.0315),),
+        steps=5,
+        repeat_last=True,
+        interval=(1e-3, 1.0),
+        normalization=_MUON_NORM,
+        source="K. Jordan, 'Muon: an optimizer for hidden layers' (2024), quintic NS, 5 steps; "
+        "does not converge to 1 but into a band around it.",
+    )
+)
+
+schedules.register(
+    Schedule(
+        name="you_ns6",
+        rows=(
+            (3955 / 1024, -8306 / 1024, 5008 / 1024),
+            (3735 / 1024, -6681 / 1024, 3463 / 1024),
+            (3799 / 1024, -6499 / 1024, 3211 / 1024),
+            (4019 / 1024, -6385 / 1024, 2906 / 1024),
+            (2677 / 1024, -3029 / 1024, 1162 / 1024),
+            (2172 / 1024, -1833 / 1024, 682 / 1024),
+        ),
+        steps=6,
+        repeat_last=False,
+        interval=(1e-3, 1.0),
+        normalization=_MUON_NORM,
+        source="J. You, six per-step quintic rows found by heuristic search (cited as [10] in Amsel et al. 2025; "
+        "rows as in public Muon code, e.g. modula's orthogonalize).",
+    )
+)
+
+#: Polar Express degree-5 table as printed in Amsel, Persson, Musco & Gower 2025
+#: (arXiv 2505.16932), Algorithm 1, before safety scaling; design interval [1e-3, 1].
+POLAR_EXPRESS_TABLE = (
+    (8.28721201814563, -23.595886519098837, 17.300387312530933),
+    (4.107059111542203, -2.9478499167379106, 0.5448431082926601),
+    (3.9486908534822946, -2.908902115962949, 0.5518191394370137),
+    (3.3184196573706015, -2.488488024314874, 0.51004894012372),
+    (2.300652019954817, -1.6689039845747493, 0.4188073119525673),
+    (1.891301407787398, -1.2679958271945868, 0.37680408948524835),
+    (1.8750014808534479, -1.2500016453999487, 0.3750001645474248),
+    (1.875, -1.25, 0.375),
+)
+
+schedules.register(
+    Schedule(
+        name="polar_express",
+        rows=with_safety(POLAR_EXPRESS_TABLE, 1.01, exempt_last=True),
+        steps=5,
+        repeat_last=True,
+        interval=(1e-3, 1.0),
+        safety=1.01,
+        normalization=Normalization(kind="frobenius", scale=1.01, eps=1e-7),
+        source="Amsel, Persson, Musco & Gower, 'The Polar Express' (2025), arXiv 2505.16932, Algorithm 1: "
+        "degree 5, safety 1.01 on all rows but the last, X/(1.01‖X‖_F + 1e-7).",
+    )
+)
+
+schedules.register(
+    Schedule(
+        name="polar_express_unscaled",
+        rows=POLAR_EXPRESS_TABLE,
+        steps=5,
+        repeat_last=True,
+        interval=(1e-3, 1.0),
+        normalization=Normalization(kind="frobenius", scale=1.0, eps=1e-7),
+        source="The Polar Express table of arXiv 2505.16932 without its safety scaling (the exact-arithmetic design).",
+    )
+)
+
+schedules.register(
+    Schedule(
+        name="polar_express_gram",
+        rows=with_safety(POLAR_EXPRESS_TABLE[:5], 1.05, exempt_last=False),
+        steps=5,
+        repeat_last=False,
+        interval=(1e-3, 1.0),
+        safety=1.05,
+        normalization=_MUON_NORM,
+        source="Dao-AILab gram-newton-schulz: the first five Polar Express rows divided by 1.05, 1.05³, 1.05⁵.",
+    )
+)
+
+schedules.register(
+    Schedule(
+        name="dion_ns5",
+        rows=(
+            (4.0848, -6.8946, 2.9270),
+            (3.9505, -6.3029, 2.6377),
+            (3.7418, -5.5913, 2.3037),
+            (2.8769, -3.1427, 1.2046),
+            (2.8366, -3.0525, 1.2012),
+        ),
+        steps=5,
+        repeat_last=False,
+        interval=(1e-3, 1.0),
+        normalization=_MUON_NORM,
+        source="microsoft/dion, dion/newton_schulz_triton.py (zeropower_via_newtonschulz5), X/(‖X‖_F + 1e-7).",
+    )
+)

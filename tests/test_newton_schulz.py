@@ -1,0 +1,287 @@
+"""Newton–Schulz schedules: scalar map vs matrix response, known behaviour, normalisation.
+
+Tolerance argument for the matrix response. With X = U diag(σ) Vᵀ and
+Y = NS(X), the diagonal uᵢᵀ Y vᵢ equals f(σ̂ᵢ) in exact arithmetic. Each step
+commits a rounding error of norm ≲ c·n·u (a few matmuls of a matrix of norm ≤ 2);
+to first order its (i, i) component is magnified by the derivatives of the
+remaining steps along σ̂ᵢ's trajectory, A(σ̂ᵢ) = max_k Π_{j>k} |p_j'(x_j)|
+(tests/poly_reference.amplification, computed in mpmath from the coefficients).
+So |uᵢᵀYvᵢ − f(σ̂ᵢ)| ≤ C·n·u·T·A(σ̂ᵢ), C = 10. Off-diagonal entries are
+pure rounding of the same size.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+import torch
+
+from spectral_la import Normalization, Schedule, newton_schulz, scalar_map, schedules
+from spectral_la.schedules import POLAR_EXPRESS_TABLE
+from tests.mp_reference import prescribed, unit_roundoff
+from tests.poly_reference import amplification, compose, poly
+
+SIGMAS = ["1e-3", "3e-3", "0.01", "0.05", "0.1", "0.3", "0.5", "0.8", "1"]
+
+
+@pytest.mark.parametrize("name", list(schedules))
+def test_scalar_map_matches_coefficient_composition(name):
+    mpmath.mp.dps = 40
+    sched = schedules[name]
+    rows = sched.coefficients()
+    got = scalar_map(name, [mpmath.mpf(s) for s in SIGMAS])
+    for s, g in zip(SIGMAS, got, strict=True):
+        # Same arithmetic at 40 digits (+ guard bits): agreement to ~1e-38 · A.
+        assert abs(g - compose(rows, s)) <= mpmath.mpf("1e-35")
+
+
+@pytest.mark.parametrize("name", ["jordan_ns5", "polar_express", "you_ns6", "newton_schulz_cubic"])
+def test_diagonal_matrix_iteration_is_the_scalar_map(name):
+    # On diag(σ) (mpmath, no normalisation) the matrix iteration applies the scalar map to each σ.
+    mpmath.mp.dps = 30
+    d = mpmath.diag([mpmath.mpf(s) for s in SIGMAS])
+    y = newton_schulz(d, name, normalize="none")
+    rows = schedules[name].coefficients()
+    for i, s in enumerate(SIGMAS):
+        assert abs(y[i, i] - compose(rows, s)) <= mpmath.mpf("1e-25")
+        assert all(abs(y[i, j]) <= mpmath.mpf("1e-25") for j in range(len(SIGMAS)) if j != i)
+
+
+@pytest.mark.parametrize("name", list(schedules))
+def test_torch_scalar_map_float64(name):
+    rows = schedules[name].coefficients()
+    sig = torch.tensor([float(s) for s in SIGMAS], dtype=torch.float64)
+    got = scalar_map(name, sig)
+    mpmath.mp.dps = 30
+    for s, g in zip(SIGMAS, got.tolist(), strict=True):
+        tol = 10 * len(rows) * unit_roundoff(torch.float64) * float(amplification(rows, s))
+        assert abs(g - float(compose(rows, s))) <= tol
+
+
+def _construct(m, n, sigma, seed, dtype):
+    g = torch.Generator().manual_seed(seed)
+    k = min(m, n)
+    u, _ = torch.linalg.qr(torch.randn(m, k, dtype=torch.float64, generator=g))
+    v, _ = torch.linalg.qr(torch.randn(n, k, dtype=torch.float64, generator=g))
+    s = torch.tensor(sigma, dtype=torch.float64)
+    return ((u * s) @ v.T).to(dtype), u, v
+
+
+@pytest.mark.parametrize("name", ["jordan_ns5", "polar_express", "you_ns6", "dion_ns5", "newton_schulz_quintic"])
+@pytest.mark.parametrize(
+    ("shape", "dtype"),
+    [((24, 16), torch.float64), ((16, 40), torch.float64), ((24, 16), torch.float32), ((16, 24), torch.bfloat16)],
+)
+def test_matrix_response_matches_scalar_map(name, shape, dtype):
+    sched = schedules[name]
+    rows = sched.coefficients()
+    k = min(shape)
+    sigma = np.logspace(0, -2.5, k)
+    x, u, v = _construct(*shape, sigma, seed=0, dtype=dtype)
+    y = newton_schulz(x, name)
+    assert y.dtype == dtype and y.shape == x.shape
+    d = u.T @ y.double() @ v  # measured response in the exact singular bases
+    # Normalised singular values of the input actually used (rounded to dtype).
+    x64 = x.double()
+    scale = sched.normalization.scale * float(torch.linalg.matrix_norm(x64)) + sched.normalization.eps
+    sig_hat = torch.linalg.svdvals(x64) / scale
+    mpmath.mp.dps = 30
+    compute = torch.float32 if dtype == torch.bfloat16 else dtype
+    # bf16 output: Y is rounded entrywise once, ‖ΔY‖₂ ≤ u_out·‖Y‖_F ≤ u_out·√k·1.25 (f ≤ 1.25 here).
+    out_round = unit_roundoff(dtype) * math.sqrt(k) * 1.25 if dtype == torch.bfloat16 else 0.0
+    for i in range(k):
+        # σ̂ is taken from the rounded input itself, so input rounding needs no term.
+        s_i = mpmath.mpf(float(sig_hat[i]))
+        expected = float(compose(rows, s_i))
+        tol = 10 * max(shape) * unit_roundoff(compute) * len(rows) * float(amplification(rows, s_i)) + out_round
+        assert abs(float(d[i, i]) - expected) <= tol, (i, float(d[i, i]), expected, tol)
+    off = d - torch.diag(torch.diagonal(d))
+    worst_amp = max(float(amplification(rows, mpmath.mpf(float(v)))) for v in sig_hat)
+    assert float(off.abs().max()) <= 10 * max(shape) * unit_roundoff(compute) * len(rows) * worst_amp + out_round
+
+
+def test_mpmath_matrix_path_matches_scalar_map():
+    mpmath.mp.dps = 30
+    ref = prescribed(6, 4, [1, "0.3", "0.05", "0.002"], seed=3)
+    y = newton_schulz(ref.x, "polar_express", normalize="none")
+    rows = schedules["polar_express"].coefficients()
+    expected = ref.svd_map(lambda s: compose(rows, s))
+    assert max(abs(y[i, j] - expected[i, j]) for i in range(6) for j in range(4)) <= mpmath.mpf("1e-25")
+
+
+def test_jordan_ns5_does_not_converge_band_pinned_in_mpmath():
+    # The band of NS5 on [1e-3, 1]: computed here by a dense log grid in
+    # mpmath from the coefficients, compared with the iteration's scalar map.
+    mpmath.mp.dps = 30
+    rows = schedules["jordan_ns5"].coefficients()
+    grid = [mpmath.mpf(10) ** (-3 + 3 * mpmath.mpf(i) / 600) for i in range(601)]
+    ref = [compose(rows, s) for s in grid]
+    got = scalar_map("jordan_ns5", grid)
+    assert max(abs(a - b) for a, b in zip(ref, got, strict=True)) <= mpmath.mpf("1e-25")
+    lo, hi = min(ref), max(ref)
+    # Five steps cannot lift σ = 1e-3 beyond 3.4445⁵·1e-3 ≈ 0.48: far from 1.
+    assert lo == ref[0] and abs(lo - compose(rows, "1e-3")) == 0
+    assert 0.46 < lo < 0.48
+    # The top of the band overshoots 1 (NS5 maps into a band around 1, not onto 1).
+    assert 1.1 < hi < 1.25
+    # Its asymptotic band: iterate the map 100 times on [0.1, 1]; it never settles at 1.
+    many = [compose(rows * 20, s) for s in grid[400:]]
+    assert min(many) < 0.8 and max(many) > 1.1
+
+
+def test_polar_express_table_reproduces_its_construction():
+    # Amsel et al. 2025, §4: each printed row is the degree-5 minimax polynomial for
+    # [ℓ_k, u_k], recentred so that p(ℓ_k) + p(u_k) = 2, then ℓ_{k+1} = p(ℓ_k),
+    # u_{k+1} = 2 − ℓ_{k+1}, starting from [1e-3, 1]. The printed digits (16-17)
+    # allow a defect of ~1e-14.
+    mpmath.mp.dps = 40
+    ell, upper = mpmath.mpf("1e-3"), mpmath.mpf(1)
+    for row in POLAR_EXPRESS_TABLE[:7]:
+        p_lo, p_hi = poly(row, ell), poly(row, upper)
+        assert abs(p_lo + p_hi - 2) <= mpmath.mpf("1e-14")
+        grid = [ell + (upper - ell) * mpmath.mpf(i) / 2000 for i in range(2001)]
+        vals = [poly(row, x) for x in grid]
+        assert min(vals) >= p_lo - mpmath.mpf("1e-14") and max(vals) <= 2 - p_lo + mpmath.mpf("1e-14")
+        ell, upper = p_lo, 2 - p_lo
+        if ell > 1 - mpmath.mpf("1e-8"):
+            break
+    # Worst error after 5 steps of the unscaled table on [1e-3, 1]: 1 − ℓ₅.
+    ell5 = compose(POLAR_EXPRESS_TABLE[:5], "1e-3")
+    assert abs((1 - ell5) - mpmath.mpf("0.1235590547")) < mpmath.mpf("1e-9")
+    f = scalar_map("polar_express_unscaled", [mpmath.mpf(10) ** (-3 + mpmath.mpf(i) / 100) for i in range(301)])
+    # The table's centring defect (≤ 4e-15 per row, above) is magnified at the top end
+    # by |p'(u_k)| ≤ 25 per later step: slack 4e-15·25⁴ ≈ 1.6e-9.
+    assert max(abs(1 - v) for v in f) <= (1 - ell5) + mpmath.mpf("1.6e-9")
+
+
+def test_polar_express_safety_rows():
+    raw = POLAR_EXPRESS_TABLE
+    rows = schedules["polar_express"].rows
+    for r, s in zip(raw[:-1], rows[:-1], strict=True):
+        assert s == (r[0] / 1.01, r[1] / 1.01**3, r[2] / 1.01**5)
+    assert rows[-1] == raw[-1]
+
+
+def test_frobenius_normalisation_is_scale_invariant():
+    x = torch.randn(3, 12, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    y1 = newton_schulz(x, "polar_express")
+    y2 = newton_schulz(x * 1e3, "polar_express")
+    # eps = 1e-7 against ‖X‖_F ≈ 15 vs 1.5e4: σ̂ differs by ≤ 1e-8 relative, times f' ≤ ~30.
+    assert float((y1 - y2).abs().max()) <= 30 * 1e-7 / 15
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (20, 50), (64, 16)])
+@pytest.mark.parametrize("squarings", [0, 1, 3])
+def test_spectral_bound_is_an_upper_bound_within_its_factor(shape, squarings):
+    from spectral_la._backend import TorchOps
+    from spectral_la.newton_schulz import _spectral_norm_bound
+
+    x = torch.randn(*shape, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    w = x if shape[0] <= shape[1] else x.mT
+    bound = float(_spectral_norm_bound(TorchOps(torch.float64, x.device), w, squarings))
+    s = torch.linalg.svdvals(x)
+    r = min(shape)
+    assert float(s[0]) * (1 - 1e-12) <= bound <= float(s[0]) * r ** (1 / 2 ** (squarings + 2)) * (1 + 1e-12)
+
+
+def test_spectral_normalisation_converges_faster_on_flat_spectra():
+    # Flat spectrum of rank 64: Frobenius puts σ̂ at 1/8, spectral near 1.
+    x, _, _ = _construct(64, 64, [1.0] * 64, seed=3, dtype=torch.float64)
+    fro = newton_schulz(x, "newton_schulz_quintic", steps=3, normalize="frobenius")
+    spec = newton_schulz(x, "newton_schulz_quintic", steps=3, normalize="spectral")
+    eye = torch.eye(64, dtype=torch.float64)
+    err = lambda y: float(torch.linalg.matrix_norm(y.mT @ y - eye, 2))  # noqa: E731
+    assert err(spec) < err(fro)
+    # quintic map three times from 1/8: compute in mpmath to pin the Frobenius value.
+    mpmath.mp.dps = 20
+    f = compose(schedules["newton_schulz_quintic"].coefficients(3), mpmath.mpf(1) / (8 + 8e-7 / 8))
+    assert abs(err(fro) - float(1 - f * f)) <= 1e-10
+
+
+def test_schedule_registry_and_metadata():
+    sched = schedules["polar_express"]
+    assert sched.degree == 5 and sched.interval == (1e-3, 1.0) and sched.steps == 5
+    assert schedules["newton_schulz_cubic"].degree == 3
+    mine = Schedule(
+        name="test_custom_cubic", rows=((1.5, -0.5),), steps=3, repeat_last=True, interval=(0.1, 1.0), source="test"
+    )
+    try:
+        schedules.register(mine)
+        with pytest.raises(ValueError, match="registered"):
+            schedules.register(mine)
+        y = newton_schulz(torch.eye(3, dtype=torch.float64) * 0.5, "test_custom_cubic", normalize="none")
+        expected = float(compose(mine.coefficients(), mpmath.mpf("0.5")))
+        assert abs(float(y[0, 0]) - expected) <= 1e-15
+    finally:
+        schedules._table.pop("test_custom_cubic", None)
+    with pytest.raises(ValueError, match="defines 6 steps"):
+        schedules["you_ns6"].coefficients(7)
+    with pytest.raises(KeyError, match="unknown schedule"):
+        newton_schulz(torch.eye(2), "nope")
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"rows": ()},
+        {"rows": ((1.0, float("nan")),)},
+        {"steps": 0},
+        {"interval": (0.0, 1.0)},
+        {"rows": ((1.0,), (1.0, 2.0))},
+    ],
+)
+def test_schedule_validation(kw):
+    base = {"name": "bad", "rows": ((1.5, -0.5),), "steps": 2, "repeat_last": True, "interval": (0.1, 1.0)}
+    with pytest.raises(ValueError):
+        Schedule(**{**base, **kw})
+
+
+@pytest.mark.parametrize("kw", [{"kind": "l2"}, {"scale": 0.0}, {"eps": -1.0}, {"squarings": -1}])
+def test_normalization_validation(kw):
+    with pytest.raises(ValueError):
+        Normalization(**kw)
+
+
+def test_compute_dtype_and_bad_input():
+    x = torch.randn(8, 16)
+    y = newton_schulz(x, compute_dtype=torch.bfloat16)
+    assert y.dtype == torch.float32
+    with pytest.raises(TypeError, match="compute_dtype"):
+        newton_schulz(x, compute_dtype=torch.int32)
+    bad = x.clone()
+    bad[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="non-finite"):
+        newton_schulz(bad)
+    # The opt-out documented for training loops: NaN in, NaN out (no check, no sync).
+    assert torch.isnan(newton_schulz(bad, check_finite=False)).all()
+    with pytest.raises(ValueError, match="steps"):
+        newton_schulz(x, steps=-1)
+    with pytest.raises(TypeError, match="normalize"):
+        newton_schulz(x, normalize=1.0)
+
+
+def test_steps_zero_returns_normalised_input():
+    x = torch.randn(5, 7, dtype=torch.float64)
+    y = newton_schulz(x, "jordan_ns5", steps=0)
+    torch.testing.assert_close(y, x / (torch.linalg.matrix_norm(x) + 1e-7), rtol=0, atol=0)
+
+
+def test_batched_members_normalised_independently():
+    x = torch.randn(4, 10, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    x[1] *= 1e4
+    y = newton_schulz(x, "polar_express")
+    for i in range(4):
+        torch.testing.assert_close(y[i], newton_schulz(x[i], "polar_express"), rtol=0, atol=1e-12)
+
+
+def test_runs_on_device(device):
+    x = torch.randn(2, 32, 64, device=device)
+    y = newton_schulz(x, "polar_express", compute_dtype=torch.bfloat16 if device.type == "cuda" else None)
+    assert y.device.type == device.type and y.dtype == torch.float32
+    s = torch.linalg.svdvals(y.double())
+    # Polar Express (safety 1.01) on a Gaussian matrix: σ in its 5-step band ~[0.7, 1.2].
+    assert float(s.min()) > 0.6 and float(s.max()) < 1.25
+    assert math.isfinite(float(s.sum()))
