@@ -1,0 +1,59 @@
+"""The analysis layer on known cases, and the main report end to end."""
+
+from __future__ import annotations
+
+import mpmath
+import torch
+
+from analysis import measured_response, qdwh_convergence, reference_accuracy, schedule_bands
+from spectral_la import schedules
+from spectral_la.cli import main
+from tests.poly_reference import compose
+
+
+def test_schedule_band_of_jordan_ns5_matches_mpmath():
+    (row,) = schedule_bands(["jordan_ns5"], points=301)
+    mpmath.mp.dps = 30
+    rows = schedules["jordan_ns5"].coefficients()
+    grid = [mpmath.mpf(10) ** (-3 + 3 * mpmath.mpf(i) / 300) for i in range(301)]
+    ref = [compose(rows, s) for s in grid]
+    # float64 evaluation of 5 degree-5 steps: error ≤ 10·T·u·A with A ≤ 3.5⁵ (slope at 0).
+    tol = 10 * 5 * 1.2e-16 * 3.5**5
+    assert abs(row["min_f"] - float(min(ref))) <= tol
+    assert abs(row["max_f"] - float(max(ref))) <= tol
+    assert row["degree"] == 5 and row["steps"] == 5
+
+
+def test_measured_response_agrees_with_scalar_map_in_float64():
+    (row,) = measured_response(["polar_express"], n=32, dtypes=(torch.float64,), progress=False)
+    # fp64 rounding bound of test_newton_schulz: 10·n·u·T·A with A ≤ 1e3.
+    assert row["max_response_error"] <= 10 * 32 * 1.2e-16 * 5 * 1e3
+    assert row["max_leakage"] <= 10 * 32 * 1.2e-16 * 5 * 1e3
+
+
+def test_reference_accuracy_rows_are_within_backward_stability():
+    rows = reference_accuracy(size=(10, 6), kappas=(1e2, 1e8), dtypes=(torch.float64,), dps=30, progress=False)
+    assert len(rows) == 10
+    # Error in units of u·κ: a backward-stable method stays O(1)–O(n); 10·n bounds it.
+    assert all(r["error_over_u_kappa"] <= 10 * 10 for r in rows)
+
+
+def test_qdwh_convergence_rows():
+    rows = qdwh_convergence(n=32, kappas=(1e1, 1e16), progress=False)
+    assert [r["iterations"] <= 6 for r in rows] == [True, True]
+    assert all(r["converged"] and r["backward_over_u"] <= 30 * 32**0.5 for r in rows)
+
+
+def test_report_command_writes_all_sections(tmp_path, capsys):
+    assert main(["report", "--out", str(tmp_path), "--no-progress"]) == 0
+    text = (tmp_path / "report.md").read_text()
+    for heading in [
+        "Exact references vs mpmath",
+        "QDWH",
+        "scalar map on the design interval",
+        "Measured matrix response",
+    ]:
+        assert heading in text
+    for name in schedules:
+        assert f"| {name} |" in text
+    assert "written to" in capsys.readouterr().out
