@@ -16,8 +16,9 @@ import torch
 from tqdm.auto import tqdm
 
 import spectral_la as sl
+from analysis.spectra import torch_matrix_with_spectrum
 
-__all__ = ["measured_response", "schedule_bands"]
+__all__ = ["gram_rounding", "measured_response", "schedule_bands"]
 
 
 def schedule_bands(names=None, *, points: int = 2001) -> list[dict]:
@@ -68,4 +69,33 @@ def measured_response(
                 "max_leakage": float(off.abs().max()),
             }
         )
+    return rows
+
+
+def gram_rounding(
+    *,
+    m: int = 64,
+    n: int = 512,
+    dtypes=(torch.float32, torch.bfloat16),
+    restarts=((), (2,)),
+    schedule: str = "polar_express",
+    device="cpu",
+) -> list[dict]:
+    """Rounding of Gram NS vs plain NS: max entrywise distance to the float64 plain-NS result.
+
+    Input: m × n with σ log-spaced over [1e-3, 1] (the small σ are where the
+    drift of R = Q X₀ (Q X₀)ᵀ shows). Plain NS in the same compute dtype is the
+    yardstick: a Gram variant that restarts should stay within a small factor of it.
+    """
+    x = torch_matrix_with_spectrum(m, n, np.logspace(0, -3, m), seed=5)
+    exact = sl.newton_schulz(x, schedule)
+    rows = []
+    for dtype in dtypes:
+        xd = x.to(device)
+        plain = float((sl.newton_schulz(xd, schedule, compute_dtype=dtype).double().cpu() - exact).abs().max())
+        row = {"compute": str(dtype).removeprefix("torch."), "shape": f"{m}x{n}", "plain_ns_error": plain}
+        for r in restarts:
+            y = sl.gram_newton_schulz(xd, schedule, compute_dtype=dtype, restart_after=r).double().cpu()
+            row[f"gram_error_restart_{'_'.join(map(str, r)) or 'none'}"] = float((y - exact).abs().max())
+        rows.append(row)
     return rows

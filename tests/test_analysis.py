@@ -57,3 +57,13 @@ def test_report_command_writes_all_sections(tmp_path, capsys):
     for name in schedules:
         assert f"| {name} |" in text
     assert "written to" in capsys.readouterr().out
+
+
+def test_gram_rounding_restart_keeps_plain_ns_accuracy():
+    from analysis import gram_rounding
+
+    (row,) = gram_rounding(m=32, n=256, dtypes=(torch.float32,))
+    # Plain fp32 NS is within 10·n·u·T·A (A ≤ 1e3) of the float64 result; the
+    # restarted Gram variant must stay within a small factor (4) of plain NS.
+    assert row["plain_ns_error"] <= 10 * 256 * 6e-8 * 5 * 1e3
+    assert row["gram_error_restart_2"] <= 4 * row["plain_ns_error"]
