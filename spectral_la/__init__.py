@@ -6,10 +6,12 @@ and returns the same kind. See ``spectral_la._backend`` for the two execution
 paths and the dtype policy.
 """
 
+from spectral_la.coupled_inverse_root import RootResult, coupled_inverse_root, coupled_sqrt
 from spectral_la.errors import LinAlgError, NotConvergedError, NotPositiveSemidefiniteError, SingularMatrixError
 from spectral_la.fractional_power import fractional_power
 from spectral_la.gram_newton_schulz import gram_newton_schulz
 from spectral_la.inverse_root import inverse_root
+from spectral_la.muon_p import muon_p, muon_p_scalar_map
 from spectral_la.newton_schulz import newton_schulz, scalar_map
 from spectral_la.polar import polar
 from spectral_la.qdwh import QDWHResult, qdwh
@@ -19,6 +21,11 @@ from spectral_la.soften import soften, soften_scalar_map, soften_target_map
 __all__ = [
     "LinAlgError",
     "Normalization",
+    "RootResult",
+    "coupled_inverse_root",
+    "coupled_sqrt",
+    "muon_p",
+    "muon_p_scalar_map",
     "Schedule",
     "gram_newton_schulz",
     "newton_schulz",

@@ -59,14 +59,14 @@ def _spectral_norm_bound(ops: Any, x: Any, squarings: int) -> Any:
     keeps the powers in [0, 1] (no overflow in any dtype).
     """
     fro = ops.fro(x)
-    y = x / (fro + _tiny(ops, x))
+    y = x / (fro + tiny(ops, x))
     g = y @ y.mT
     for _ in range(squarings):
         g = g @ g
     return fro * ops.power(ops.fro(g), ops.scalar(1) / ops.scalar(2 ** (squarings + 1)))
 
 
-def _tiny(ops: Any, like: Any) -> Any:
+def tiny(ops: Any, like: Any) -> Any:
     """Smallest positive normal of the compute dtype: keeps 0/0 at 0 for a zero matrix."""
     if ops.kind == "torch":
         import torch
@@ -86,7 +86,7 @@ def apply_normalization(ops: Any, x: Any, norm: Normalization) -> Any:
             size = _spectral_norm_bound(ops, x, norm.squarings)
         case _:
             raise ValueError(f"unknown normalization kind {norm.kind!r}")
-    return x / (size * ops.scalar(norm.scale) + ops.scalar(norm.eps) + _tiny(ops, x))
+    return x / (size * ops.scalar(norm.scale) + ops.scalar(norm.eps) + tiny(ops, x))
 
 
 def gram_polynomial(ops: Any, a: Any, row: tuple) -> Any:

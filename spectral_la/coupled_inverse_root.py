@@ -1,0 +1,247 @@
+"""Matmul-only inverse roots (A + εI)^{-1/r} of a symmetric PSD matrix.
+
+Two coupled iterations, each written once for torch and mpmath:
+
+**Coupled Newton** (``method="newton"``, any integer r ≥ 1; Guo & Higham,
+"A Schur–Newton method for the matrix p'th root and its inverse", SIAM J.
+Matrix Anal. Appl. 28(3), 2006, eq. (3.7); the variant used by Shampoo). With
+B = A + εI and z = (r + 1)/(2‖B‖_F):
+
+    X₀ = z^{1/r} I,   M₀ = z B,
+    T = ((r + 1) I − M)/r,   X ← X T,   M ← T^r M.
+
+The invariant X^{-r}·B = M holds at every step (all iterates are polynomials
+in B and commute), M → I and X → B^{-1/r}. Convergence needs the eigenvalues
+of M₀ in (0, r + 1); the scaling puts them in (0, (r + 1)/2]. Each eigenvalue
+μ of M follows μ ← ((r + 1 − μ)/r)^r μ: quadratic near 1, but a small μ only
+grows by about (1 + 1/r)^r ≤ e per step, so an eigenvalue ratio κ needs
+≈ log(κ)/log((1 + 1/r)^r) steps before the quadratic phase.
+
+**Coupled Newton–Schulz** (``method="newton_schulz"``, r = 2 only; Higham,
+*Functions of Matrices*, 2008, eq. (6.35)): with c = ‖B‖_F,
+
+    Y₀ = B/c,   Z₀ = I,   T = (3I − Z Y)/2,   Y ← Y T,   Z ← T Z,
+
+Y → (B/c)^{1/2} and Z → (B/c)^{-1/2} when ‖I − B/c‖₂ < 1, which the scaling
+guarantees for B ≻ 0. It returns the square root too (:func:`coupled_sqrt`).
+
+Stopping rule: iterate until ‖M − I‖_F ≤ tol (Newton) or ‖Z Y − I‖_F ≤ tol
+(Newton–Schulz), checked every ``check_every`` steps (one host sync per check
+on a GPU), then take one more step: convergence is quadratic there, so with
+the default tol = √(n·u) that last step brings the residual to rounding level.
+``converged`` says whether tol was reached within ``max_iterations``. Pass
+``steps`` to run a fixed number of steps with no check at all (sync-free);
+``converged`` then reports whether the final residual is ≤ tol.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from spectral_la._backend import working
+from spectral_la._validate import check_in_range
+from spectral_la.inverse_root import symmetric_part_checked
+from spectral_la.newton_schulz import tiny
+
+__all__ = ["RootResult", "coupled_inverse_root", "coupled_sqrt"]
+
+METHODS = ("newton", "newton_schulz")
+
+
+class RootResult(NamedTuple):
+    """Result of a coupled root iteration."""
+
+    root: Any
+    """The requested root, same kind and dtype as the input."""
+    iterations: int
+    residual: float
+    """max over the batch of ‖M − I‖_F (Newton) or ‖ZY − I‖_F (Newton–Schulz) at the end."""
+    converged: bool
+
+
+def _matrix_power(ops: Any, t: Any, k: int) -> Any:
+    """t^k by binary powering (⌊log₂k⌋ squarings + popcount(k) − 1 products)."""
+    result = None
+    base = t
+    while k:
+        if k & 1:
+            result = base if result is None else result @ base
+        k >>= 1
+        if k:
+            base = base @ base
+    return result
+
+
+def _validate(r: Any, eps: Any, method: str, steps: Any, max_iterations: int) -> None:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+        raise ValueError(f"r must be a positive int (coupled iterations need an integer root), got {r!r}")
+    if method == "newton_schulz" and r != 2:
+        raise ValueError(f"method='newton_schulz' computes r = 2 only, got r={r}")
+    check_in_range(eps, "eps", 0, None)
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ValueError(f"steps must be a positive int or None, got {steps!r}")
+    if isinstance(max_iterations, bool) or not isinstance(max_iterations, int) or max_iterations < 1:
+        raise ValueError(f"max_iterations must be a positive int, got {max_iterations!r}")
+
+
+def _prepare(A: Any, eps: Any, compute_dtype: Any, check_finite: bool):
+    ops, a, restore = working(A, "A", square=True, compute_dtype=compute_dtype, check_finite_entries=check_finite)
+    rel = 10 * a.shape[-1] * 2 * ops.eps
+    return ops, a, restore, rel
+
+
+def _run(
+    ops: Any, state: tuple, step: Any, residual: Any, steps: int | None, max_iterations: int, check_every: int, tol: Any
+) -> tuple[tuple, int, Any, bool]:
+    """Fixed ``steps``, or iterate until residual ≤ tol and then one more (quadratic) step."""
+    if steps is not None:
+        for _ in range(steps):
+            state = step(state)
+        res = ops.batch_max(residual(state))
+        return state, steps, res, bool(res <= tol)
+    it = 0
+    res = ops.batch_max(residual(state))
+    while it < max_iterations and not res <= tol:
+        for _ in range(min(check_every, max_iterations - it)):
+            state = step(state)
+            it += 1
+        res = ops.batch_max(residual(state))
+    converged = bool(res <= tol)
+    if converged:
+        state = step(state)
+        it += 1
+        res = ops.batch_max(residual(state))
+    return state, it, res, converged
+
+
+def _newton(ops: Any, b: Any, r: int, steps, max_iterations, check_every, tol):
+    n = b.shape[-1]
+    eye = ops.eye(n)
+    z = (r + 1) / (2 * ops.fro(b) + tiny(ops, b))  # a zero B: no NaN, residual √n, not converged
+    x = eye * ops.power(z, ops.scalar(1) / ops.scalar(r))
+    m = b * z
+
+    def step(state):
+        x, m = state
+        t = (eye * ops.scalar(r + 1) - m) / ops.scalar(r)
+        return x @ t, _matrix_power(ops, t, r) @ m
+
+    def residual(state):
+        return ops.fro(state[1] - eye)
+
+    (x, _), it, res, converged = _run(ops, (x, m), step, residual, steps, max_iterations, check_every, tol)
+    return x, it, res, converged
+
+
+def _newton_schulz(ops: Any, b: Any, steps, max_iterations, check_every, tol):
+    n = b.shape[-1]
+    eye = ops.eye(n)
+    c = ops.fro(b) + tiny(ops, b)
+    y = b / c
+    z = eye + 0 * y
+
+    def step(state):
+        y, z = state
+        t = (eye * ops.scalar(3) - z @ y) / ops.scalar(2)
+        return y @ t, t @ z
+
+    def residual(state):
+        return ops.fro(state[1] @ state[0] - eye)
+
+    (y, z), it, res, converged = _run(ops, (y, z), step, residual, steps, max_iterations, check_every, tol)
+    root_c = ops.sqrt(c)
+    return y * root_c, z / root_c, it, res, converged
+
+
+def _default_tol(ops: Any, n: int) -> Any:
+    return ops.sm.sqrt(n * ops.eps)
+
+
+def coupled_inverse_root(
+    A: Any,
+    r: int,
+    *,
+    eps: float = 0.0,
+    method: str = "newton",
+    steps: int | None = None,
+    max_iterations: int = 100,
+    check_every: int = 1,
+    tol: float | None = None,
+    compute_dtype: Any = None,
+    check_finite: bool = True,
+) -> RootResult:
+    """(A + εI)^{-1/r} of symmetric PSD A by a coupled iteration (matmul only).
+
+    Parameters
+    ----------
+    A : torch.Tensor, mpmath.matrix or object ndarray, shape (..., n, n)
+        Symmetric (checked to 10·n·ε·‖A‖_F, then symmetrised) PSD; batched.
+        With eps = 0 it must be positive definite.
+    r : int ≥ 1
+        Root order.
+    eps : float ≥ 0
+        Regularisation added to the diagonal, as in :func:`spectral_la.inverse_root`
+        (which is the exact counterpart; there negative rounding eigenvalues are
+        clamped first, here they are not: eps must dominate them).
+    method : {"newton", "newton_schulz"}
+        Coupled Newton (any r) or coupled Newton–Schulz (r = 2); module docstring.
+    steps : int, optional
+        Fixed step count (no host synchronisation). Default: iterate to ``tol``.
+    max_iterations, check_every, tol
+        Stopping rule of the default mode; tol defaults to √(n·u).
+    compute_dtype : torch.dtype, optional
+        As in :func:`spectral_la.newton_schulz` (default fp32 for half inputs).
+
+    Returns
+    -------
+    RootResult(root, iterations, residual, converged)
+
+    Examples
+    --------
+    >>> import torch
+    >>> A = torch.diag(torch.tensor([4.0, 16.0], dtype=torch.float64))
+    >>> res = coupled_inverse_root(A, 2)
+    >>> torch.allclose(res.root, torch.diag(torch.tensor([0.5, 0.25], dtype=torch.float64))), res.converged
+    (True, True)
+    """
+    _validate(r, eps, method, steps, max_iterations)
+    if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
+        raise ValueError(f"check_every must be a positive int, got {check_every!r}")
+    ops, a, restore, rel = _prepare(A, eps, compute_dtype, check_finite)
+    n = a.shape[-1]
+    with ops.guard():
+        b = symmetric_part_checked(ops, a, "A", rel) + ops.eye(n) * ops.scalar(eps)
+        threshold = _default_tol(ops, n) if tol is None else ops.scalar(tol)
+        if method == "newton":
+            root, it, res, converged = _newton(ops, b, r, steps, max_iterations, check_every, threshold)
+        else:
+            _, root, it, res, converged = _newton_schulz(ops, b, steps, max_iterations, check_every, threshold)
+    return RootResult(restore(root), it, float(res), converged)
+
+
+def coupled_sqrt(
+    A: Any,
+    *,
+    eps: float = 0.0,
+    steps: int | None = None,
+    max_iterations: int = 100,
+    tol: float | None = None,
+    compute_dtype: Any = None,
+    check_finite: bool = True,
+) -> tuple[Any, Any, RootResult]:
+    """(A + εI)^{1/2} and (A + εI)^{-1/2} together, by coupled Newton–Schulz.
+
+    Returns ``(sqrt, inv_sqrt, info)`` with ``info`` a :class:`RootResult` whose
+    ``root`` is the inverse square root.
+    """
+    _validate(2, eps, "newton_schulz", steps, max_iterations)
+    ops, a, restore, rel = _prepare(A, eps, compute_dtype, check_finite)
+    n = a.shape[-1]
+    with ops.guard():
+        b = symmetric_part_checked(ops, a, "A", rel) + ops.eye(n) * ops.scalar(eps)
+        threshold = _default_tol(ops, n) if tol is None else ops.scalar(tol)
+        sq, inv, it, res, converged = _newton_schulz(ops, b, steps, max_iterations, 1, threshold)
+    inv_r = restore(inv)
+    return restore(sq), inv_r, RootResult(inv_r, it, float(res), converged)

@@ -1,0 +1,130 @@
+"""coupled_inverse_root / coupled_sqrt: agreement with the exact references and with mpmath.
+
+Tolerance in tolerance-driven mode: the stopping rule reaches ‖M − I‖_F ≤ √(n·u)
+and takes one more (quadratically convergent) step, leaving an O(n·u) residual;
+the root is then as accurate as its conditioning allows, κ·u relative to its
+scale ‖A^{-1/r}‖₂: 10·n·κ·u·scale.
+"""
+
+from __future__ import annotations
+
+import mpmath
+import pytest
+import torch
+
+from spectral_la import coupled_inverse_root, coupled_sqrt, inverse_root
+from tests.mp_reference import max_abs_diff, mp_unit_roundoff, prescribed, unit_roundoff
+
+
+def _spd(n, kappa, batch=(), seed=0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(*batch, n, n, dtype=torch.float64, generator=g))
+    lam = torch.logspace(0, -torch.log10(torch.tensor(kappa)).item(), n, dtype=torch.float64)
+    return ((q * lam) @ q.mT).to(dtype)
+
+
+@pytest.mark.parametrize("r", [1, 2, 3, 4, 8])
+@pytest.mark.parametrize("kappa", [1e1, 1e4, 1e8])
+def test_newton_matches_exact_inverse_root(r, kappa):
+    a = _spd(16, kappa)
+    res = coupled_inverse_root(a, r)
+    assert res.converged and res.iterations < 100
+    exact = inverse_root(a, r)
+    scale = kappa ** (1 / r)  # ‖A^{-1/r}‖₂
+    assert float((res.root - exact).abs().max()) <= 10 * 16 * kappa * unit_roundoff(torch.float64) * scale
+
+
+@pytest.mark.parametrize("kappa", [1e1, 1e4, 1e8])
+def test_newton_schulz_sqrt_pair(kappa):
+    a = _spd(12, kappa)
+    sq, inv, info = coupled_sqrt(a)
+    assert info.converged
+    u = unit_roundoff(torch.float64)
+    assert float((inv - inverse_root(a, 2)).abs().max()) <= 10 * 12 * kappa * u * kappa**0.5
+    # (A^{1/2})² = A to backward-error size n·u·κ^{1/2}·‖A‖.
+    assert float((sq @ sq - a).abs().max()) <= 10 * 12 * kappa**0.5 * u
+    res = coupled_inverse_root(a, 2, method="newton_schulz")
+    torch.testing.assert_close(res.root, inv, rtol=0, atol=0)
+
+
+def test_eps_regularises_a_singular_matrix():
+    g = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    a = g @ g.T  # rank 3
+    res = coupled_inverse_root(a, 2, eps=1e-3)
+    assert res.converged
+    # κ(A + εI) ≤ (‖A‖ + ε)/ε ≈ 1e4.
+    kappa = (float(torch.linalg.matrix_norm(a, 2)) + 1e-3) / 1e-3
+    exact = inverse_root(a, 2, eps=1e-3)
+    assert float((res.root - exact).abs().max()) <= 10 * 6 * kappa * unit_roundoff(torch.float64) * 1e-3**-0.5
+
+
+def test_singular_without_eps_is_reported_not_converged():
+    res = coupled_inverse_root(torch.zeros(3, 3, dtype=torch.float64), 2, max_iterations=5)
+    assert not res.converged and res.iterations == 5 and abs(res.residual - 3**0.5) <= 1e-12
+
+
+def test_fixed_steps_and_batching():
+    a = _spd(8, 1e3, batch=(2, 3), seed=2)
+    res = coupled_inverse_root(a, 4, steps=30)
+    assert res.iterations == 30 and res.root.shape == (2, 3, 8, 8) and res.converged
+    for i in range(2):
+        for j in range(3):
+            single = coupled_inverse_root(a[i, j], 4, steps=30).root
+            torch.testing.assert_close(res.root[i, j], single, rtol=0, atol=1e-12)
+
+
+def test_mpmath_path():
+    mpmath.mp.dps = 40
+    ref = prescribed(5, 5, [1, "0.5", "0.1", "0.01", "0.001"], seed=3)
+    q = ref.u
+    a = q * mpmath.diag(ref.sigma) * q.T
+    res = coupled_inverse_root(a, 3)
+    exact = q * mpmath.diag([s ** (-mpmath.mpf(1) / 3) for s in ref.sigma]) * q.T
+    assert res.converged
+    assert max_abs_diff(res.root, exact) <= 10 * 5 * 1e3 * mp_unit_roundoff() * 10
+
+
+def test_half_precision_input_computes_in_float32():
+    a = _spd(8, 1e2, dtype=torch.bfloat16)
+    res = coupled_inverse_root(a, 2)
+    assert res.root.dtype == torch.bfloat16 and res.converged
+    exact = inverse_root(a.double(), 2)
+    # fp32 compute (10·n·κ·u₃₂·‖root‖) then one bf16 rounding of entries ≤ ‖root‖ = 10.
+    tol = 10 * 8 * 1e2 * unit_roundoff(torch.float32) * 10 + unit_roundoff(torch.bfloat16) * 10
+    assert float((res.root.double() - exact).abs().max()) <= tol
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"r": 0}, "r must"),
+        ({"r": 2.5}, "r must"),
+        ({"r": True}, "r must"),
+        ({"r": 3, "method": "newton_schulz"}, "r = 2 only"),
+        ({"r": 2, "method": "qr"}, "method"),
+        ({"r": 2, "eps": -1.0}, "eps"),
+        ({"r": 2, "steps": 0}, "steps"),
+        ({"r": 2, "max_iterations": 0}, "max_iterations"),
+        ({"r": 2, "check_every": 0}, "check_every"),
+    ],
+)
+def test_bad_parameters(kw, match):
+    with pytest.raises(ValueError, match=match):
+        coupled_inverse_root(torch.eye(3), **kw)
+
+
+def test_bad_matrices():
+    with pytest.raises(ValueError, match="symmetric"):
+        coupled_inverse_root(torch.tensor([[1.0, 2.0], [0.0, 1.0]]), 2)
+    with pytest.raises(ValueError, match="square"):
+        coupled_inverse_root(torch.ones(2, 3), 2)
+    bad = torch.eye(3)
+    bad[0, 0] = float("inf")
+    with pytest.raises(ValueError, match="non-finite"):
+        coupled_inverse_root(bad, 2)
+
+
+def test_runs_on_device(device):
+    a = _spd(16, 1e2).to(device)
+    res = coupled_inverse_root(a, 4, steps=25)
+    assert res.root.device.type == device.type and res.converged
