@@ -124,6 +124,10 @@ class TorchOps:
         """a + w·(b − a) in one fused kernel; w = 0 returns a bit for bit."""
         return torch.lerp(a, b, w)
 
+    @staticmethod
+    def flip_last(x):
+        return x.flip(-1)
+
     # -- decompositions -----------------------------------------------------
     @staticmethod
     def svd(x):
@@ -252,6 +256,10 @@ class MpOps:
     @staticmethod
     def lerp(a, b, w):
         return a + (b - a) * w
+
+    @staticmethod
+    def flip_last(x):
+        return x[..., ::-1]
 
     @staticmethod
     def svd(x):
