@@ -110,13 +110,13 @@ class EigenbasisTracker:
 def subspace_angles(Q: Any, V: Any, j: int) -> Any:
     """Largest principal angle (radians) between span(Q[:, :j]) and span(V[:, :j]), per matrix (torch).
 
-    sin θ_max = ‖(I − V_j V_jᵀ) Q_j‖₂ for orthonormal Q_j, V_j; computed as
-    arccos of the smallest singular value of V_jᵀ Q_j (clamped to [0, 1]).
+    sin θ_max = ‖Q_j − V_j(V_jᵀQ_j)‖₂ for orthonormal Q_j, V_j (Björck & Golub 1973);
+    the arcsine keeps small angles accurate to rounding.
     """
     import torch
 
     if not isinstance(j, int) or isinstance(j, bool) or not 1 <= j <= Q.shape[-1]:
         raise ValueError(f"j must be an int in [1, {Q.shape[-1]}], got {j!r}")
-    overlap = V[..., :j].mT @ Q[..., :j]
-    s = torch.linalg.svdvals(overlap)[..., -1].clamp(0, 1)
-    return torch.arccos(s)
+    qj, vj = Q[..., :j], V[..., :j]
+    residual = qj - vj @ (vj.mT @ qj)
+    return torch.arcsin(torch.linalg.matrix_norm(residual, 2).clamp(0, 1))

@@ -67,3 +67,38 @@ def test_gram_rounding_restart_keeps_plain_ns_accuracy():
     # restarted Gram variant must stay within a small factor (4) of plain NS.
     assert row["plain_ns_error"] <= 10 * 256 * 6e-8 * 5 * 1e3
     assert row["gram_error_restart_2"] <= 4 * row["plain_ns_error"]
+
+
+def test_muon_p_accuracy_rows_match_independent_mpmath_facts():
+    from analysis.recurrence_accuracy import muon_p_accuracy
+
+    rows = {r["p"]: r for r in muon_p_accuracy(points=121)}
+    assert rows["1/3"]["diverges_above_sigma_hat"] == "never"
+    threshold = rows["1/2"]["diverges_above_sigma_hat"]
+    # The p = 1/2 recurrence (c, d) = (3, −0.795918), 6 steps from y₀ = x, in mpmath:
+    # bounded error at σ̂ = 0.5, |error| > 1 at σ̂ = 0.9 — the threshold lies between.
+    mpmath.mp.dps = 40
+
+    def err(x):
+        x = mpmath.mpf(x)
+        y = x
+        for _ in range(6):
+            y = y - (y**4 - x**2) * (mpmath.mpf(3.0) * x + mpmath.mpf(-0.795918) * y)
+        return abs(y - mpmath.sqrt(x))
+
+    assert err("0.5") < 1 and err("0.9") > 1
+    assert 0.5 < threshold <= 0.9
+    assert all(r["coupled_max_error"] <= 1e-10 for r in rows.values())
+
+
+def test_coupled_root_and_whitening_and_tracking_rows():
+    from analysis.recurrence_accuracy import coupled_root_accuracy, tracking_accuracy, whitening_accuracy
+
+    roots = coupled_root_accuracy(n=8, kappas=(1e2,), rs=(2,))
+    # κ = 1e2: rounding-level agreement with eigh, 10·n·κ·u relative.
+    assert all(r["converged"] and r["rel_error_vs_eigh"] <= 10 * 8 * 1e2 * 1.2e-16 for r in roots)
+    w = {r["partner"]: r for r in whitening_accuracy()}
+    # The isotropic shortcut is good only for a near-isotropic partner.
+    assert w["near-isotropic (±5%)"]["isotropic_rel_error"] < w["gaussian 128x64"]["isotropic_rel_error"]
+    t = tracking_accuracy(steps=(1,))
+    assert t[0]["angle_top1"] <= 1e-12  # first update is the exact eigh basis

@@ -61,7 +61,7 @@ def test_tracking_follows_a_slowly_changing_covariance():
     angle = float(subspace_angles(q, tr.exact_basis(), 2))
     assert angle < 0.05
     # The whole basis spans the whole space: the j = n angle is 0 to rounding.
-    assert float(subspace_angles(q, tr.exact_basis(), 8)) <= 1e-6
+    assert float(subspace_angles(q, tr.exact_basis(), 8)) <= 10 * 8 * unit_roundoff(torch.float64)
 
 
 def test_basis_stays_orthonormal_and_sign_continuous():
@@ -93,6 +93,7 @@ def test_subspace_angle_closed_form():
     t = 0.3
     q = torch.tensor([[math.cos(t)], [math.sin(t)]], dtype=torch.float64)
     v = torch.tensor([[1.0], [0.0]], dtype=torch.float64)
-    assert abs(float(subspace_angles(q, v, 1)) - t) <= 1e-7  # arccos loses half the digits near 0
+    assert abs(float(subspace_angles(q, v, 1)) - t) <= 1e-15
+    assert float(subspace_angles(v, v, 1)) == 0.0
     with pytest.raises(ValueError, match="j must"):
         subspace_angles(q, v, 2)

@@ -1,0 +1,104 @@
+"""Accuracy of the matmul-only fractional powers, roots, whitening and eigenbasis tracking.
+
+Every row compares a recurrence with its exact counterpart (SVD / eigh):
+
+* :func:`muon_p_accuracy` -- the published bivariate recurrences (6 steps):
+  worst |y_T(σ̂) − σ̂^p| over the σ̂ ∈ [1e-3, 1] where the error stays ≤ 1
+  (scalar map, float64, by the iteration itself), where it is worst, and the
+  smallest σ̂ from which it diverges (error > 1); the coupled route's max
+  error on a 64 × 256 matrix with σ log-spaced over [1e-3, 1].
+* :func:`coupled_root_accuracy` -- iterations to tolerance and max error vs eigh.
+* :func:`whitening_accuracy` -- relative error of the matmul and isotropic
+  partner-whitened directions, for a Gaussian and a near-isotropic partner.
+* :func:`tracking_accuracy` -- largest principal angle of the tracked leading
+  eigenvectors after t updates of a noisy stream.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+import spectral_la as sl
+from analysis.spectra import torch_matrix_with_spectrum
+from spectral_la.muon_p import MUON_P_RECURRENCES
+
+__all__ = ["coupled_root_accuracy", "muon_p_accuracy", "tracking_accuracy", "whitening_accuracy"]
+
+
+def muon_p_accuracy(points: int = 601) -> list[dict]:
+    rows = []
+    sigma = torch.logspace(-3, 0, points, dtype=torch.float64)
+    x = torch_matrix_with_spectrum(64, 256, torch.logspace(0, -3, 64, dtype=torch.float64), seed=3)
+    x0 = x / (torch.linalg.matrix_norm(x) + 1e-7)
+    for p in MUON_P_RECURRENCES:
+        err = (sl.muon_p_scalar_map(float(p), sigma) - sigma ** float(p)).abs()
+        stable = err <= 1
+        diverges = sigma[~stable]
+        coupled = sl.muon_p(x, float(p), method="coupled")
+        rows.append(
+            {
+                "p": str(p),
+                "bivariate_worst_error_where_stable": float(err[stable].max()),
+                "at_sigma_hat": float(sigma[stable][int(err[stable].argmax())]),
+                "diverges_above_sigma_hat": float(diverges.min()) if len(diverges) else "never",
+                "coupled_max_error": float((coupled - sl.fractional_power(x0, float(p))).abs().max()),
+            }
+        )
+    return rows
+
+
+def coupled_root_accuracy(n: int = 32, kappas=(1e1, 1e4, 1e8), rs=(2, 4)) -> list[dict]:
+    rows = []
+    for kappa in kappas:
+        lam = torch.logspace(0, -math.log10(kappa), n, dtype=torch.float64)
+        a = torch_matrix_with_spectrum(n, n, lam, seed=4, symmetric=True)
+        a = (a + a.mT) / 2
+        for r in rs:
+            exact = sl.inverse_root(a, r)
+            scale = float(exact.abs().max())
+            methods = ["newton", "newton_schulz"] if r == 2 else ["newton"]
+            for method in methods:
+                res = sl.coupled_inverse_root(a, r, method=method)
+                rows.append(
+                    {
+                        "kappa": kappa,
+                        "r": r,
+                        "method": method,
+                        "iterations": res.iterations,
+                        "converged": res.converged,
+                        "rel_error_vs_eigh": float((res.root - exact).abs().max()) / scale,
+                    }
+                )
+    return rows
+
+
+def whitening_accuracy(lam: float = 1e-3) -> list[dict]:
+    g = torch.randn(96, 64, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    gaussian = torch.randn(128, 64, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+    q, _ = torch.linalg.qr(gaussian)
+    near_iso = q * (1 + 0.05 * torch.linspace(-1, 1, 64, dtype=torch.float64))
+    rows = []
+    for name, w in (("gaussian 128x64", gaussian), ("near-isotropic (±5%)", near_iso)):
+        exact = sl.whitened_direction(g, w, lam)
+        norm = float(torch.linalg.matrix_norm(exact))
+        row = {"partner": name}
+        for method in ("matmul", "isotropic"):
+            approx = sl.whitened_direction(g, w, lam, method=method)
+            row[f"{method}_rel_error"] = float(torch.linalg.matrix_norm(approx - exact)) / norm
+        rows.append(row)
+    return rows
+
+
+def tracking_accuracy(steps=(1, 5, 20, 50), beta: float = 0.9, noise: float = 0.1) -> list[dict]:
+    gen = torch.Generator().manual_seed(7)
+    base = torch.randn(16, 64, dtype=torch.float64, generator=gen)
+    tracker = sl.EigenbasisTracker(beta=beta)
+    rows = []
+    for t in range(1, max(steps) + 1):
+        q = tracker.update(base + noise * torch.randn(16, 64, dtype=torch.float64, generator=gen))
+        if t in steps:
+            exact = tracker.exact_basis()
+            rows.append({"updates": t, **{f"angle_top{j}": float(sl.subspace_angles(q, exact, j)) for j in (1, 4)}})
+    return rows
