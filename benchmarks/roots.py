@@ -35,17 +35,36 @@ def cases(n: int, device: str):
     a = _spd(n, 1e3, device)
     x = torch.randn(n, 4 * n, device=device)
     x0 = x / (torch.linalg.matrix_norm(x) + 1e-7)
-    yield ("coupled_newton r=2, 25 steps", partial(sl.coupled_inverse_root, a, 2, steps=25, check_finite=False),
-           partial(sl.inverse_root, a, 2), lambda res: res.root)
-    yield ("coupled_newton r=4, 25 steps", partial(sl.coupled_inverse_root, a, 4, steps=25, check_finite=False),
-           partial(sl.inverse_root, a, 4), lambda res: res.root)
-    yield ("coupled_ns r=2, 25 steps", partial(sl.coupled_inverse_root, a, 2, method="newton_schulz", steps=25,
-                                               check_finite=False), partial(sl.inverse_root, a, 2), lambda res: res.root)
-    yield ("muon_p p=1/3 bivariate", partial(sl.muon_p, x, 1 / 3, check_finite=False),
-           partial(sl.fractional_power, x0, 1 / 3), lambda y: y)
-    yield ("muon_p p=0.5 coupled, 30 steps", partial(sl.muon_p, x, 0.5, method="coupled", steps=30,
-                                                     check_finite=False),
-           partial(sl.fractional_power, x0, 0.5), lambda y: y)
+    yield (
+        "coupled_newton r=2, 25 steps",
+        partial(sl.coupled_inverse_root, a, 2, steps=25, check_finite=False),
+        partial(sl.inverse_root, a, 2),
+        lambda res: res.root,
+    )
+    yield (
+        "coupled_newton r=4, 25 steps",
+        partial(sl.coupled_inverse_root, a, 4, steps=25, check_finite=False),
+        partial(sl.inverse_root, a, 4),
+        lambda res: res.root,
+    )
+    yield (
+        "coupled_ns r=2, 25 steps",
+        partial(sl.coupled_inverse_root, a, 2, method="newton_schulz", steps=25, check_finite=False),
+        partial(sl.inverse_root, a, 2),
+        lambda res: res.root,
+    )
+    yield (
+        "muon_p p=1/3 bivariate",
+        partial(sl.muon_p, x, 1 / 3, check_finite=False),
+        partial(sl.fractional_power, x0, 1 / 3),
+        lambda y: y,
+    )
+    yield (
+        "muon_p p=0.5 coupled, 30 steps",
+        partial(sl.muon_p, x, 0.5, method="coupled", steps=30, check_finite=False),
+        partial(sl.fractional_power, x0, 0.5),
+        lambda y: y,
+    )
 
 
 def main(argv=None) -> None:
@@ -60,10 +79,21 @@ def main(argv=None) -> None:
         for name, ours, exact, pick in cases(n, args.device):
             t_ours, t_exact = _time(ours, args.min_run_time), _time(exact, args.min_run_time)
             err = float((pick(ours()).double() - exact().double()).abs().max())
-            rows.append({"method": name, "n": n, "ms": t_ours * 1e3, "exact_ms": t_exact * 1e3,
-                         "exact_over_ours": t_exact / t_ours, "max_error_vs_exact": err})
-    machine = torch.cuda.get_device_name() if args.device == "cuda" else \
-        f"{platform.processor() or 'cpu'}, {torch.get_num_threads()} threads"
+            rows.append(
+                {
+                    "method": name,
+                    "n": n,
+                    "ms": t_ours * 1e3,
+                    "exact_ms": t_exact * 1e3,
+                    "exact_over_ours": t_exact / t_ours,
+                    "max_error_vs_exact": err,
+                }
+            )
+    machine = (
+        torch.cuda.get_device_name()
+        if args.device == "cuda"
+        else f"{platform.processor() or 'cpu'}, {torch.get_num_threads()} threads"
+    )
     print(f"device: {args.device} ({machine}); torch {torch.__version__}; fp32")
     keys = list(rows[0])
     print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))

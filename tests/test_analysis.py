@@ -22,6 +22,8 @@ def test_schedule_band_of_jordan_ns5_matches_mpmath():
     assert abs(row["min_f"] - float(min(ref))) <= tol
     assert abs(row["max_f"] - float(max(ref))) <= tol
     assert row["degree"] == 5 and row["steps"] == 5
+    # The certified bound dominates the grid estimate.
+    assert row["grid_max_abs_1_minus_f"] <= row["certified_max_abs_1_minus_f"]
 
 
 def test_measured_response_agrees_with_scalar_map_in_float64():

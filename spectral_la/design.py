@@ -1,0 +1,295 @@
+"""Minimax schedule design (Polar Express construction), with targets beyond the sign.
+
+**Sign target, greedy (Amsel, Persson, Musco & Gower 2025, arXiv 2505.16932,
+§4 and Algorithm 2).** Start from [ℓ₀, u₀] = [ℓ, 1]. At step k take the odd
+polynomial of the given degree minimising max|1 − p| on
+[max(ℓ_k, cushion·u_k), u_k] (:func:`spectral_la.remez.remez_odd`), rescale it
+by s = 2/(min p + max p) over [ℓ_k, u_k] so that the image is centred on 1,
+and set ℓ_{k+1} = s·min p, u_{k+1} = s·max p = 2 − ℓ_{k+1}. The composition is
+optimal among compositions of such polynomials (their Thm 4.1); its worst
+error on [ℓ, 1] is 1 − ℓ_T. The cushion (default 0.02407327424182761, the
+paper's) keeps early polynomials from growing too steep. Once ℓ_k/u_k ≥ 1 −
+5e-6 the Remez system is ill-conditioned and the optimum is numerically the
+Padé (Newton–Schulz) polynomial x·Σ_j C(2j, j)/4^j (1 − x²)^j on x/u_k, used
+there instead. Finally the safety factor s_f maps each row to p(x/s_f), except
+optionally the last (the paper uses 1.01 for bf16).
+
+**Other targets.** Targets that are not idempotent (softened
+(1 − s) + sσ, fractional σ^p) cannot be approached by a greedy composition:
+the composition of good single-step approximations of t is an approximation
+of t∘t∘…, not of t. For them ``steps=1`` gives the minimax odd polynomial of
+the degree (Remez), and ``steps > 1`` fits the whole composition by
+minimising the max error on a log grid (scipy, a local optimum from a
+single-step start: a heuristic whose result is then *certified* like any
+schedule). The Muon^p paper (Dong & Sawin, arXiv 2606.13867) proves that
+no fixed univariate odd polynomial *iteration* converges to σ^p, so a fixed
+composition for σ^p has an error floor that more steps do not remove near
+σ → 0 (σ^p has infinite slope at 0, every odd polynomial has finite slope).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mpmath
+
+from spectral_la.remez import odd_polynomial, remez_odd
+from spectral_la.schedules import Normalization, Schedule, schedules, with_safety
+
+__all__ = ["DesignResult", "Target", "design_schedule", "load_schedule", "pade_row", "save_schedule", "target"]
+
+#: The Polar Express cushion (arXiv 2505.16932, released design script).
+PE_CUSHION = 0.02407327424182761
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target map t(σ) on σ > 0 with its derivative, for Remez and certification."""
+
+    name: str
+    value: Any  # mpmath callable
+    derivative: Any  # mpmath callable
+    idempotent: bool  # t∘t = t: greedy composition applies (the sign)
+
+
+def target(spec: str | Target) -> Target:
+    """``"sign"``, ``"soft:s"`` ((1 − s) + sσ) or ``"power:p"`` (σ^p), or a Target."""
+    if isinstance(spec, Target):
+        return spec
+    if spec == "sign":
+        return Target("sign", lambda x: mpmath.mpf(1), lambda x: mpmath.mpf(0), True)
+    kind, _, arg = spec.partition(":")
+    try:
+        v = mpmath.mpf(arg)
+    except (TypeError, ValueError):
+        raise ValueError(f"target must be 'sign', 'soft:<s>' or 'power:<p>', got {spec!r}") from None
+    if kind == "soft" and 0 <= v <= 1:
+        return Target(spec, lambda x: 1 - v + v * x, lambda x: v, v == 0)
+    if kind == "power" and 0 < v < 1:
+        return Target(spec, lambda x: x**v, lambda x: v * x ** (v - 1), False)
+    raise ValueError(f"target must be 'sign', 'soft:<s in [0,1]>' or 'power:<p in (0,1)>', got {spec!r}")
+
+
+def pade_row(degree: int) -> tuple:
+    """Coefficients of the degree-(2k+1) Padé sign iteration x·Σ_{j≤k} C(2j, j)/4^j (1 − x²)^j."""
+    k = (degree - 1) // 2
+    coeffs = [mpmath.mpf(0)] * (k + 1)
+    for j in range(k + 1):
+        w = mpmath.binomial(2 * j, j) / mpmath.mpf(4) ** j
+        for i in range(j + 1):  # (1 − x²)^j = Σ_i C(j, i)(−x²)^i
+            coeffs[i] += w * mpmath.binomial(j, i) * (-1) ** i
+    return tuple(coeffs)
+
+
+def _extremes(coeffs, lo, hi) -> tuple:
+    """min and max of the odd polynomial on [lo, hi] (endpoints and critical points)."""
+    k = len(coeffs) - 1
+    xs = [lo, hi]
+    if k >= 1:
+        # p'(x) = Σ (2j+1) c_j y^j with y = x²; highest degree first for polyroots.
+        poly = [(2 * j + 1) * coeffs[j] for j in range(k, -1, -1)]
+        for y in mpmath.polyroots(poly, maxsteps=200, extraprec=60):
+            if abs(mpmath.im(y)) < mpmath.mpf(10) ** (-mpmath.mp.dps // 2) and mpmath.re(y) > 0:
+                x = mpmath.sqrt(mpmath.re(y))
+                if lo < x < hi:
+                    xs.append(x)
+    vals = [odd_polynomial(coeffs, x) for x in xs]
+    return min(vals), max(vals)
+
+
+@dataclass(frozen=True)
+class DesignResult:
+    schedule: Schedule
+    intervals: tuple  # (ℓ_k, u_k) before each step and after the last (sign target), mpf
+    worst_error: Any  # sign: 1 − ℓ_T of the unscaled design; others: grid estimate
+    rows_exact: tuple  # mpf rows before safety scaling
+
+
+def _greedy_sign(degree, steps, ell, cushion, pade_threshold):
+    lo_k, hi_k = mpmath.mpf(ell), mpmath.mpf(1)
+    one, zero = target("sign").value, target("sign").derivative
+    rows, intervals = [], [(lo_k, hi_k)]
+    for _ in range(steps):
+        if lo_k / hi_k >= 1 - mpmath.mpf(pade_threshold):
+            base = pade_row(degree)
+            coeffs = tuple(c / hi_k ** (2 * j + 1) for j, c in enumerate(base))
+        else:
+            coeffs = remez_odd(one, zero, degree, max(lo_k, mpmath.mpf(cushion) * hi_k), hi_k).coefficients
+        p_min, p_max = _extremes(coeffs, lo_k, hi_k)
+        s = 2 / (p_min + p_max)
+        rows.append(tuple(s * c for c in coeffs))
+        lo_k, hi_k = s * p_min, s * p_max
+        intervals.append((lo_k, hi_k))
+    return rows, intervals, max(1 - lo_k, hi_k - 1)
+
+
+def _fit_composition(tgt: Target, degree, steps, ell, grid: int = 400):
+    """Single-step Remez start, then minimise the max error of the T-step composition (float64)."""
+    import numpy as np
+    from scipy.optimize import minimize
+
+    first = remez_odd(tgt.value, tgt.derivative, degree, mpmath.mpf(ell), mpmath.mpf(1)).coefficients
+    if steps == 1:
+        return [first]
+    xs = np.geomspace(ell, 1.0, grid)
+    ts = np.array([float(tgt.value(mpmath.mpf(x))) for x in xs])
+    k1 = len(first)
+    identity = [1.0] + [0.0] * (k1 - 1)
+    start = np.array([float(c) for c in first] + identity * (steps - 1))
+
+    def compose(theta):
+        y = xs
+        for k in range(steps):
+            c = theta[k * k1 : (k + 1) * k1]
+            y = y * np.polyval(c[::-1], y * y)
+        return y
+
+    def loss(theta, beta):
+        e = np.abs(compose(theta) - ts)
+        m = e.max()
+        return m + np.log(np.exp(beta * (e - m)).sum()) / beta  # smooth max
+
+    theta = start
+    for beta in (50.0, 500.0, 5000.0):
+        theta = minimize(
+            loss,
+            theta,
+            args=(beta,),
+            method="Nelder-Mead" if theta.size <= 4 else "Powell",
+            options={"maxiter": 20000, "xtol": 1e-12, "ftol": 1e-14},
+        ).x
+    return [tuple(mpmath.mpf(float(v)) for v in theta[k * k1 : (k + 1) * k1]) for k in range(steps)]
+
+
+def design_schedule(
+    degree: int = 5,
+    steps: int = 5,
+    ell: float = 1e-3,
+    *,
+    target_map: str | Target = "sign",
+    safety: float = 1.0,
+    exempt_last: bool = True,
+    cushion: float = PE_CUSHION,
+    pade_threshold: float = 5e-6,
+    name: str | None = None,
+    dps: int = 50,
+) -> DesignResult:
+    """Design a per-step odd-polynomial schedule for [ℓ, 1] (module docstring).
+
+    Parameters
+    ----------
+    degree : odd int ≥ 3
+    steps : int ≥ 1
+    ell : float in (0, 1)
+        Lower end of the design interval (normalised singular values).
+    target_map : "sign", "soft:<s>", "power:<p>" or Target
+    safety : float ≥ 1
+        Rows become p(x/safety); the last is exempt if ``exempt_last``.
+    cushion, pade_threshold
+        Polar Express construction details (sign target only).
+    name : str, optional
+        Name of the returned Schedule (default derived from the parameters).
+    dps : int
+        mpmath working precision of the design.
+
+    Returns
+    -------
+    DesignResult(schedule, intervals, worst_error, rows_exact)
+
+    Examples
+    --------
+    The first Polar Express row (arXiv 2505.16932, Algorithm 1: 8.28721201814563,
+    −23.595886519098837, 17.300387312530933):
+
+    >>> res = design_schedule(5, 1, 1e-3)
+    >>> [round(float(c), 9) for c in res.rows_exact[0]]
+    [8.287212018, -23.595886519, 17.300387313]
+    """
+    if isinstance(degree, bool) or not isinstance(degree, int) or degree < 3 or degree % 2 == 0:
+        raise ValueError(f"degree must be an odd int ≥ 3, got {degree!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    if not (isinstance(ell, (int, float)) and 0 < ell < 1):
+        raise ValueError(f"ell must lie in (0, 1), got {ell!r}")
+    if not (math.isfinite(safety) and safety >= 1):
+        raise ValueError(f"safety must be ≥ 1, got {safety!r}")
+    if not 0 <= cushion < 1:
+        raise ValueError(f"cushion must lie in [0, 1), got {cushion!r}")
+    tgt = target(target_map)
+    with mpmath.workdps(dps):
+        if tgt.name == "sign":
+            rows, intervals, worst = _greedy_sign(degree, steps, ell, cushion, pade_threshold)
+        else:
+            rows = _fit_composition(tgt, degree, steps, ell)
+            intervals = ((mpmath.mpf(ell), mpmath.mpf(1)),)
+            xs = [mpmath.mpf(ell) * (1 / mpmath.mpf(ell)) ** (mpmath.mpf(i) / 2000) for i in range(2001)]
+            worst = max(abs(_compose(rows, x) - tgt.value(x)) for x in xs)
+        effective = with_safety([[float(c) for c in r] for r in rows], safety, exempt_last=exempt_last)
+    sched = Schedule(
+        name=name or f"designed_d{degree}_t{steps}_l{ell:g}_{tgt.name}_s{safety:g}",
+        rows=effective,
+        steps=steps,
+        repeat_last=tgt.name == "sign",
+        interval=(float(ell), 1.0),
+        normalization=Normalization(kind="frobenius", scale=safety, eps=1e-7),
+        target=tgt.name,
+        safety=safety,
+        source=f"spectral_la.design_schedule(degree={degree}, steps={steps}, ell={ell:g}, target={tgt.name!r}, "
+        f"safety={safety:g}, cushion={cushion:g})",
+    )
+    return DesignResult(sched, tuple(intervals), worst, tuple(rows))
+
+
+def _compose(rows, x):
+    for r in rows:
+        x = odd_polynomial(r, x)
+    return x
+
+
+def save_schedule(schedule: Schedule, path: str | Path) -> Path:
+    """Write a schedule (rows as exact decimal repr of the doubles, metadata) to JSON."""
+    data = {
+        "name": schedule.name,
+        "rows": [list(map(repr, r)) for r in schedule.rows],
+        "steps": schedule.steps,
+        "repeat_last": schedule.repeat_last,
+        "interval": list(schedule.interval),
+        "target": schedule.target,
+        "safety": schedule.safety,
+        "source": schedule.source,
+        "normalization": {
+            "kind": schedule.normalization.kind,
+            "scale": schedule.normalization.scale,
+            "eps": schedule.normalization.eps,
+            "squarings": schedule.normalization.squarings,
+        },
+    }
+    path = Path(path)
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    return path
+
+
+def load_schedule(path: str | Path, *, register: bool = False, overwrite: bool = False) -> Schedule:
+    """Read a schedule written by :func:`save_schedule`; optionally register it."""
+    data = json.loads(Path(path).read_text())
+    try:
+        sched = Schedule(
+            name=data["name"],
+            rows=tuple(tuple(float(c) for c in r) for r in data["rows"]),
+            steps=data["steps"],
+            repeat_last=data["repeat_last"],
+            interval=tuple(data["interval"]),
+            target=data["target"],
+            safety=data["safety"],
+            source=data["source"],
+            normalization=Normalization(**data["normalization"]),
+        )
+    except KeyError as exc:
+        raise ValueError(f"{path}: missing field {exc}") from None
+    if register:
+        schedules.register(sched, overwrite=overwrite)
+    return sched
