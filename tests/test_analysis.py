@@ -53,11 +53,23 @@ def test_report_command_writes_all_sections(tmp_path, capsys):
         "Exact references vs mpmath",
         "QDWH",
         "scalar map on the design interval",
-        "Measured matrix response",
+        "Gram Newton–Schulz",
+        "Muon^p",
+        "Coupled inverse roots",
+        "Partner whitening",
+        "Eigenbasis tracking",
+        "Soft-Muon",
+        "Error split",
+        "Stability sweep",
     ]:
         assert heading in text
     for name in schedules:
         assert f"| {name} |" in text
+    for fig in ["ns_response", "softening", "recurrence_accuracy", "qdwh_iterations", "error_split", "stability"]:
+        assert f"figures/{fig}.png" in text
+        assert (tmp_path / "figures" / f"{fig}.png").stat().st_size > 1000
+        assert (tmp_path / "figures" / f"{fig}.svg").exists()
+    assert "closest reproduction of the change's ~6.5%" in text
     assert "written to" in capsys.readouterr().out
 
 

@@ -1,0 +1,56 @@
+"""Figure: error vs the exact reference split into approximation (mpmath run) and rounding, by dtype."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from analysis.error_report import error_report
+from figures._style import new_figure, save
+
+METHODS = ("ns:polar_express", "ns:jordan_ns5", "muon_p:1/3", "polar_qdwh")
+DTYPES = (torch.float64, torch.float32, torch.bfloat16)
+
+
+def data(m: int = 16, n: int = 24) -> list[dict]:
+    x = torch.randn(m, n, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    rows = []
+    for spec in METHODS:
+        for dt in DTYPES:
+            r = error_report(spec, x.to(dt), dps=30)
+            rows.append(
+                {
+                    "method": spec,
+                    "dtype": str(dt).removeprefix("torch."),
+                    "approximation": r["approximation"]["fro"],
+                    "rounding": r["rounding"]["fro"],
+                    "total": r["total"]["fro"],
+                }
+            )
+    return rows
+
+
+def make(out_dir: str | Path = "figures/out") -> list[Path]:
+    rows = data()
+    fig, (ax,) = new_figure(width=8.0)
+    labels = [f"{r['method']}\n{r['dtype']}" for r in rows]
+    xs = np.arange(len(rows))
+    floor = 1e-17
+    ax.bar(xs - 0.2, [max(r["approximation"], floor) for r in rows], 0.4, label="approximation (mpmath run)")
+    ax.bar(xs + 0.2, [max(r["rounding"], floor) for r in rows], 0.4, label="rounding (dtype run − mpmath run)")
+    ax.set_xticks(xs, labels, rotation=90, fontsize=6)
+    ax.set(
+        yscale="log",
+        ylabel="‖·‖_F / ‖exact‖_F",
+        ylim=(floor, 1),
+        title="Error split: approximation vs rounding (16×24 Gaussian)",
+    )
+    ax.legend(loc="lower left")
+    return save(fig, out_dir, "error_split")
+
+
+if __name__ == "__main__":
+    print(*make(sys.argv[1] if len(sys.argv) > 1 else "figures/out"), sep="\n")

@@ -1,0 +1,49 @@
+"""Figure: stability sweep — relative error vs κ per dtype (cached sweep, resumable)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from analysis.stability import stability_sweep
+from figures._style import new_figure, save
+
+METHODS = ("ns:polar_express", "ns:jordan_ns5")
+
+
+def data(cache: str | Path = "reports/stability.csv") -> list[dict]:
+    return stability_sweep(METHODS, shapes=("64x64", "8x32x32"), rank_deficiencies=(0.0,), cache=cache, progress=False)
+
+
+def make(out_dir: str | Path = "figures/out", cache: str | Path | None = None) -> list[Path]:
+    rows = data(cache or Path(out_dir) / "stability.csv")
+    fig, axes = new_figure(len(METHODS), width=9.0)
+    for ax, spec in zip(axes, METHODS, strict=True):
+        for dtype in ("float64", "float32", "bfloat16", "float16"):
+            pts = sorted(
+                (r["kappa"], r["rel_error"], r["rounding_error"])
+                for r in rows
+                if r["method"] == spec and r["dtype"] == dtype and r["shape"] == "64x64"
+            )
+            (line,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=f"{dtype}: total")
+            ax.plot(
+                [p[0] for p in pts],
+                [max(p[2], 1e-17) for p in pts],
+                "s:",
+                color=line.get_color(),
+                label=f"{dtype}: rounding share",
+            )
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="κ(X)",
+            ylabel="error / ‖polar(X)‖_F",
+            ylim=(1e-17, 3),
+            title=f"{spec}, 64×64",
+        )
+        ax.legend(fontsize=6, ncol=2, loc="lower right")
+    return save(fig, out_dir, "stability")
+
+
+if __name__ == "__main__":
+    print(*make(sys.argv[1] if len(sys.argv) > 1 else "figures/out"), sep="\n")
