@@ -1,4 +1,4 @@
-"""Command line: ``spectral-la report`` (the main job) and ``spectral-la design``."""
+"""Command line: ``spectral-la report`` (the main job), ``spectral-la design`` and ``spectral-la bench``."""
 
 from __future__ import annotations
 
@@ -23,8 +23,16 @@ def main(argv: list[str] | None = None) -> int:
     des.add_argument("--cushion", type=float, default=None, help="Polar Express cushion (default the paper's)")
     des.add_argument("--name", default=None)
     des.add_argument("--out", type=Path, default=None, help="write the schedule as JSON (load_schedule reads it)")
+    bench = sub.add_parser("bench", help="speed and memory benchmarks (tables + JSON)")
+    from benchmarks.__main__ import add_arguments
+
+    add_arguments(bench)
     args = parser.parse_args(argv)
 
+    if args.command == "bench":
+        from benchmarks.__main__ import run
+
+        return run(args, argv)
     if args.command == "design":
         return _design(args)
     if args.command == "report":

@@ -1,0 +1,89 @@
+"""Timing, peak memory and matmul-rate helpers, and table/JSON output, for the benchmark suites.
+
+* time: ``torch.utils.benchmark.Timer.blocked_autorange`` median (it synchronises CUDA);
+* peak memory: CUDA ``max_memory_allocated`` above the baseline; on CPU the
+  running sum of allocations and frees recorded by the torch profiler
+  (``profile_memory=True``) during one call — the extra memory the call needs;
+* matmul rate: FLOP/s of one n × n × n matmul in the dtype, measured in the same
+  run, the yardstick for "achieved TFLOP/s".
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch.utils.benchmark import Timer
+
+__all__ = ["machine", "matmul_rate", "peak_memory_mib", "print_table", "seconds", "write_json"]
+
+
+def seconds(fn: Callable, min_run_time: float) -> float:
+    return Timer(stmt="fn()", globals={"fn": fn}).blocked_autorange(min_run_time=min_run_time).median
+
+
+def peak_memory_mib(fn: Callable, device: str) -> float:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        fn()
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = []
+    for e in prof.events():
+        v = e.cpu_memory_usage if e.name == "[memory]" else e.self_cpu_memory_usage
+        if v:
+            events.append((e.time_range.start, v))
+    current = peak = 0
+    for _, v in sorted(events):
+        current += v
+        peak = max(peak, current)
+    return peak / 2**20
+
+
+def matmul_rate(n: int, dtype: torch.dtype, device: str, min_run_time: float) -> float:
+    """Measured FLOP/s of an n × n × n matmul."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    return 2 * n**3 / seconds(lambda: a @ b, min_run_time)
+
+
+def machine(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name()
+    return f"{platform.processor() or 'cpu'}, {torch.get_num_threads()} threads"
+
+
+def print_table(rows: list[dict]) -> None:
+    if not rows:
+        print("(no rows)")
+        return
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
+    for r in rows:
+        cells = [r.get(k, "") for k in keys]
+        print("| " + " | ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in cells) + " |")
+
+
+def write_json(path: str | Path, device: str, rows: list[dict], command: str) -> None:
+    Path(path).write_text(
+        json.dumps(
+            {
+                "device": device,
+                "machine": machine(device),
+                "torch": torch.__version__,
+                "command": command,
+                "rows": rows,
+            },
+            indent=1,
+        )
+        + "\n"
+    )

@@ -1,0 +1,236 @@
+"""Benchmark suites: each returns tidy rows measured in one run on one device.
+
+``ns``     Newton–Schulz schedules, Gram NS and softening vs the same matmuls (chain) and vs SVD polar
+``roots``  coupled inverse roots and Muon^p vs eigh / SVD
+``exact``  QDWH vs SVD polar at equal accuracy (error vs float64 SVD), eigh inverse root
+``peers``  scipy.linalg.polar (and jax.scipy.linalg.polar when jax is importable) vs ours, CPU float64
+
+Shapes: n × n and n × 4n for each size, plus a batched per-head case.
+FLOPs of a degree-5 NS step on a wide m × n: 4m²n + 2m³ (X Xᵀ, A², B X).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import partial
+
+import torch
+
+import spectral_la as sl
+from benchmarks.harness import matmul_rate, peak_memory_mib, seconds
+
+__all__ = ["SUITES"]
+
+
+def _svd_polar(x: torch.Tensor) -> torch.Tensor:
+    u, _, vh = torch.linalg.svd(x.float(), full_matrices=False)
+    return u @ vh
+
+
+def _chain(x: torch.Tensor, steps: int) -> torch.Tensor:
+    """The matmuls of `steps` degree-5 NS steps on a wide x, nothing else."""
+    for _ in range(steps):
+        a = x @ x.mT
+        x = (a @ a) @ x
+    return x
+
+
+def _gram_chain(x: torch.Tensor, steps: int) -> torch.Tensor:
+    """The matmuls of Gram NS (degree 5) with one restart after step 2."""
+    r, q = x @ x.mT, None
+    for k in range(steps):
+        if k == 2:
+            x, q = q @ x, None
+            r = x @ x.mT
+        h = r @ r
+        q = h if q is None else h @ q
+        if k + 1 < steps:
+            r = (h @ r) @ h
+    return q @ x
+
+
+def _ns_flops(shape, steps: int) -> float:
+    *batch, m, n = shape
+    m, n = min(m, n), max(m, n)
+    return math.prod(batch) * steps * (4 * m * m * n + 2 * m**3)
+
+
+def _shapes(sizes, batched):
+    out = [(n, n) for n in sizes] + [(n, 4 * n) for n in sizes]
+    return out + ([batched] if batched else [])
+
+
+def _row(method, shape, dtype, fn, min_run_time, device, rate, flops=None, **extra) -> dict:
+    t = seconds(fn, min_run_time)
+    row = {
+        "method": method,
+        "shape": "x".join(map(str, shape)),
+        "dtype": str(dtype).removeprefix("torch."),
+        "ms": t * 1e3,
+        "peak_mib": peak_memory_mib(fn, device),
+    }
+    if flops:
+        row["tflops"] = flops / t / 1e12
+        row["of_matmul_rate"] = flops / t / rate
+    return row | extra
+
+
+def ns_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
+    rows = []
+    methods: dict[str, Callable] = {
+        "ns polar_express": lambda x, dt: sl.newton_schulz(x, "polar_express", compute_dtype=dt, check_finite=False),
+        "ns jordan_ns5": lambda x, dt: sl.newton_schulz(x, "jordan_ns5", compute_dtype=dt, check_finite=False),
+        "gram_ns polar_express": lambda x, dt: sl.gram_newton_schulz(x, compute_dtype=dt, check_finite=False),
+        "soften s=0.3": lambda x, dt: sl.soften(x, 0.3, compute_dtype=dt, check_finite=False),
+    }
+    for dtype in dtypes:
+        rate = matmul_rate(max(sizes), dtype, device, min_run_time)
+        for shape in _shapes(sizes, batched):
+            x = torch.randn(*shape, device=device).to(dtype)
+            wide = _svd_polar(x if shape[-2] <= shape[-1] else x.mT).to(dtype)  # orthonormal rows: bounded chain
+            t_chain = seconds(partial(_chain, wide, 5), min_run_time)
+            t_gram_chain = seconds(partial(_gram_chain, wide, 5), min_run_time)
+            t_svd = seconds(partial(_svd_polar, x), min_run_time)
+            for name, fn in methods.items():
+                row = _row(
+                    name, shape, dtype, partial(fn, x, dtype), min_run_time, device, rate, flops=_ns_flops(shape, 5)
+                )
+                base = t_gram_chain if name.startswith("gram") else t_chain
+                row["ours_over_chain"] = row["ms"] / 1e3 / base
+                row["svd_over_ours"] = t_svd / (row["ms"] / 1e3)
+                rows.append(row)
+    return rows
+
+
+def _spd(n: int, kappa: float, device: str) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    q, _ = torch.linalg.qr(torch.randn(n, n, dtype=torch.float64, generator=g))
+    lam = torch.logspace(0, -math.log10(kappa), n, dtype=torch.float64)
+    return ((q * lam) @ q.T).float().to(device)
+
+
+def roots_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
+    rows = []
+    for n in sizes:
+        a = _spd(n, 1e3, device)
+        x = torch.randn(n, 4 * n, device=device)
+        x0 = x / (torch.linalg.matrix_norm(x) + 1e-7)
+        cases = [
+            (
+                "coupled_newton r=2, 25 steps",
+                partial(sl.coupled_inverse_root, a, 2, steps=25, check_finite=False),
+                partial(sl.inverse_root, a, 2),
+                lambda r: r.root,
+                (n, n),
+            ),
+            (
+                "coupled_newton r=4, 25 steps",
+                partial(sl.coupled_inverse_root, a, 4, steps=25, check_finite=False),
+                partial(sl.inverse_root, a, 4),
+                lambda r: r.root,
+                (n, n),
+            ),
+            (
+                "coupled_ns r=2, 25 steps",
+                partial(sl.coupled_inverse_root, a, 2, method="newton_schulz", steps=25, check_finite=False),
+                partial(sl.inverse_root, a, 2),
+                lambda r: r.root,
+                (n, n),
+            ),
+            (
+                "muon_p p=1/3 bivariate",
+                partial(sl.muon_p, x, 1 / 3, check_finite=False),
+                partial(sl.fractional_power, x0, 1 / 3),
+                lambda y: y,
+                (n, 4 * n),
+            ),
+            (
+                "muon_p p=0.5 coupled, 30 steps",
+                partial(sl.muon_p, x, 0.5, method="coupled", steps=30, check_finite=False),
+                partial(sl.fractional_power, x0, 0.5),
+                lambda y: y,
+                (n, 4 * n),
+            ),
+        ]
+        for name, ours, exact, pick, shape in cases:
+            row = _row(name, shape, torch.float32, ours, min_run_time, device, 1.0)
+            t_exact = seconds(exact, min_run_time)
+            row["exact_ms"] = t_exact * 1e3
+            row["exact_over_ours"] = t_exact / (row["ms"] / 1e3)
+            row["max_error_vs_exact"] = float((pick(ours()).double() - exact().double()).abs().max())
+            rows.append(row)
+    return rows
+
+
+def exact_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
+    rows = []
+    for n in sizes:
+        for dtype in (torch.float32, torch.float64):
+            x = torch.randn(n, n, device=device, dtype=dtype)
+            u, _, vh = torch.linalg.svd(x.double(), full_matrices=False)
+            ref = u @ vh
+            for name, fn in (("polar svd", partial(sl.polar, x)), ("polar qdwh", partial(sl.polar, x, "qdwh"))):
+                row = _row(name, (n, n), dtype, fn, min_run_time, device, 1.0)
+                row["max_error_vs_fp64_svd"] = float((fn().double() - ref).abs().max())
+                rows.append(row)
+            a = x @ x.mT + torch.eye(n, device=device, dtype=dtype)
+            rows.append(
+                _row(
+                    "inverse_root r=4 (eigh)", (n, n), dtype, partial(sl.inverse_root, a, 4), min_run_time, device, 1.0
+                )
+            )
+    return rows
+
+
+def peers_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
+    import numpy as np
+    import scipy.linalg
+
+    rows = []
+    try:
+        import jax
+        import jax.numpy as jnp
+        from jax.scipy.linalg import polar as jax_polar
+
+        jax.config.update("jax_enable_x64", True)
+    except ImportError:
+        jax_polar = None
+    for n in sizes:
+        x = torch.randn(n, n, dtype=torch.float64)
+        xn = x.numpy()
+        ref = scipy.linalg.polar(xn)[0]
+        cases = [
+            ("scipy.linalg.polar", lambda xn=xn: scipy.linalg.polar(xn)[0]),
+            ("spectral_la.polar svd", lambda x=x: sl.polar(x).numpy()),
+            ("spectral_la.polar qdwh", lambda x=x: sl.polar(x, "qdwh").numpy()),
+        ]
+        if jax_polar is not None:
+            xj = jnp.asarray(xn)
+            cases.append(("jax.scipy.linalg.polar qdwh", lambda xj=xj: np.asarray(jax_polar(xj, method="qdwh")[0])))
+        for name, fn in cases:
+            t = seconds(fn, min_run_time)
+            rows.append(
+                {
+                    "method": name,
+                    "shape": f"{n}x{n}",
+                    "dtype": "float64",
+                    "ms": t * 1e3,
+                    "max_diff_vs_scipy": float(np.abs(fn() - ref).max()),
+                }
+            )
+    if jax_polar is None:
+        rows.append(
+            {
+                "method": "jax.scipy.linalg.polar",
+                "shape": "-",
+                "dtype": "-",
+                "ms": float("nan"),
+                "max_diff_vs_scipy": float("nan"),
+                "note": "jax not installed (pip install jax)",
+            }
+        )
+    return rows
+
+
+SUITES = {"ns": ns_suite, "roots": roots_suite, "exact": exact_suite, "peers": peers_suite}
