@@ -25,9 +25,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from spectral_la._backend import working
-from spectral_la.newton_schulz import apply_normalization, gram_polynomial, on_wide, resolve_normalization
-from spectral_la.schedules import Schedule, schedules
+from spectral_la.newton_schulz import apply_normalization, gram_polynomial, on_wide, prepare
+from spectral_la.schedules import Schedule
 
 __all__ = ["gram_newton_schulz"]
 
@@ -78,10 +77,7 @@ def gram_newton_schulz(
     restarts = frozenset(restart_after)
     if any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in restarts):
         raise ValueError(f"restart_after must hold positive ints, got {sorted(restarts, key=str)}")
-    sched = schedules.resolve(schedule)
-    rows = sched.coefficients(steps)
-    norm = resolve_normalization(normalize, sched)
-    ops, x, restore = working(X, compute_dtype=compute_dtype, check_finite_entries=check_finite)
+    ops, x, restore, rows, norm = prepare(X, schedule, steps, normalize, compute_dtype, check_finite)
     with ops.guard():
         y = on_wide(lambda w: _gram_iterate(ops, apply_normalization(ops, w, norm), rows, restarts), x)
     return restore(y)

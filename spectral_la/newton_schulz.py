@@ -35,7 +35,9 @@ __all__ = [
     "gram_polynomial",
     "iterate",
     "newton_schulz",
+    "normalised_iteration",
     "on_wide",
+    "prepare",
     "resolve_normalization",
     "scalar_map",
 ]
@@ -150,13 +152,26 @@ def newton_schulz(
     >>> torch.allclose(Y, torch.eye(3, dtype=torch.float64))
     True
     """
+    ops, x, restore, rows, norm = prepare(X, schedule, steps, normalize, compute_dtype, check_finite)
+    with ops.guard():
+        y = normalised_iteration(ops, x, rows, norm)
+    return restore(y)
+
+
+def prepare(
+    X: Any, schedule: str | Schedule, steps: int | None, normalize: Any, compute_dtype: Any, check_finite: bool
+) -> tuple:
+    """Shared prologue of the NS-family entry points: (ops, x, restore, rows, normalization)."""
     sched = schedules.resolve(schedule)
     rows = sched.coefficients(steps)
     norm = resolve_normalization(normalize, sched)
     ops, x, restore = working(X, compute_dtype=compute_dtype, check_finite_entries=check_finite)
-    with ops.guard():
-        y = on_wide(lambda w: iterate(ops, apply_normalization(ops, w, norm), rows), x)
-    return restore(y)
+    return ops, x, restore, rows, norm
+
+
+def normalised_iteration(ops: Any, x: Any, rows: list[tuple], norm: Normalization) -> Any:
+    """Normalise and iterate on the wide orientation of x; the body of :func:`newton_schulz`."""
+    return on_wide(lambda w: iterate(ops, apply_normalization(ops, w, norm), rows), x)
 
 
 def on_wide(fn: Any, x: Any) -> Any:

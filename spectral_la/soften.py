@@ -19,9 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from spectral_la._backend import working
 from spectral_la._validate import check_in_range
-from spectral_la.newton_schulz import apply_normalization, iterate, on_wide, resolve_normalization, scalar_map
+from spectral_la.newton_schulz import normalised_iteration, prepare, scalar_map
 from spectral_la.schedules import Schedule, schedules
 
 __all__ = ["soften", "soften_scalar_map", "soften_target_map"]
@@ -58,12 +57,9 @@ def soften(
     True
     """
     check_in_range(s, "s", 0, 1)
-    sched = schedules.resolve(schedule)
-    rows = sched.coefficients(steps)
-    norm = resolve_normalization(normalize, sched)
-    ops, x, restore = working(X, compute_dtype=compute_dtype, check_finite_entries=check_finite)
+    ops, x, restore, rows, norm = prepare(X, schedule, steps, normalize, compute_dtype, check_finite)
     with ops.guard():
-        ns = on_wide(lambda w: iterate(ops, apply_normalization(ops, w, norm), rows), x)
+        ns = normalised_iteration(ops, x, rows, norm)
         direct = x / (ops.fro(x) + ops.scalar(BLEND_EPS))
         out = ops.lerp(ns, direct, ops.scalar(s))
     return restore(out)

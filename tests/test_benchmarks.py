@@ -9,8 +9,26 @@ from spectral_la.cli import main
 
 def test_bench_command_writes_json(tmp_path, capsys):
     out = tmp_path / "b.json"
-    assert main(["bench", "--suite", "ns", "--sizes", "32", "--batched", "2x16x32", "--dtypes", "float32",
-                 "--min-run-time", "0.01", "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--suite",
+                "ns",
+                "--sizes",
+                "32",
+                "--batched",
+                "2x16x32",
+                "--dtypes",
+                "float32",
+                "--min-run-time",
+                "0.01",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     data = json.loads(out.read_text())
     assert data["device"] == "cpu" and "bench" in data["command"]
     methods = {r["method"] for r in data["rows"]}
@@ -21,8 +39,22 @@ def test_bench_command_writes_json(tmp_path, capsys):
 
 def test_bench_other_suites_run(tmp_path):
     for suite in ("roots", "exact", "peers"):
-        assert main(["bench", "--suite", suite, "--sizes", "16", "--min-run-time", "0.01",
-                     "--json", str(tmp_path / f"{suite}.json")]) == 0
+        assert (
+            main(
+                [
+                    "bench",
+                    "--suite",
+                    suite,
+                    "--sizes",
+                    "16",
+                    "--min-run-time",
+                    "0.01",
+                    "--json",
+                    str(tmp_path / f"{suite}.json"),
+                ]
+            )
+            == 0
+        )
 
 
 def test_bench_refuses_cuda_without_gpu():
