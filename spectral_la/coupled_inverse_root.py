@@ -30,8 +30,10 @@ Stopping rule: iterate until ‖M − I‖_F ≤ tol (Newton) or ‖Z Y − I‖
 on a GPU), then take one more step: convergence is quadratic there, so with
 the default tol = √(n·u) that last step brings the residual to rounding level.
 ``converged`` says whether tol was reached within ``max_iterations``. Pass
-``steps`` to run a fixed number of steps with no check at all (sync-free);
-``converged`` then reports whether the final residual is ≤ tol.
+``steps`` to run a fixed number of steps without per-step checks; ``converged``
+then reports whether the final residual is ≤ tol. On a GPU the fixed-step mode
+synchronises with the host twice in all (the input symmetry check and the
+final residual), the tolerance mode once more per check.
 """
 
 from __future__ import annotations
@@ -188,7 +190,7 @@ def coupled_inverse_root(
     method : {"newton", "newton_schulz"}
         Coupled Newton (any r) or coupled Newton–Schulz (r = 2); module docstring.
     steps : int, optional
-        Fixed step count (no host synchronisation). Default: iterate to ``tol``.
+        Fixed step count (no per-step host synchronisation). Default: iterate to ``tol``.
     max_iterations, check_every, tol
         Stopping rule of the default mode; tol defaults to √(n·u).
     compute_dtype : torch.dtype, optional

@@ -144,8 +144,8 @@ def muon_p(
     p : float in (0, 1)
     steps : int, optional
         ``"bivariate"``: recurrence steps (default 6, as published).
-        ``"coupled"``: fixed coupled-Newton steps (default: iterate to tolerance,
-        one host sync per step).
+        ``"coupled"``: fixed coupled-Newton steps (one host sync, for the final
+        residual); default: iterate to tolerance, one host sync per step.
     method : {"bivariate", "coupled"}
         See the module docstring.
     eps : float ≥ 0

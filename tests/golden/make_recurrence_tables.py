@@ -12,7 +12,7 @@ muon_p      p ∈ published set, steps ∈ {2, 6, 10}: for σ̂ on a log grid
             [1e-8, 1], the value y_T(σ̂) of the bivariate recurrence, its error
             y_T − σ̂^p, and the rounding amplification
             max_k Π_{j>k} |∂y_{j+1}/∂y_j| along the trajectory.
-newton      coupled Newton for B^{-1/r}, r ∈ {1, 2, 4}, on the n = 8 diagonal
+newton      coupled Newton for B^{-1/r}, r ∈ {1, 2, 4, 5, 10, 20}, on the n = 8 diagonal
             spectrum λ geometric from 1 to 1/κ, κ ∈ {1e1, 1e4, 1e8}, steps
             ∈ {5, 10, 20, 40}: x_T(λᵢ) and the relative error x_T λ^{1/r} − 1.
 newton_schulz  coupled NS for B^{-1/2} (Z iterate) on the same spectra.
@@ -97,7 +97,7 @@ def spectrum(kappa) -> list:
 
 def newton_tables() -> list[dict]:
     rows = []
-    for r in (1, 2, 4):
+    for r in (1, 2, 4, 5, 10, 20):  # 5, 10, 20: the roots Muon^p's coupled route uses for p = 0.1 … 0.9
         for kappa in ("1e1", "1e4", "1e8"):
             lam = spectrum(mpmath.mpf(kappa))
             fro = mpmath.sqrt(mpmath.fsum(v * v for v in lam))
