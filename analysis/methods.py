@@ -61,11 +61,18 @@ def _identity(sigma, fro):
     return sigma
 
 
-def _ns_method(name: str, schedule: str, steps: int | None, gram: bool) -> Method:
+def _frobenius_schedule(schedule: str) -> sl.Schedule:
+    """The registered schedule, which must normalise by ‖X‖_F (σ̂ is then a function of σ and ‖X‖_F)."""
     sched = sl.schedules[schedule]
-    norm = sched.normalization
-    if norm.kind != "frobenius":
-        raise ValueError(f"analysis methods need a Frobenius-normalised schedule, {schedule!r} is {norm.kind}")
+    if sched.normalization.kind != "frobenius":
+        raise ValueError(
+            f"analysis methods need a Frobenius-normalised schedule, {schedule!r} is {sched.normalization.kind}"
+        )
+    return sched
+
+
+def _ns_method(name: str, schedule: str, steps: int | None, gram: bool) -> Method:
+    norm = _frobenius_schedule(schedule).normalization
     run = sl.gram_newton_schulz if gram else sl.newton_schulz
     normalise = _fro_normaliser(norm.scale, norm.eps)
 
@@ -99,7 +106,7 @@ def method(spec: str | Method) -> Method:
         case "soften", [s_text, schedule, *rest]:
             s = float(s_text)
             steps = int(rest[0]) if rest else None
-            _ns_method(spec, schedule, steps, gram=False)  # validates the schedule
+            _frobenius_schedule(schedule)
             # σ̂ is σ/‖X‖_F (the blend's variable); soften_scalar_map applies the NS scale itself.
             return Method(
                 name=spec,
