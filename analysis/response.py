@@ -20,6 +20,7 @@ import mpmath
 import torch
 
 from analysis.methods import Method, method
+from analysis.spectra import singular_bases
 
 __all__ = ["response"]
 
@@ -58,9 +59,7 @@ def response(
     rows_, cols_ = shape or (k, k)
     if min(rows_, cols_) != k:
         raise ValueError(f"shape {shape} needs min(m, n) = len(sigmas) = {k}")
-    g = torch.Generator().manual_seed(seed)
-    u, _ = torch.linalg.qr(torch.randn(rows_, k, dtype=torch.float64, generator=g))
-    v, _ = torch.linalg.qr(torch.randn(cols_, k, dtype=torch.float64, generator=g))
+    u, v = singular_bases(rows_, cols_, seed=seed)
     x = ((u * s) @ v.T).to(dtype=dtype, device=device)
     kwargs = {"compute_dtype": compute_dtype} if (m.matmul_only and compute_dtype is not None) else {}
     y = m.apply(x, **kwargs).double().cpu()

@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 import spectral_la as sl
-from analysis.spectra import torch_matrix_with_spectrum
+from analysis.spectra import singular_bases, torch_matrix_with_spectrum
 from spectral_la.certify import certify
 
 __all__ = ["gram_rounding", "measured_response", "schedule_bands"]
@@ -54,9 +54,7 @@ def measured_response(
     jobs = [(name, dt) for name in (names or list(sl.schedules)) for dt in dtypes]
     for name, dtype in tqdm(jobs, desc="schedule response", disable=not progress):
         sched = sl.schedules[name]
-        g = torch.Generator().manual_seed(0)
-        u, _ = torch.linalg.qr(torch.randn(n, n, dtype=torch.float64, generator=g))
-        v, _ = torch.linalg.qr(torch.randn(n, n, dtype=torch.float64, generator=g))
+        u, v = singular_bases(n, n, seed=0)
         sigma = torch.logspace(0, np.log10(sched.interval[0]), n, dtype=torch.float64)
         x = (u * sigma) @ v.T
         y = sl.newton_schulz(x.to(device), name, compute_dtype=dtype).double().cpu()

@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 import spectral_la as sl
+from analysis.spectra import torch_matrix_with_spectrum
 
 __all__ = ["FAMILIES", "softening_deviation", "test_matrix"]
 
@@ -44,10 +45,7 @@ def test_matrix(family: str, m: int, n: int, seed: int = 0) -> torch.Tensor:
             noise = torch.randn(m, n, dtype=torch.float64, generator=g)
             return a + 0.05 * noise / torch.linalg.matrix_norm(noise)
         case "powerlaw":
-            u, _ = torch.linalg.qr(torch.randn(m, k, dtype=torch.float64, generator=g))
-            v, _ = torch.linalg.qr(torch.randn(n, k, dtype=torch.float64, generator=g))
-            s = 1.0 / torch.arange(1, k + 1, dtype=torch.float64)
-            return (u * s) @ v.T
+            return torch_matrix_with_spectrum(m, n, 1.0 / torch.arange(1, k + 1, dtype=torch.float64), seed=seed)
         case _:
             raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
 

@@ -27,6 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from analysis.methods import method
+from analysis.spectra import torch_matrix_with_spectrum
 
 __all__ = ["KEY_FIELDS", "stability_sweep"]
 
@@ -42,10 +43,7 @@ def _input(shape: str, kappa: float, deficiency: float, seed: int) -> torch.Tens
     r = max(1, math.ceil((1 - deficiency) * k))
     sigma = torch.zeros(k, dtype=torch.float64)
     sigma[:r] = torch.logspace(0, -math.log10(kappa), r, dtype=torch.float64) if r > 1 else 1.0
-    g = torch.Generator().manual_seed(seed)
-    u, _ = torch.linalg.qr(torch.randn(*batch, m, k, dtype=torch.float64, generator=g))
-    v, _ = torch.linalg.qr(torch.randn(*batch, n, k, dtype=torch.float64, generator=g))
-    return (u * sigma) @ v.mT
+    return torch_matrix_with_spectrum(m, n, sigma, seed=seed, batch=tuple(batch))
 
 
 def _key(row: dict) -> tuple:

@@ -18,6 +18,7 @@ from functools import partial
 import torch
 
 import spectral_la as sl
+from analysis.spectra import torch_matrix_with_spectrum
 from benchmarks.harness import matmul_rate, peak_memory_mib, seconds
 
 __all__ = ["SUITES"]
@@ -104,10 +105,8 @@ def ns_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
 
 
 def _spd(n: int, kappa: float, device: str) -> torch.Tensor:
-    g = torch.Generator().manual_seed(0)
-    q, _ = torch.linalg.qr(torch.randn(n, n, dtype=torch.float64, generator=g))
     lam = torch.logspace(0, -math.log10(kappa), n, dtype=torch.float64)
-    return ((q * lam) @ q.T).float().to(device)
+    return torch_matrix_with_spectrum(n, n, lam, seed=0, dtype=torch.float32, device=device, symmetric=True)
 
 
 def roots_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import torch
 
 import spectral_la as sl
+from analysis.spectra import torch_matrix_with_spectrum
 from figures._style import new_figure, save
 
 PS = ("1/2", "1/3", "1/5", "3/5")
@@ -19,13 +21,10 @@ def data() -> dict:
     sigma = torch.logspace(-3, 0, 300, dtype=torch.float64)
     out: dict = {"sigma": sigma}
     for p in PS:
-        pf = eval(p)  # noqa: S307 - a literal from the tuple above
+        pf = float(Fraction(p))
         for t in STEPS:
             out[f"muon_p:{p}:{t}"] = (sl.muon_p_scalar_map(pf, sigma, steps=t) - sigma**pf).abs()
-    lam = torch.logspace(0, -8, 32, dtype=torch.float64)
-    g = torch.Generator().manual_seed(0)
-    q, _ = torch.linalg.qr(torch.randn(32, 32, dtype=torch.float64, generator=g))
-    a = (q * lam) @ q.T
+    a = torch_matrix_with_spectrum(32, 32, torch.logspace(0, -8, 32, dtype=torch.float64), seed=0, symmetric=True)
     exact = sl.inverse_root(a, 2)
     steps = list(range(2, 41, 2))
     out["root_steps"] = steps
