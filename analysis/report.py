@@ -19,25 +19,11 @@ from analysis.recurrence_accuracy import (
 from analysis.reference_accuracy import qdwh_convergence, reference_accuracy
 from analysis.schedule_response import gram_rounding, measured_response, schedule_bands
 from analysis.softening import softening_deviation
+from analysis.tables import markdown_table
 
 __all__ = ["build_report", "markdown_table"]
 
 FIGURES = ("ns_response", "softening", "recurrence_accuracy", "qdwh_iterations", "error_split", "stability")
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.3g}"
-    return str(v)
-
-
-def markdown_table(rows: list[dict]) -> str:
-    if not rows:
-        return "(no rows)\n"
-    keys = list(rows[0])
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    lines += ["| " + " | ".join(_fmt(r[k]) for k in keys) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
 
 
 def _softening_summary(rows: list[dict]) -> str:

@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 from torch.utils.benchmark import Timer
 
+from analysis.tables import markdown_table
+
 __all__ = ["machine", "matmul_rate", "peak_memory_mib", "print_table", "seconds", "write_json"]
 
 
@@ -63,14 +65,7 @@ def machine(device: str) -> str:
 
 
 def print_table(rows: list[dict]) -> None:
-    if not rows:
-        print("(no rows)")
-        return
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
-    for r in rows:
-        cells = [r.get(k, "") for k in keys]
-        print("| " + " | ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in cells) + " |")
+    print(markdown_table(rows), end="")
 
 
 def write_json(path: str | Path, device: str, rows: list[dict], command: str) -> None:
