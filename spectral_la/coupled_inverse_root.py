@@ -38,11 +38,13 @@ final residual), the tolerance mode once more per check.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from spectral_la._backend import working
 from spectral_la._validate import check_in_range
-from spectral_la.inverse_root import symmetric_part_checked
+from spectral_la.inverse_root import SLACK, symmetric_part_checked
 from spectral_la.newton_schulz import tiny
 
 __all__ = ["RootResult", "coupled_inverse_root", "coupled_sqrt"]
@@ -88,10 +90,19 @@ def _validate(r: Any, eps: Any, method: str, steps: Any, max_iterations: int) ->
         raise ValueError(f"max_iterations must be a positive int, got {max_iterations!r}")
 
 
-def _prepare(A: Any, eps: Any, compute_dtype: Any, check_finite: bool):
+@contextlib.contextmanager
+def _shifted_operand(A: Any, eps: Any, tol: Any, compute_dtype: Any, check_finite: bool) -> Iterator[tuple]:
+    """Inside the backend guard: (ops, B = sym(A) + εI, restore, stopping tolerance).
+
+    Symmetry is checked with the same slack as :func:`spectral_la.inverse_root`,
+    at the input's precision (before the guard digits).
+    """
     ops, a, restore = working(A, "A", square=True, compute_dtype=compute_dtype, check_finite_entries=check_finite)
-    rel = 10 * a.shape[-1] * 2 * ops.eps
-    return ops, a, restore, rel
+    n = a.shape[-1]
+    rel = SLACK * n * 2 * ops.eps
+    with ops.guard():
+        b = symmetric_part_checked(ops, a, "A", rel) + ops.eye(n) * ops.scalar(eps)
+        yield ops, b, restore, _default_tol(ops, n) if tol is None else ops.scalar(tol)
 
 
 def _run(
@@ -211,11 +222,7 @@ def coupled_inverse_root(
     _validate(r, eps, method, steps, max_iterations)
     if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
         raise ValueError(f"check_every must be a positive int, got {check_every!r}")
-    ops, a, restore, rel = _prepare(A, eps, compute_dtype, check_finite)
-    n = a.shape[-1]
-    with ops.guard():
-        b = symmetric_part_checked(ops, a, "A", rel) + ops.eye(n) * ops.scalar(eps)
-        threshold = _default_tol(ops, n) if tol is None else ops.scalar(tol)
+    with _shifted_operand(A, eps, tol, compute_dtype, check_finite) as (ops, b, restore, threshold):
         if method == "newton":
             root, it, res, converged = _newton(ops, b, r, steps, max_iterations, check_every, threshold)
         else:
@@ -239,11 +246,7 @@ def coupled_sqrt(
     ``root`` is the inverse square root.
     """
     _validate(2, eps, "newton_schulz", steps, max_iterations)
-    ops, a, restore, rel = _prepare(A, eps, compute_dtype, check_finite)
-    n = a.shape[-1]
-    with ops.guard():
-        b = symmetric_part_checked(ops, a, "A", rel) + ops.eye(n) * ops.scalar(eps)
-        threshold = _default_tol(ops, n) if tol is None else ops.scalar(tol)
+    with _shifted_operand(A, eps, tol, compute_dtype, check_finite) as (ops, b, restore, threshold):
         sq, inv, it, res, converged = _newton_schulz(ops, b, steps, max_iterations, 1, threshold)
     inv_r = restore(inv)
     return restore(sq), inv_r, RootResult(inv_r, it, float(res), converged)
