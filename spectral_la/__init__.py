@@ -9,7 +9,7 @@ paths and the dtype policy.
 from spectral_la.coupled_inverse_root import RootResult, coupled_inverse_root, coupled_sqrt
 from spectral_la.eigenbasis import EigenbasisTracker, subspace_angles
 from spectral_la.errors import LinAlgError, NotConvergedError, NotPositiveSemidefiniteError, SingularMatrixError
-from spectral_la.fractional_power import fractional_power
+from spectral_la.fractional_power import fractional_power, msign
 from spectral_la.gram_newton_schulz import gram_newton_schulz
 from spectral_la.inverse_root import inverse_root
 from spectral_la.muon_p import muon_p, muon_p_scalar_map
@@ -46,6 +46,7 @@ __all__ = [
     "QDWHResult",
     "SingularMatrixError",
     "fractional_power",
+    "msign",
     "inverse_root",
     "polar",
     "qdwh",

@@ -78,10 +78,46 @@ class TorchOps:
     def power(x, p):
         return torch.pow(x, p)
 
+    def pow2_scale(self, x):
+        """``(x·2^-e, e)`` per matrix with max|x·2^-e| ∈ [1/2, 1) (e = 0 for a zero matrix).
+
+        Multiplying by a power of two is exact (barring underflow of entries
+        below 2^-e·tiny, which are negligible against the largest), so every
+        norm, square and Gram matrix formed after it is free of overflow and
+        underflow whatever the input's scale (DESIGN.md, principle 6). No host
+        synchronisation: e is a tensor of shape ``(..., 1, 1)``.
+        """
+        amax = x.abs().amax(dim=(-2, -1), keepdim=True)
+        _, e = torch.frexp(amax)
+        e = e.to(torch.float64)  # exponent arithmetic (e·p, −e/r) in float64: exact for every dtype's range
+        return self.mul_pow2(x, -e), e
+
+    def mul_pow2(self, y, t):
+        """``y·2^t`` for a real exponent t, in two factors 2^⌊t/2⌋·2^{t−⌊t/2⌋} so none leaves the dtype's range.
+
+        Exact (a power of two) where t is an integer; otherwise each factor is
+        rounded once (relative error ≤ 2u).
+        """
+        if not isinstance(y, torch.Tensor):
+            y = torch.tensor(y, dtype=self.dtype, device=self.device)
+        t = torch.as_tensor(t, dtype=torch.float64, device=y.device)
+        half = torch.floor(t / 2)
+        return y * torch.exp2(half).to(y.dtype) * torch.exp2(t - half).to(y.dtype)
+
+    def fro(self, x):
+        """Frobenius norm per matrix, shape ``(..., 1, 1)``; overflows only if the norm itself does."""
+        y, e = self.pow2_scale(x)
+        return self.mul_pow2(torch.linalg.matrix_norm(y, "fro", keepdim=True), e)
+
+    def randn(self, shape, seed: int = 0):
+        """A fixed standard normal array (a seeded generator on the device): deterministic perturbations."""
+        gen = torch.Generator(device=self.device).manual_seed(seed)
+        return torch.randn(shape, generator=gen, device=self.device, dtype=self.dtype)
+
     @staticmethod
-    def fro(x):
-        """Frobenius norm per matrix, shape ``(..., 1, 1)``."""
-        return torch.linalg.matrix_norm(x, "fro", keepdim=True)
+    def is_positive_definite(a) -> bool:
+        """Whether every matrix of the batch has a Cholesky factor (one host synchronisation)."""
+        return bool((torch.linalg.cholesky_ex(a).info == 0).all())
 
     @staticmethod
     def norm1_inf(x):
@@ -94,11 +130,11 @@ class TorchOps:
     @staticmethod
     def batch_max(x) -> float:
         """Largest entry over the whole (batched) array, as a host float."""
-        return float(x.max()) if x.numel() else 0.0
+        return float(x.detach().max()) if x.numel() else 0.0
 
     @staticmethod
     def batch_min(x) -> float:
-        return float(x.min()) if x.numel() else 1.0
+        return float(x.detach().min()) if x.numel() else 1.0
 
     @staticmethod
     def cat_rows(a, b):
@@ -223,8 +259,35 @@ class MpOps:
         return np.vectorize(lambda s: mpmath.power(s, p), otypes=[object])(x)
 
     @staticmethod
+    def pow2_scale(x):
+        """``(x, 0)``: mpf exponents are unbounded, so no rescaling is needed on this path."""
+        return x, np.zeros((*x.shape[:-2], 1, 1), dtype=object) + 0
+
+    @staticmethod
+    def mul_pow2(y, t):
+        return y * np.vectorize(lambda v: mpmath.mpf(2) ** v, otypes=[object])(np.asarray(t, dtype=object))
+
+    @staticmethod
     def fro(x):
         return _vsqrt((x * x).sum(axis=(-2, -1), keepdims=True))
+
+    @staticmethod
+    def randn(shape, seed: int = 0):
+        """A fixed standard normal array (NumPy's seeded generator), as mpf entries."""
+        draw = np.random.default_rng(seed).standard_normal(shape)
+        return np.vectorize(mpmath.mpf, otypes=[object])(draw)
+
+    @staticmethod
+    def is_positive_definite(a) -> bool:
+        def one(m):
+            try:
+                mpmath.cholesky(m, tol=mpmath.mpf(0))
+            except (ValueError, ZeroDivisionError):
+                return mpmath.matrix([[0]])
+            return mpmath.matrix([[1]])
+
+        flags = _mp_apply(one, a)
+        return bool(all(v == 1 for v in flags.reshape(-1)))
 
     @staticmethod
     def norm1_inf(x):
@@ -327,7 +390,8 @@ def working(
 
     ``array`` is ``x`` in the backend's compute representation and
     ``restore(y)`` turns a result of the same kind back into the caller's type
-    (torch dtype, or ``mpmath.matrix`` rounded to the caller's precision).
+    (torch dtype, NumPy float array of the input dtype, or ``mpmath.matrix``
+    rounded to the caller's precision).
     Raises ``TypeError`` for unsupported types and complex or integer dtypes,
     ``ValueError`` for fewer than 2 dims, empty matrix dims, non-square input
     when ``square`` is set, and non-finite entries (unless
@@ -335,6 +399,22 @@ def working(
     synchronisation on a GPU). ``compute_dtype`` overrides the torch compute
     dtype (the default policy is in the module docstring).
     """
+    if isinstance(x, np.ndarray) and x.dtype != object:
+        # SciPy users pass NumPy arrays first: float16/32/64 run on the torch CPU path and
+        # come back as NumPy arrays of the input dtype.
+        if x.dtype.kind != "f" or x.dtype not in (np.float16, np.float32, np.float64):
+            raise TypeError(
+                f"{name} must be a real floating-point array (float16, float32 or float64), got dtype {x.dtype}; "
+                "for higher precision pass an mpmath matrix"
+            )
+        ops, arr, restore_t = working(
+            torch.from_numpy(np.ascontiguousarray(x)),
+            name,
+            square=square,
+            compute_dtype=compute_dtype,
+            check_finite_entries=check_finite_entries,
+        )
+        return ops, arr, lambda y: restore_t(y).detach().numpy()
     if isinstance(x, torch.Tensor):
         if x.is_complex() or not x.is_floating_point():
             raise TypeError(f"{name} must be a real floating-point tensor, got dtype {x.dtype}")
@@ -361,7 +441,8 @@ def working(
         arr, was_matrix = x, False
     else:
         raise TypeError(
-            f"{name} must be a torch.Tensor, an mpmath.matrix or a NumPy object array of mpmath numbers, "
+            f"{name} must be a torch.Tensor, a NumPy float array, an mpmath.matrix or a NumPy object array of "
+            "mpmath numbers, "
             f"got {type(x).__name__}"
         )
     check_matrix_shape(arr.shape, name, square=square)

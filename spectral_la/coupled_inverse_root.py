@@ -32,8 +32,12 @@ the default tol = √(n·u) that last step brings the residual to rounding level
 ``converged`` says whether tol was reached within ``max_iterations``. Pass
 ``steps`` to run a fixed number of steps without per-step checks; ``converged``
 then reports whether the final residual is ≤ tol. On a GPU the fixed-step mode
-synchronises with the host twice in all (the input symmetry check and the
-final residual), the tolerance mode once more per check.
+synchronises with the host three times in all (the input symmetry check, the
+Cholesky test that B = A + εI is positive definite, and the final residual),
+the tolerance mode once more per check. An indefinite A raises
+:class:`NotPositiveSemidefiniteError`, a B singular to working precision
+:class:`SingularMatrixError` (:func:`check_positive_definite`), so the
+iterations never meet an input on which they would diverge or produce NaN.
 """
 
 from __future__ import annotations
@@ -44,8 +48,8 @@ from typing import Any, NamedTuple
 
 from spectral_la._backend import working
 from spectral_la._validate import check_in_range
-from spectral_la.inverse_root import SLACK, symmetric_part_checked
-from spectral_la.newton_schulz import tiny
+from spectral_la.errors import NotPositiveSemidefiniteError, SingularMatrixError
+from spectral_la.inverse_root import SLACK, scaled_shift, symmetric_part_checked
 
 __all__ = ["RootResult", "coupled_inverse_root", "coupled_sqrt"]
 
@@ -63,7 +67,7 @@ class RootResult(NamedTuple):
     converged: bool
 
 
-def _matrix_power(ops: Any, t: Any, k: int) -> Any:
+def matrix_power(ops: Any, t: Any, k: int) -> Any:
     """t^k by binary powering (⌊log₂k⌋ squarings + popcount(k) − 1 products)."""
     result = None
     base = t
@@ -90,19 +94,44 @@ def _validate(r: Any, eps: Any, method: str, steps: Any, max_iterations: int) ->
         raise ValueError(f"max_iterations must be a positive int, got {max_iterations!r}")
 
 
+def check_positive_definite(ops: Any, b: Any, a: Any, eps: Any, rel: Any, name: str = "A") -> None:
+    """Raise unless B = A + εI is numerically positive definite (a Cholesky factor exists).
+
+    The coupled iterations need every eigenvalue of B in (0, ∞): on an
+    indefinite B they diverge and on a singular one they never converge. When
+    Cholesky fails, A + (ε + slack)I tells the two apart: positive definite
+    means A is PSD but B is singular to working precision
+    (:class:`SingularMatrixError`: pass a larger eps); otherwise A has an
+    eigenvalue clearly below −ε (:class:`NotPositiveSemidefiniteError`).
+    """
+    if ops.is_positive_definite(b):
+        return
+    # The lift: the definiteness slack of inverse_root, plus ε_u² for a zero A (entries are ≤ 1 here).
+    lifted = b + ops.eye(b.shape[-1]) * (ops.fro(a) * rel + ops.eps * ops.eps)
+    if ops.is_positive_definite(lifted):
+        raise SingularMatrixError(
+            f"{name} + eps·I is numerically singular (eps = {eps}): the coupled iterations need it positive "
+            "definite; pass a larger eps, or use the eigh route (inverse_root), which floors eigenvalues"
+        )
+    raise NotPositiveSemidefiniteError(f"{name} must be positive semidefinite: {name} + eps·I is indefinite")
+
+
 @contextlib.contextmanager
 def _shifted_operand(A: Any, eps: Any, tol: Any, compute_dtype: Any, check_finite: bool) -> Iterator[tuple]:
-    """Inside the backend guard: (ops, B = sym(A) + εI, restore, stopping tolerance).
+    """Inside the backend guard: (ops, B = 2^-e(sym(A) + εI), e, restore, stopping tolerance).
 
     Symmetry is checked with the same slack as :func:`spectral_la.inverse_root`,
-    at the input's precision (before the guard digits).
+    at the input's precision (before the guard digits); the power-of-two scaling
+    (:func:`spectral_la.inverse_root.scaled_shift`) keeps every product in range.
     """
     ops, a, restore = working(A, "A", square=True, compute_dtype=compute_dtype, check_finite_entries=check_finite)
     n = a.shape[-1]
     rel = SLACK * n * 2 * ops.eps
     with ops.guard():
-        b = symmetric_part_checked(ops, a, "A", rel) + ops.eye(n) * ops.scalar(eps)
-        yield ops, b, restore, _default_tol(ops, n) if tol is None else ops.scalar(tol)
+        a_s, eps_s, e = scaled_shift(ops, symmetric_part_checked(ops, a, "A", rel), eps)
+        b = a_s + ops.eye(n) * eps_s
+        check_positive_definite(ops, b, a_s, eps, rel)
+        yield ops, b, e, restore, default_tol(ops, n) if tol is None else ops.scalar(tol)
 
 
 def _run(
@@ -129,17 +158,17 @@ def _run(
     return state, it, res, converged
 
 
-def _newton(ops: Any, b: Any, r: int, steps, max_iterations, check_every, tol):
+def coupled_newton(ops: Any, b: Any, r: int, steps, max_iterations, check_every, tol):
     n = b.shape[-1]
     eye = ops.eye(n)
-    z = (r + 1) / (2 * ops.fro(b) + tiny(ops, b))  # a zero B: no NaN, residual √n, not converged
+    z = (r + 1) / (2 * ops.fro(b))  # B is positive definite here (checked), so ‖B‖_F > 0
     x = eye * ops.power(z, ops.scalar(1) / ops.scalar(r))
     m = b * z
 
     def step(state):
         x, m = state
         t = (eye * ops.scalar(r + 1) - m) / ops.scalar(r)
-        return x @ t, _matrix_power(ops, t, r) @ m
+        return x @ t, matrix_power(ops, t, r) @ m
 
     def residual(state):
         return ops.fro(state[1] - eye)
@@ -151,7 +180,7 @@ def _newton(ops: Any, b: Any, r: int, steps, max_iterations, check_every, tol):
 def _newton_schulz(ops: Any, b: Any, steps, max_iterations, check_every, tol):
     n = b.shape[-1]
     eye = ops.eye(n)
-    c = ops.fro(b) + tiny(ops, b)
+    c = ops.fro(b)
     y = b / c
     z = eye + 0 * y
 
@@ -168,7 +197,7 @@ def _newton_schulz(ops: Any, b: Any, steps, max_iterations, check_every, tol):
     return y * root_c, z / root_c, it, res, converged
 
 
-def _default_tol(ops: Any, n: int) -> Any:
+def default_tol(ops: Any, n: int) -> Any:
     return ops.sm.sqrt(n * ops.eps)
 
 
@@ -222,11 +251,12 @@ def coupled_inverse_root(
     _validate(r, eps, method, steps, max_iterations)
     if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
         raise ValueError(f"check_every must be a positive int, got {check_every!r}")
-    with _shifted_operand(A, eps, tol, compute_dtype, check_finite) as (ops, b, restore, threshold):
+    with _shifted_operand(A, eps, tol, compute_dtype, check_finite) as (ops, b, e, restore, threshold):
         if method == "newton":
-            root, it, res, converged = _newton(ops, b, r, steps, max_iterations, check_every, threshold)
+            root, it, res, converged = coupled_newton(ops, b, r, steps, max_iterations, check_every, threshold)
         else:
             _, root, it, res, converged = _newton_schulz(ops, b, steps, max_iterations, check_every, threshold)
+        root = ops.mul_pow2(root, e * (ops.scalar(-1) / ops.scalar(r)))
     return RootResult(restore(root), it, float(res), converged)
 
 
@@ -246,7 +276,9 @@ def coupled_sqrt(
     ``root`` is the inverse square root.
     """
     _validate(2, eps, "newton_schulz", steps, max_iterations)
-    with _shifted_operand(A, eps, tol, compute_dtype, check_finite) as (ops, b, restore, threshold):
+    with _shifted_operand(A, eps, tol, compute_dtype, check_finite) as (ops, b, e, restore, threshold):
         sq, inv, it, res, converged = _newton_schulz(ops, b, steps, max_iterations, 1, threshold)
+        half = e * (ops.scalar(1) / ops.scalar(2))
+        sq, inv = ops.mul_pow2(sq, half), ops.mul_pow2(inv, -half)
     inv_r = restore(inv)
     return restore(sq), inv_r, RootResult(inv_r, it, float(res), converged)

@@ -1,4 +1,4 @@
-"""Exact singular-value maps through the SVD: U f(Σ) Vᵀ, fractional powers.
+"""Exact singular-value maps through the SVD: fractional powers U Σ^p Vᵀ and msign U_r V_rᵀ.
 
 For X = U Σ Vᵀ (thin SVD, σ₁ ≥ … ≥ σ_k ≥ 0, k = min(m, n)) a singular-value
 map applies a scalar function to each σᵢ and keeps the singular vectors:
@@ -17,13 +17,15 @@ decomposition via the SVD).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from spectral_la._backend import working
-from spectral_la._validate import check_in_range
+import torch
 
-__all__ = ["default_rtol", "fractional_power", "singular_value_map"]
+from spectral_la._backend import TorchOps, working
+from spectral_la._validate import check_in_range
+from spectral_la.daleckii_krein import singular_value_map_vjp
+
+__all__ = ["default_rtol", "fractional_power", "msign", "singular_value_map"]
 
 
 def default_rtol(ops: Any, x: Any) -> Any:
@@ -31,38 +33,88 @@ def default_rtol(ops: Any, x: Any) -> Any:
     return max(x.shape[-2:]) * 2 * ops.eps
 
 
-def singular_value_map(ops: Any, x: Any, f: Callable[[Any], Any], rtol: Any) -> Any:
-    """U diag(f(σ)) Vᵀ on the working array ``x`` (σ ≤ rtol·σ₁ mapped to 0)."""
-    u, s, vh = ops.svd(x)
-    keep = s > ops.scalar(rtol) * s[..., :1]
-    fs = ops.where(keep, f(ops.where(keep, s, ops.scalar(1))), ops.scalar(0))
-    return (u * fs[..., None, :]) @ vh
+def singular_value_map(ops: Any, x: Any, p: Any, rtol: Any) -> Any:
+    """U diag(σ^p) Vᵀ on the working array ``x``, at any scale of x.
+
+    σ ≤ rtol·σ₁ are mapped to 0 (the numerical null space); ``rtol`` None keeps
+    every σ (σ^0 = 1 for all, the full polar factor U Vᵀ). X = 2^e·Y is
+    prescaled exactly by a power of two, so the SVD never meets overflow or
+    underflow, and U Σ^p Vᵀ = 2^{e·p}·(U_Y Σ_Y^p V_Yᵀ).
+    """
+    y, e = ops.pow2_scale(x)
+    u, s, vh = ops.svd(y)
+    if rtol is None:
+        fs = ops.power(s, p) if p else s * 0 + 1
+    else:
+        keep = s > ops.scalar(rtol) * s[..., :1]
+        fs = ops.where(keep, ops.power(ops.where(keep, s, ops.scalar(1)), p), ops.scalar(0))
+    out = (u * fs[..., None, :]) @ vh
+    return ops.mul_pow2(out, e * p) if p else out
+
+
+class _SingularValuePower(torch.autograd.Function):
+    """U Σ^p Vᵀ with its Daleckii–Krein derivative (finite at repeated σ); torch path only."""
+
+    @staticmethod
+    def forward(ctx, x, p, rtol):
+        ops = TorchOps(x.dtype, x.device)
+        ctx.p, ctx.rtol = p, rtol
+        ctx.save_for_backward(x)
+        return singular_value_map(ops, x, p, rtol)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        p, rtol = ctx.p, ctx.rtol
+        ops = TorchOps(x.dtype, x.device)
+        wide = x.shape[-2] < x.shape[-1]
+        xt, gt = (x.mT, g.mT) if wide else (x, g)
+        y, e = ops.pow2_scale(xt)
+        w, s, vh = torch.linalg.svd(y, full_matrices=False)
+        keep = None if rtol is None else s > rtol * s[..., :1]
+        # F(X) = 2^{ep} F(2^{-e} X): the chain rule scales the gradient by 2^{e(p−1)}.
+        grad = ops.mul_pow2(singular_value_map_vjp(gt, w, s, vh, p, keep), e * (p - 1))
+        return (grad.mT if wide else grad), None, None
+
+
+def _apply(X: Any, p: Any, rtol: Any) -> Any:
+    """The shared body of :func:`fractional_power`, :func:`msign` and ``polar(method="svd")``."""
+    ops, x, restore = working(X)
+    if rtol == "default":
+        rtol = default_rtol(ops, x)  # the rank threshold is set by the input's precision
+    if isinstance(x, torch.Tensor):
+        return restore(_SingularValuePower.apply(x, float(p), rtol))
+    with ops.guard():
+        out = singular_value_map(ops, x, ops.scalar(p) if p else 0, rtol)
+    return restore(out)
 
 
 def fractional_power(X: Any, p: float, *, rtol: float | None = None) -> Any:
     """Fractional power of the singular values, U Σ^p Vᵀ, for p ∈ [0, 1].
 
-    p = 0 gives the polar factor U Vᵀ (the Muon direction ``msign(X)``), p = 1
-    returns X itself, and 0 < p < 1 interpolates: it is the steepest-descent
-    direction of the Schatten q-norm with q = 1 + 1/p (Muon^p, Dong & Sawin
-    2026, arXiv 2606.13867). Not the same as the square-matrix power X^p
-    (``scipy.linalg.fractional_matrix_power``) unless X is symmetric positive
-    semidefinite.
+    p = 0 gives :func:`msign` (U_r V_rᵀ), p = 1 returns X itself, and 0 < p < 1
+    interpolates: it is the steepest-descent direction of the Schatten q-norm
+    with q = 1 + 1/p (Muon^p, Dong & Sawin 2026, arXiv 2606.13867). Not the
+    same as the square-matrix power X^p (``scipy.linalg.fractional_matrix_power``)
+    unless X is symmetric positive semidefinite.
 
     Parameters
     ----------
-    X : torch.Tensor, mpmath.matrix or object ndarray, shape (..., m, n)
-        Real input, batched over leading dimensions. torch: fp64 and fp32
-        compute in their own dtype, bf16/fp16 in fp32; the result has X's dtype.
-        mpmath: computed at ``mp.prec`` plus guard bits.
-    p : float in [0, 1]
-    rtol : float, optional
+    X : torch.Tensor, NumPy float array, mpmath.matrix or object ndarray, shape (..., m, n)
+        Real input, batched over leading dimensions, of any scale (an exact
+        power-of-two prescaling keeps the SVD away from overflow). torch: fp64
+        and fp32 compute in their own dtype, bf16/fp16 in fp32; the result has
+        X's dtype. mpmath: computed at ``mp.prec`` plus guard bits.
+    p : real in [0, 1]
+    rtol : real in [0, 1], optional
         Singular values σᵢ ≤ rtol·σ₁ are treated as zero and map to 0
         (default ``max(m, n)·ε``).
 
     Returns
     -------
-    Same kind, shape and dtype as X.
+    Same kind, shape and dtype as X. On torch it is differentiable with the
+    Daleckii–Krein derivative (:mod:`spectral_la.daleckii_krein`), finite at
+    repeated singular values; for p < 1 it raises where a kept σ is 0.
 
     Examples
     --------
@@ -75,9 +127,32 @@ def fractional_power(X: Any, p: float, *, rtol: float | None = None) -> Any:
     check_in_range(p, "p", 0, 1)
     if rtol is not None:
         check_in_range(rtol, "rtol", 0, 1)
-    ops, x, restore = working(X)
-    # The rank threshold is set by the input's precision, not by the guard digits.
-    rtol = default_rtol(ops, x) if rtol is None else rtol
-    with ops.guard():
-        out = singular_value_map(ops, x, lambda s: ops.power(s, ops.scalar(p)), rtol)
-    return restore(out)
+    return _apply(X, p, "default" if rtol is None else float(rtol))
+
+
+def msign(X: Any, *, rtol: float | None = None) -> Any:
+    """The matrix sign U_r V_rᵀ: singular values above rtol·σ₁ map to 1, the others to 0.
+
+    This is the limit that every matmul-only iteration (Newton–Schulz, Polar
+    Express, Gram NS) approaches: an odd polynomial maps σ = 0 to 0, so on a
+    rank-deficient X they converge to the partial isometry U_r V_rᵀ, not to a
+    polar factor (:func:`spectral_la.polar`, which is orthonormal on the whole
+    space). For a full-rank X the two coincide. A zero matrix maps to zero.
+
+    Parameters
+    ----------
+    X : torch.Tensor, NumPy float array, mpmath.matrix or object ndarray, shape (..., m, n)
+    rtol : real in [0, 1], optional
+        Rank tolerance: σᵢ ≤ rtol·σ₁ counts as zero (default ``max(m, n)·ε``,
+        NumPy's ``matrix_rank`` convention, ε of X's compute precision).
+
+    Examples
+    --------
+    >>> import torch
+    >>> msign(torch.diag(torch.tensor([2.0, 0.0], dtype=torch.float64)))
+    tensor([[1., 0.],
+            [0., 0.]], dtype=torch.float64)
+    """
+    if rtol is not None:
+        check_in_range(rtol, "rtol", 0, 1)
+    return _apply(X, 0, "default" if rtol is None else float(rtol))

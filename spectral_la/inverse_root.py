@@ -12,13 +12,17 @@ roots. Reference: N. J. Higham, *Functions of Matrices*, SIAM 2008, §1.2
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from spectral_la._backend import working
+import torch
+
+from spectral_la._backend import TorchOps, working
 from spectral_la._validate import check_in_range
+from spectral_la.daleckii_krein import eigen_map_vjp
 from spectral_la.errors import NotPositiveSemidefiniteError, SingularMatrixError
 
-__all__ = ["inverse_root", "symmetric_part_checked"]
+__all__ = ["inverse_root", "scaled_shift", "symmetric_part_checked"]
 
 #: Relative symmetry / definiteness slack, in units of n·ε·‖A‖_F: a Gram matrix
 #: G Gᵀ formed in floating point is symmetric to n·ε·‖G‖_F² entrywise, and
@@ -27,11 +31,72 @@ SLACK = 10
 
 
 def symmetric_part_checked(ops: Any, a: Any, name: str, rel: Any) -> Any:
-    """Return (A + Aᵀ)/2 after checking ‖A − Aᵀ‖_F ≤ rel·‖A‖_F per matrix."""
+    """Return (A + Aᵀ)/2 after checking ‖A − Aᵀ‖_F ≤ rel·‖A‖_F per matrix (any scale)."""
     excess = ops.fro(a - a.mT) - ops.fro(a) * rel
     if ops.batch_max(excess) > 0:
         raise ValueError(f"{name} must be symmetric: ‖{name} − {name}ᵀ‖_F exceeds {SLACK}·n·ε·‖{name}‖_F")
     return (a + a.mT) / 2
+
+
+def scaled_shift(ops: Any, a: Any, eps: Any) -> tuple[Any, Any, Any]:
+    """(2^-e·A, 2^-e·ε, e) per matrix with 2^e ≥ max(max|A|, ε)/2: entries and shift ≤ 1.
+
+    Every (A + εI)^q is then 2^{e·q}·(2^-e A + 2^-e ε I)^q, and no eigenvalue,
+    norm or product of the scaled operand overflows or underflows, whatever the
+    scale of A and ε. An A below 2^-e·tiny next to a large ε underflows to 0,
+    where it is negligible against ε.
+    """
+    _, e = ops.pow2_scale(a)
+    if eps > 0:
+        e = ops.maximum(e, math.frexp(float(eps))[1])
+    return ops.mul_pow2(a, -e), ops.mul_pow2(ops.scalar(eps), -e), e
+
+
+def _check_psd(ops: Any, lam: Any, a: Any, rel: Any) -> None:
+    slack = ops.fro(a)[..., 0] * rel
+    if ops.batch_max(-lam[..., :1] - slack) > 0:
+        raise NotPositiveSemidefiniteError(
+            f"A must be positive semidefinite: it has an eigenvalue below −{SLACK}·n·ε·‖A‖_F"
+        )
+
+
+def _lam_hat(ops: Any, lam: Any, eps_s: Any, a: Any, rel: Any, eps: Any) -> Any:
+    """The floor max(λ, 0) + ε; with ε = 0 a numerically zero λ (≤ slack) is an error."""
+    if not eps > 0 and not ops.batch_min(lam[..., :1] - ops.fro(a)[..., 0] * rel) > 0:
+        raise SingularMatrixError(
+            f"A is numerically singular (an eigenvalue within {SLACK}·n·ε·‖A‖_F of 0, where rounding decides "
+            "its value) and eps = 0: pass eps > 0 to regularise"
+        )
+    return ops.maximum(lam, ops.scalar(0)) + eps_s[..., 0]  # eps_s has shape (..., 1, 1)
+
+
+def _root_via_eigh(ops: Any, a: Any, r: Any, eps: Any, rel: Any) -> tuple:
+    """(out, λ̂, Q, e, −1/r): the body of :func:`inverse_root` on the symmetric working array."""
+    a_s, eps_s, e = scaled_shift(ops, a, eps)
+    lam, q = ops.eigh(a_s)
+    _check_psd(ops, lam, a_s, rel)
+    lam_hat = _lam_hat(ops, lam, eps_s, a_s, rel, eps)
+    power = ops.scalar(-1) / ops.scalar(r)
+    return ops.mul_pow2((q * ops.power(lam_hat, power)[..., None, :]) @ q.mT, e * power), lam_hat, q, e, power
+
+
+class _InverseRoot(torch.autograd.Function):
+    """(A + εI)^{-1/r} via eigh, with its Daleckii–Krein derivative (finite at repeated eigenvalues)."""
+
+    @staticmethod
+    def forward(ctx, a, r, eps, rel):
+        out, lam_hat, q, e, power = _root_via_eigh(TorchOps(a.dtype, a.device), a, r, eps, rel)
+        ctx.save_for_backward(lam_hat, q, e)
+        ctx.power = power
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        lam_hat, q, e = ctx.saved_tensors
+        ops = TorchOps(g.dtype, g.device)
+        # F(A) = 2^{e·q}·F_s(2^-e A): the chain rule scales the gradient by 2^{e(q−1)}.
+        grad = ops.mul_pow2(eigen_map_vjp(g, lam_hat, q, ctx.power), e * (ctx.power - 1))
+        return grad, None, None, None
 
 
 def inverse_root(A: Any, r: float, *, eps: float = 0.0) -> Any:
@@ -39,19 +104,26 @@ def inverse_root(A: Any, r: float, *, eps: float = 0.0) -> Any:
 
     Parameters
     ----------
-    A : torch.Tensor, mpmath.matrix or object ndarray, shape (..., n, n)
-        Symmetric PSD, batched over leading dims. Symmetry is checked to
-        10·n·ε·‖A‖_F and the symmetric part is used; an eigenvalue below
-        −10·n·ε·‖A‖_F raises :class:`NotPositiveSemidefiniteError`.
+    A : torch.Tensor, NumPy float array, mpmath.matrix or object ndarray, shape (..., n, n)
+        Symmetric PSD, batched over leading dims, any finite scale. Symmetry is
+        checked to 10·n·ε·‖A‖_F and the symmetric part is used; an eigenvalue
+        below −10·n·ε·‖A‖_F raises :class:`NotPositiveSemidefiniteError`.
         torch: fp64/fp32 compute in their dtype, bf16/fp16 in fp32; the result
         has A's dtype. mpmath: computed at ``mp.prec`` plus guard bits.
-    r : float > 0
+    r : real > 0
         Root order: r = 2 is the inverse square root, r = 4 Shampoo's
         preconditioner root for a matrix parameter.
-    eps : float ≥ 0
+    eps : real ≥ 0
         Added to every eigenvalue after clamping negatives to 0
-        (λ̂ = max(λ, 0) + eps). With eps = 0 a singular A raises
-        :class:`SingularMatrixError`.
+        (λ̂ = max(λ, 0) + eps). With eps = 0 a numerically singular A (an
+        eigenvalue within the slack above of 0, whose value rounding decides)
+        raises :class:`SingularMatrixError`.
+
+    Returns
+    -------
+    Same kind as A. On torch it is differentiable (Daleckii–Krein, finite at
+    repeated eigenvalues); differentiate through a symmetric parametrisation
+    such as ``inverse_root(B + B.mT, r)``.
 
     Examples
     --------
@@ -66,15 +138,9 @@ def inverse_root(A: Any, r: float, *, eps: float = 0.0) -> Any:
     ops, a, restore = working(A, "A", square=True)
     # Slack from the input's precision (outside the mpmath guard digits).
     rel = SLACK * a.shape[-1] * 2 * ops.eps
-    with ops.guard():
+    if isinstance(a, torch.Tensor):
         a = symmetric_part_checked(ops, a, "A", rel)
-        lam, q = ops.eigh(a)
-        slack = ops.fro(a)[..., 0] * rel
-        if ops.batch_max(-lam[..., :1] - slack) > 0:
-            raise NotPositiveSemidefiniteError("A must be positive semidefinite: it has a clearly negative eigenvalue")
-        lam_hat = ops.maximum(lam, ops.scalar(0)) + ops.scalar(eps)
-        if not ops.batch_min(lam_hat) > 0:
-            raise SingularMatrixError("A is singular and eps = 0: pass eps > 0 to regularise")
-        scaled = q * ops.power(lam_hat, ops.scalar(-1) / ops.scalar(r))[..., None, :]
-        out = scaled @ q.mT
+        return restore(_InverseRoot.apply(a, float(r), float(eps), rel))
+    with ops.guard():
+        out = _root_via_eigh(ops, symmetric_part_checked(ops, a, "A", rel), r, eps, rel)[0]
     return restore(out)

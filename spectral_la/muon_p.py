@@ -41,13 +41,15 @@ from typing import Any
 
 from spectral_la._backend import working
 from spectral_la._validate import check_in_range
-from spectral_la.coupled_inverse_root import _default_tol, _matrix_power, _newton
-from spectral_la.newton_schulz import on_wide
+from spectral_la.coupled_inverse_root import check_positive_definite, coupled_newton, default_tol, matrix_power
+from spectral_la.errors import NotConvergedError
+from spectral_la.newton_schulz import apply_normalization, on_wide
+from spectral_la.schedules import SOURCE_EPS, Normalization
 
 __all__ = ["MUON_P_RECURRENCES", "PowerRecurrence", "muon_p", "muon_p_scalar_map"]
 
-#: Muon^p normalisation: X₀ = X/(‖X‖_F + NORM_EPS).
-NORM_EPS = 1e-7
+#: Muon^p normalisation: X₀ = X/(‖X‖_F + 1e-7), computed scale-safely like every schedule's.
+MUON_P_NORMALIZATION = Normalization(kind="frobenius", eps=SOURCE_EPS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,7 +68,7 @@ class PowerRecurrence:
             g = y @ y.mT
             return y - (g @ g - x_power) @ (x * ops.scalar(self.c) + y * ops.scalar(self.d))
         b = self.p.denominator
-        y_b = _matrix_power(ops, y @ y.mT, (b - 1) // 2) @ y if b > 1 else y
+        y_b = matrix_power(ops, y @ y.mT, (b - 1) // 2) @ y if b > 1 else y
         return y - (y_b - x_power) * ops.scalar(self.c)
 
     def fixed_input(self, ops: Any, x: Any) -> Any:
@@ -74,7 +76,7 @@ class PowerRecurrence:
         if self.d is not None:
             return x @ x.mT
         a = self.p.numerator
-        return _matrix_power(ops, x @ x.mT, (a - 1) // 2) @ x if a > 1 else x
+        return matrix_power(ops, x @ x.mT, (a - 1) // 2) @ x if a > 1 else x
 
 
 MUON_P_RECURRENCES: dict[Fraction, PowerRecurrence] = {
@@ -118,11 +120,16 @@ def _bivariate(ops: Any, x: Any, rec: PowerRecurrence, steps: int) -> Any:
 
 
 def _coupled(ops: Any, x: Any, p: Any, eps: Any, steps: int | None, max_iterations: int) -> tuple[Any, int, bool]:
+    """(X₀X₀ᵀ + εI)^{-k/r} X₀ on the wide working array; a zero member maps to zero."""
     q = _as_fraction((1 - float(p)) / 2, 64, "(1 − p)/2")
-    gram = x @ x.mT + ops.eye(x.shape[-2]) * ops.scalar(eps)
-    tol = _default_tol(ops, x.shape[-2])
-    root, it, _, converged = _newton(ops, gram, q.denominator, steps, max_iterations, 1, tol)
-    return _matrix_power(ops, root, q.numerator) @ x, it, converged
+    eye = ops.eye(x.shape[-2])
+    gram = x @ x.mT + eye * ops.scalar(eps)
+    gram = ops.where(ops.fro(x) > 0, gram, eye + 0 * gram)  # zero X: root I, output 0
+    rel = 10 * x.shape[-2] * 2 * ops.eps
+    check_positive_definite(ops, gram, gram, eps, rel, name="X₀X₀ᵀ (X is numerically rank-deficient)")
+    tol = default_tol(ops, x.shape[-2])
+    root, it, _, converged = coupled_newton(ops, gram, q.denominator, steps, max_iterations, 1, tol)
+    return matrix_power(ops, root, q.numerator) @ x, it, converged
 
 
 def muon_p(
@@ -144,12 +151,16 @@ def muon_p(
     p : float in (0, 1)
     steps : int, optional
         ``"bivariate"``: recurrence steps (default 6, as published).
-        ``"coupled"``: fixed coupled-Newton steps (one host sync, for the final
-        residual); default: iterate to tolerance, one host sync per step.
+        ``"coupled"``: fixed coupled-Newton steps, the result returned as it is
+        (an approximation, no convergence claim); default: iterate to
+        tolerance, one host sync per step, and raise
+        :class:`~spectral_la.NotConvergedError` if it is not reached.
     method : {"bivariate", "coupled"}
         See the module docstring.
     eps : float ≥ 0
-        ``"coupled"`` only: regularisation of X₀X₀ᵀ.
+        ``"coupled"`` only: regularisation of X₀X₀ᵀ. With eps = 0 a
+        numerically rank-deficient X raises :class:`~spectral_la.SingularMatrixError`
+        (σ^p has infinite slope at 0); a zero X (or batch member) maps to zero.
     max_iterations : int
         ``"coupled"`` only: cap of the tolerance-driven mode.
     compute_dtype, check_finite
@@ -179,11 +190,18 @@ def muon_p(
         _as_fraction((1 - float(p)) / 2, 64, "(1 − p)/2")
     ops, x, restore = working(X, compute_dtype=compute_dtype, check_finite_entries=check_finite)
     with ops.guard():
-        x0 = x / (ops.fro(x) + ops.scalar(NORM_EPS))
+        x0 = apply_normalization(ops, x, MUON_P_NORMALIZATION)
         if method == "bivariate":
             y = on_wide(lambda w: _bivariate(ops, w, rec, rec.steps if steps is None else steps), x0)
         else:
-            y = on_wide(lambda w: _coupled(ops, w, p, eps, steps, max_iterations)[0], x0)
+            info: list = []
+            y = on_wide(lambda w: info.append(_coupled(ops, w, p, eps, steps, max_iterations)) or info[0][0], x0)
+            _, iterations, converged = info[0]
+            if steps is None and not converged:
+                raise NotConvergedError(
+                    f"Muon^p coupled route: coupled Newton did not reach its tolerance in {iterations} iterations "
+                    "(X₀X₀ᵀ + eps·I is too ill-conditioned); pass eps > 0 or a larger max_iterations"
+                )
     return restore(y)
 
 

@@ -54,41 +54,35 @@ def resolve_normalization(normalize: Any, schedule: Schedule) -> Normalization:
     raise TypeError(f"normalize must be None, a kind name or a Normalization, got {type(normalize).__name__}")
 
 
-def _spectral_norm_bound(ops: Any, x: Any, squarings: int) -> Any:
-    """‖X‖_F·‖G^{2^j}‖_F^{1/2^{j+1}} ≥ σ₁ with G = (X/‖X‖_F)(X/‖X‖_F)ᵀ, shape (..., 1, 1).
+def _spectral_norm_bound(ops: Any, y: Any, squarings: int) -> Any:
+    """‖Y‖_F·‖G^{2^j}‖_F^{1/2^{j+1}} ≥ σ₁(Y) with G = (Y/‖Y‖_F)(Y/‖Y‖_F)ᵀ, shape (..., 1, 1).
 
-    ‖G^k‖_F = (Σσᵢ^{4k})^{1/2}/‖X‖_F^{2k} ≥ (σ₁/‖X‖_F)^{2k}; prescaling by ‖X‖_F
+    ‖G^k‖_F = (Σσᵢ^{4k})^{1/2}/‖Y‖_F^{2k} ≥ (σ₁/‖Y‖_F)^{2k}; prescaling by ‖Y‖_F
     keeps the powers in [0, 1] (no overflow in any dtype).
     """
-    fro = ops.fro(x)
-    y = x / (fro + tiny(ops, x))
-    g = y @ y.mT
+    fro = ops.fro(y)
+    z = y / ops.where(fro > 0, fro, ops.scalar(1))
+    g = z @ z.mT
     for _ in range(squarings):
         g = g @ g
     return fro * ops.power(ops.fro(g), ops.scalar(1) / ops.scalar(2 ** (squarings + 1)))
 
 
-def tiny(ops: Any, like: Any) -> Any:
-    """Smallest positive normal of the compute dtype: keeps 0/0 at 0 for a zero matrix."""
-    if ops.kind == "torch":
-        import torch
-
-        return torch.finfo(like.dtype).tiny
-    return ops.scalar(0) + ops.sm.mpf(2) ** -1000
-
-
 def apply_normalization(ops: Any, x: Any, norm: Normalization) -> Any:
-    """X / (scale·‖X‖ + eps) per matrix (x in the wide orientation)."""
-    match norm.kind:
-        case "none":
-            return x
-        case "frobenius":
-            size = ops.fro(x)
-        case "spectral":
-            size = _spectral_norm_bound(ops, x, norm.squarings)
-        case _:
-            raise ValueError(f"unknown normalization kind {norm.kind!r}")
-    return x / (size * ops.scalar(norm.scale) + ops.scalar(norm.eps) + tiny(ops, x))
+    """X / (scale·‖X‖ + eps) per matrix (x in the wide orientation), at any scale of X.
+
+    X = 2^e·Y with max|Y| ∈ [1/2, 1) (exact), and X/(c‖X‖ + ε) = Y/(c‖Y‖ + ε·2^-e):
+    ‖Y‖ ∈ [1/2, √(mn)] never overflows or underflows. ε·2^-e may overflow for an
+    X far below ε; the quotient is then 0, where the exact one is below ε⁻¹·tiny.
+    """
+    if norm.kind == "none":
+        return x
+    y, e = ops.pow2_scale(x)
+    size = _spectral_norm_bound(ops, y, norm.squarings) if norm.kind == "spectral" else ops.fro(y)
+    denom = size * ops.scalar(norm.scale)
+    if norm.eps:
+        denom = denom + ops.mul_pow2(ops.scalar(norm.eps), -e)
+    return y / ops.where(denom > 0, denom, ops.scalar(1))  # a zero matrix stays zero
 
 
 def gram_polynomial(ops: Any, a: Any, row: tuple) -> Any:

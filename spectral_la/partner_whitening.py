@@ -58,11 +58,22 @@ def partner_gram_roots(W: Any, lam: float, *, method: str = "exact") -> tuple[An
 
 
 def isotropic_inverse_root(W: Any, lam: float) -> Any:
-    """c⁻¹I with c = (‖W‖_F²/n + λ)^{1/2} per matrix: the isotropic stand-in for C⁻¹."""
+    """c⁻¹I with c = (‖W‖_F²/n + λ)^{1/2} per matrix: the isotropic stand-in for C⁻¹.
+
+    c = hypot(‖W‖_F/√n, √λ) with a scale-safe ‖W‖_F: no square is formed, so
+    c overflows only if it truly exceeds the dtype's range.
+    """
     check_in_range(lam, "lam", 0, None)
     ops, w, restore = working(W, "W")
     with ops.guard():
-        c = ops.sqrt(ops.fro(w) * ops.fro(w) / ops.scalar(w.shape[-1]) + ops.scalar(lam))
+        rms = ops.fro(w) / ops.sm.sqrt(w.shape[-1])
+        root_lam = ops.sm.sqrt(ops.scalar(lam))
+        big = ops.where(rms > root_lam, rms, root_lam + 0 * rms)
+        small = ops.where(rms > root_lam, root_lam + 0 * rms, rms)
+        ratio = small / ops.where(big > 0, big, ops.scalar(1))
+        c = big * ops.sqrt(ratio * ratio + 1)
+        if ops.batch_min(c) <= 0:
+            raise ValueError("W is zero and lam = 0: the isotropic root c⁻¹ is infinite; pass lam > 0")
         out = ops.eye(w.shape[-1]) / c
     return restore(out)
 

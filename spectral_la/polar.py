@@ -1,9 +1,14 @@
-"""The polar factor U Vᵀ of X = U Σ Vᵀ (``msign``), by SVD or by QDWH.
+"""The polar factor of X = U_p H, by SVD or by QDWH, for every X (any rank, any scale).
 
-The polar decomposition X = U_p H has U_p = U Vᵀ with orthonormal columns (or
-rows, for wide X) and H = V Σ Vᵀ symmetric positive semidefinite. It is the
-exact map that every Newton–Schulz iteration of a Muon-style optimizer
-approximates. Reference: N. J. Higham, *Functions of Matrices*, SIAM 2008, ch. 8.
+The polar decomposition X = U_p H has U_p with orthonormal columns (or rows,
+for wide X) and H = (XᵀX)^{1/2} symmetric positive semidefinite. For X of full
+rank U_p = U Vᵀ (thin SVD) is unique and equals :func:`spectral_la.msign`; for
+a rank-deficient X, H is still unique but U_p is determined only on the range
+of Xᵀ: any orthonormal completion on the null space gives X = U_p H. Both
+methods here return *a* polar factor -- orthonormal, with X = U_p H and H PSD to
+working accuracy -- and agree on the range part U_r V_rᵀ. The matmul-only
+iterations approach :func:`spectral_la.msign` instead, which is zero on the
+null space. Reference: N. J. Higham, *Functions of Matrices*, SIAM 2008, ch. 8.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from spectral_la.errors import NotConvergedError
-from spectral_la.fractional_power import fractional_power
+from spectral_la.fractional_power import _apply
 from spectral_la.qdwh import qdwh
 
 __all__ = ["polar"]
@@ -19,22 +24,22 @@ __all__ = ["polar"]
 METHODS = ("svd", "qdwh")
 
 
-def polar(X: Any, method: str = "svd", *, rtol: float | None = None) -> Any:
-    """Polar factor U Vᵀ of X, shape (..., m, n), on torch or mpmath.
+def polar(X: Any, method: str = "svd") -> Any:
+    """Polar factor U_p of X = U_p H, shape (..., m, n), on torch, NumPy or mpmath.
 
     Parameters
     ----------
-    X : torch.Tensor, mpmath.matrix or object ndarray, shape (..., m, n)
+    X : torch.Tensor, NumPy float array, mpmath.matrix or object ndarray, shape (..., m, n)
+        Any rank and any finite scale.
     method : {"svd", "qdwh"}
-        ``"svd"``: U Vᵀ from the thin SVD, with singular values σᵢ ≤ rtol·σ₁
-        mapped to 0 (so a rank-deficient X gives a partial isometry and a zero
-        matrix gives 0); it is :func:`fractional_power` at p = 0.
-        ``"qdwh"``: the QDWH iteration (:func:`spectral_la.qdwh`), for X of
-        full rank; raises :class:`NotConvergedError` where QDWH does not reach
-        an orthonormal factor (a numerically rank-deficient X). A zero matrix
-        maps to 0.
-    rtol : float, optional
-        Rank tolerance of the ``"svd"`` method (default ``max(m, n)·ε``).
+        ``"svd"``: U Vᵀ from the thin SVD, *every* singular pair kept (so a
+        rank-deficient X gets the completion LAPACK's singular vectors give,
+        as ``scipy.linalg.polar`` does; a zero matrix gives an orthonormal
+        U). Differentiable on torch at every X of full rank, repeated
+        singular values included (:mod:`spectral_la.daleckii_krein`).
+        ``"qdwh"``: the QDWH iteration (:func:`spectral_la.qdwh`), which also
+        handles rank deficiency (see there); raises :class:`NotConvergedError`
+        only if QDWH's verified result is not a polar factor.
 
     Examples
     --------
@@ -46,15 +51,12 @@ def polar(X: Any, method: str = "svd", *, rtol: float | None = None) -> Any:
     """
     match method:
         case "svd":
-            return fractional_power(X, 0, rtol=rtol)
+            return _apply(X, 0, None)
         case "qdwh":
-            if rtol is not None:
-                raise ValueError("rtol applies to method='svd' only")
             res = qdwh(X)
             if not res.converged:
                 raise NotConvergedError(
-                    "QDWH did not reach an orthonormal polar factor of X (X is probably rank-deficient); "
-                    "use method='svd', which maps zero singular values to 0"
+                    "QDWH did not reach a verified polar factor of X within its iteration cap; use method='svd'"
                 )
             return res.u
         case _:

@@ -33,14 +33,23 @@ bounds of ‖X‖₂ (Higham, *Accuracy and Stability*, 2002, §6.3). ℓ₀ =
 (within √n of σ_min); it is floored at u², which still gives ≤ 6 steps in
 double precision.
 
-Rank deficiency. QDWH needs σ_min(X) > 0. Its step maps 0 to 0, so on a
-rank-deficient X the null-space singular values stay at rounding level and
-grow by an amount that depends on the rounding: the iterate may or may not
-reach an orthonormal U. ``converged`` says which (it checks ‖UᵀU − I‖); when
-it is False neither orthogonality nor the O(u) backward error is guaranteed
-(a property test met ‖X − UH‖/‖X‖ ≈ 700u on a rank-2 5 × 5 matrix). Use the
-SVD route (:func:`spectral_la.polar`) for a rank-deficient X: it maps zero
-singular values to 0.
+Scale. X is first divided by the power of two 2^e nearest its largest entry
+(exact), so no norm, QR or Gram matrix overflows or underflows for any finite
+X; U does not depend on the scale and H = 2^e·H_Y (which overflows only if H
+itself does).
+
+Verification and rank deficiency. Every result is checked: ‖UᵀU − I‖_F and
+‖Y − U·sym(UᵀY)‖_F/‖Y‖_F must both be ≤ 10·n·u (:func:`_not_polar_factor`).
+QDWH needs σ_min(X) > 0: its step maps 0 to 0, so on a rank-deficient X the
+null-space singular values stay at 0 or at rounding level and end anywhere in
+[0, 1]. Members that fail the check are rerun on Y + δG with a fixed Gaussian
+G and δ = u·‖Y‖_F/‖G‖_F, a perturbation of the size of one rounding of Y: its
+null-space singular values are about δ/n, far above the ℓ floor u², so QDWH
+converges to an orthonormal U. That U is a polar factor of X to backward error
+O(u) (X = UH, H PSD to rounding) and equals U_r V_rᵀ on the range of Xᵀ; on
+the null space it is one of the many valid completions (a zero matrix gets an
+orthonormal U and H = 0). ``converged`` is True only when every member
+passes the check.
 
 Batches. One ℓ₀ (the minimum over the batch) drives all members so that the
 weights are host scalars: the torch path synchronises with the host once for
@@ -71,9 +80,9 @@ class QDWHResult(NamedTuple):
     iterations: int
     """Number of QDWH steps taken."""
     converged: bool
-    """Whether the stopping rule was met within ``max_iterations`` and U has
-    orthonormal columns (rows) to working accuracy; False for a numerically
-    rank-deficient X whose null-space singular values did not reach 1."""
+    """Whether every member's U was verified to be a polar factor: orthonormal
+    and X = U·H to backward error 10·n·u (module docstring). Never True for a
+    wrong result."""
 
 
 def dwh_weights(ell: Any, sm: Any) -> tuple[Any, Any, Any]:
@@ -121,12 +130,15 @@ def qdwh(X: Any, *, alpha: Any = None, ell: Any = None, max_iterations: int = 20
         A lower bound of σ_min(X/α). Default: estimated from a QR of X/α
         (module docstring); a smaller value only costs iterations.
     max_iterations : int
-        Iteration cap; ``converged`` is False when it is reached.
+        Iteration cap of each pass (a rank-deficient X takes a second,
+        perturbed pass once the first pass's weights have converged);
+        ``converged`` is False when the verified result is not reached.
 
     Returns
     -------
     QDWHResult(u, h, iterations, converged)
-        A zero matrix gives u = 0, h = 0 (and counts as converged).
+        Any rank: a rank-deficient or zero X gets an orthonormal u (module
+        docstring). ``iterations`` counts the steps of both passes.
 
     Examples
     --------
@@ -151,16 +163,48 @@ def qdwh(X: Any, *, alpha: Any = None, ell: Any = None, max_iterations: int = 20
 def _qdwh(ops: Any, x: Any, alpha: Any, ell: Any, max_iterations: int) -> tuple[Any, Any, int, bool]:
     wide = x.shape[-2] < x.shape[-1]
     xt = x.mT if wide else x
+    # Exact power-of-two prescaling: the norms, QR and Gram matrices below never overflow or
+    # underflow, whatever the scale of X (U is scale-invariant; H = 2^e·H_Y).
+    y, e = ops.pow2_scale(xt)
+    alpha_y = None if alpha is None else ops.mul_pow2(ops.scalar(alpha), -e)
+    u, iterations, weights_converged = _iterate(ops, y, alpha_y, ell, max_iterations)
+    bad = _not_polar_factor(ops, u, y)
+    if weights_converged and ops.batch_max(bad) > 0:
+        # Rank deficiency: QDWH maps σ = 0 to 0 and rounding-level σ anywhere in [0, 1].
+        # Rerun on Y + δG, δ = u·‖Y‖_F/‖G‖_F (a backward error of one unit roundoff; G fixed):
+        # its null-space σ are ~δ/n ≫ the ℓ floor u², so it converges to an orthonormal U, which
+        # is a polar factor of Y to backward error O(u) and equals U_r V_rᵀ on the range of Yᵀ.
+        g = ops.randn(tuple(y.shape))
+        delta = ops.fro(y) * ops.scalar(ops.eps) / ops.fro(g)
+        perturbed = y + g * ops.where(delta > 0, delta, ops.scalar(ops.eps))
+        u2, more, _ = _iterate(ops, perturbed, None, None, max_iterations)
+        u = ops.where(bad > 0, u2, u)
+        iterations += more
+        bad = _not_polar_factor(ops, u, y)
+    converged = not ops.batch_max(bad) > 0
+    u, y = (u.mT, y.mT) if wide else (u, y)
+    h = u.mT @ y  # X = U H in X's own orientation: H is n × n
+    return u, ops.mul_pow2((h + h.mT) / 2, e), iterations, converged
+
+
+def _iterate(ops: Any, y: Any, alpha: Any, ell: Any, max_iterations: int) -> tuple[Any, int, bool]:
+    """Steps 1–4 on a tall, prescaled Y: (U, iterations, whether the weights reached Halley's).
+
+    The weights converge (ℓ_k ≥ 1 − 10u) within 6 steps for every σ ≥ ℓ₀; a U
+    that then fails verification has singular values outside [ℓ₀, 1]: rank
+    deficiency, for the perturbed second pass. Before that, the cap was simply
+    too small.
+    """
     u_round = ops.eps
     if alpha is None:
-        n1, ninf = ops.norm1_inf(xt)
+        n1, ninf = ops.norm1_inf(y)
         est = ops.sqrt(n1 * ninf)
-        fro = ops.fro(xt)
+        fro = ops.fro(y)
         alpha_t = ops.where(est < fro, est, fro)
         alpha_t = ops.where(alpha_t > 0, alpha_t, ops.scalar(1))  # zero matrix: keep it zero
     else:
-        alpha_t = ops.scalar(alpha) + 0 * ops.fro(xt)
-    x0 = xt / alpha_t
+        alpha_t = alpha + 0 * ops.fro(y)
+    x0 = y / alpha_t
     if ell is None:
         ell = _sigma_min_lower_bound(ops, x0)
         ell = min(max(ops.scalar(ell), u_round**2), ops.scalar(1))
@@ -169,7 +213,7 @@ def _qdwh(ops: Any, x: Any, alpha: Any, ell: Any, max_iterations: int) -> tuple[
 
     tol_ell = 10 * u_round
     tol_x = ops.sm.cbrt(10 * u_round)
-    iterations, converged = 0, False
+    iterations, converged, weights_converged = 0, False, False
     while iterations < max_iterations:
         a, b, c = dwh_weights(ell, ops.sm)
         step = _qr_step if c > CHOLESKY_CUTOFF else _cholesky_step
@@ -177,29 +221,34 @@ def _qdwh(ops: Any, x: Any, alpha: Any, ell: Any, max_iterations: int) -> tuple[
         ell = min(ell * (a + b * ell * ell) / (1 + c * ell * ell), ops.scalar(1))
         iterations += 1
         if ell >= 1 - tol_ell:
+            weights_converged = True
             # One host synchronisation per check, only once the weights have converged.
             change = ops.fro(x_next - x0) - ops.fro(x_next) * tol_x
             converged = bool(ops.batch_max(change) <= 0)
         x0 = x_next
         if converged:
             break
-
-    if converged:
-        converged = _is_orthonormal(ops, x0, nonzero=alpha_t)
-    u = x0.mT if wide else x0
-    h = u.mT @ x
-    return u, (h + h.mT) / 2, iterations, converged
+    return x0, iterations, weights_converged
 
 
-def _is_orthonormal(ops: Any, u: Any, nonzero: Any) -> bool:
-    """‖UᵀU − I‖_F ≤ √(n·u) for every member with X ≠ 0 (zero members give U = 0).
+#: Verification constant: ‖UᵀU − I‖_F and ‖Y − UH‖_F/‖Y‖_F must be ≤ VERIFY·n·u.
+VERIFY = 10
 
-    A converged iterate is orthonormal to O(√n·u); a singular value that has
-    not reached 1 (a rank-deficient X, whose zero singular values QDWH maps to
-    0 in exact arithmetic and to rounding-dependent values in floating point)
-    leaves an O(1) defect. √(n·u) separates the two by many orders.
+
+def _not_polar_factor(ops: Any, u: Any, y: Any) -> Any:
+    """Per member (shape (..., 1, 1)): 1 where U fails to be a polar factor of Y, else 0.
+
+    A polar factor from a backward-stable QDWH (Nakatsukasa & Higham, SIMAX 2012)
+    has ‖UᵀU − I‖_F and ‖Y − U·sym(UᵀY)‖_F/‖Y‖_F of order √n·u; each of the ≤ 6
+    steps adds products with rounding error ≤ γ_n ≈ n·u (Higham 2002, §3.5), so
+    VERIFY·n·u with VERIFY = 10 bounds a correct result, while a null-space
+    singular value stuck below 1 leaves an O(1) orthogonality defect. The check
+    costs two n × n products and one m × n product.
     """
     n = u.shape[-1]
+    bound = ops.scalar(VERIFY * n) * ops.eps
     defect = ops.fro(u.mT @ u - ops.eye(n))
-    zero = ops.fro(u) == 0
-    return bool(ops.batch_max(ops.where(zero, ops.scalar(0), defect)) <= ops.sm.sqrt(n * ops.eps))
+    h = u.mT @ y
+    backward = ops.fro(y - u @ ((h + h.mT) / 2)) - ops.fro(y) * bound
+    fails = (defect > bound) | (backward > 0)
+    return ops.where(fails, ops.scalar(1), ops.scalar(0))

@@ -16,12 +16,16 @@ a user's own.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 __all__ = ["Normalization", "Schedule", "ScheduleRegistry", "schedules", "with_safety"]
 
-_NORM_KINDS = ("frobenius", "spectral", "none")
+_NORM_KINDS = ("frobenius", "spectral", "scale_safe", "none")
+
+#: The eps of Muon-family sources: X/(‖X‖_F + 1e-7).
+SOURCE_EPS = 1e-7
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,25 +43,44 @@ class Normalization:
         to that much larger. A power-iteration estimate would be tighter but is
         a *lower* bound: σ₁(X₀) > 1 makes steep schedules such as Polar
         Express diverge (p₁(1.05) ≈ 3.5 against a design range ≤ 2).
+        ``"scale_safe"``: X/(scale·‖X‖_F) with no eps (eps must be 0): the
+        result does not depend on the scale of X at all, from the dtype's
+        smallest normal to its largest finite number, and a zero matrix maps to
+        zero. The default of designed schedules.
         ``"none"``: X is used as given (already scaled).
     scale, eps
-        X₀ = X / (scale·‖X‖ + eps); eps keeps a zero matrix at zero.
+        X₀ = X / (scale·‖X‖ + eps). eps (default 1e-7 as in the Muon-family
+        sources, 0 for ``"scale_safe"``) keeps a zero matrix at zero, and it is
+        where the sources' normalisation is not scale-invariant: an X with
+        ‖X‖ ≲ eps is divided by ≈ eps, not by its norm, so it is *not*
+        orthogonalised (‖X‖_F = 1e-30 gives an output of norm ≈ 1e-23·c₀^T).
+        Every kind is computed after an exact power-of-two prescaling by the
+        largest entry, so no norm overflows or underflows whatever X's scale.
     """
 
     kind: str = "frobenius"
     scale: float = 1.0
-    eps: float = 1e-7
+    eps: float | None = None
     squarings: int = 3
 
     def __post_init__(self) -> None:
         if self.kind not in _NORM_KINDS:
             raise ValueError(f"normalization kind must be one of {_NORM_KINDS}, got {self.kind!r}")
+        if self.eps is None:
+            object.__setattr__(self, "eps", 0.0 if self.kind == "scale_safe" else SOURCE_EPS)
+        for field_name in ("scale", "eps"):
+            value = getattr(self, field_name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(f"normalization {field_name} must be a real number, got {type(value).__name__}")
+            object.__setattr__(self, field_name, float(value))
         if not (math.isfinite(self.scale) and self.scale > 0):
             raise ValueError(f"normalization scale must be finite and > 0, got {self.scale}")
         if not (math.isfinite(self.eps) and self.eps >= 0):
             raise ValueError(f"normalization eps must be finite and ≥ 0, got {self.eps}")
-        if isinstance(self.squarings, bool) or not isinstance(self.squarings, int) or self.squarings < 0:
-            raise ValueError(f"squarings must be a non-negative int, got {self.squarings!r}")
+        if self.kind == "scale_safe" and self.eps != 0:
+            raise ValueError(f"normalization kind 'scale_safe' takes no eps (it would break scale invariance), got {self.eps}")
+        if isinstance(self.squarings, bool) or not isinstance(self.squarings, int) or not 0 <= self.squarings <= 16:
+            raise ValueError(f"squarings must be an int in [0, 16], got {self.squarings!r}")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,13 +20,14 @@ from __future__ import annotations
 from typing import Any
 
 from spectral_la._validate import check_in_range
-from spectral_la.newton_schulz import normalised_iteration, prepare, scalar_map
-from spectral_la.schedules import Schedule, schedules
+from spectral_la.newton_schulz import apply_normalization, normalised_iteration, prepare, scalar_map
+from spectral_la.schedules import SOURCE_EPS, Normalization, Schedule, schedules
 
 __all__ = ["soften", "soften_scalar_map", "soften_target_map"]
 
-#: ε of the X/(‖X‖_F + ε) term (Muon's normalisation eps).
-BLEND_EPS = 1e-7
+#: The X/(‖X‖_F + 1e-7) term (Muon's normalisation), computed scale-safely like every schedule's.
+BLEND_NORMALIZATION = Normalization(kind="frobenius", eps=SOURCE_EPS)
+BLEND_EPS = BLEND_NORMALIZATION.eps
 
 
 def soften(
@@ -60,7 +61,7 @@ def soften(
     ops, x, restore, rows, norm = prepare(X, schedule, steps, normalize, compute_dtype, check_finite)
     with ops.guard():
         ns = normalised_iteration(ops, x, rows, norm)
-        direct = x / (ops.fro(x) + ops.scalar(BLEND_EPS))
+        direct = apply_normalization(ops, x, BLEND_NORMALIZATION)
         out = ops.lerp(ns, direct, ops.scalar(s))
     return restore(out)
 

@@ -66,7 +66,9 @@ def test_complex_and_integer(fn, arg):
 
 @pytest.mark.parametrize(("fn", "arg"), ALL_CALLS)
 def test_unsupported_container(fn, arg):
-    with pytest.raises(TypeError, match=f"{arg} must be a torch.Tensor"):
-        fn(np.eye(3))
+    with pytest.raises(TypeError, match=f"{arg} must be a real floating-point array"):
+        fn(np.eye(3, dtype=np.int64))
+    with pytest.raises(TypeError, match=f"{arg} must be a real floating-point array"):
+        fn(np.eye(3, dtype=np.complex128))
     with pytest.raises(TypeError, match=f"{arg} must be a torch.Tensor"):
         fn([[1.0, 0.0], [0.0, 1.0]])

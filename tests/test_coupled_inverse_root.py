@@ -12,7 +12,13 @@ import mpmath
 import pytest
 import torch
 
-from spectral_la import coupled_inverse_root, coupled_sqrt, inverse_root
+from spectral_la import (
+    NotPositiveSemidefiniteError,
+    SingularMatrixError,
+    coupled_inverse_root,
+    coupled_sqrt,
+    inverse_root,
+)
 from tests.mp_reference import max_abs_diff, mp_unit_roundoff, prescribed, unit_roundoff
 
 
@@ -58,9 +64,17 @@ def test_eps_regularises_a_singular_matrix():
     assert float((res.root - exact).abs().max()) <= 10 * 6 * kappa * unit_roundoff(torch.float64) * 1e-3**-0.5
 
 
-def test_singular_without_eps_is_reported_not_converged():
-    res = coupled_inverse_root(torch.zeros(3, 3, dtype=torch.float64), 2, max_iterations=5)
-    assert not res.converged and res.iterations == 5 and abs(res.residual - 3**0.5) <= 1e-12
+def test_singular_or_indefinite_input_raises_before_iterating():
+    # The coupled iterations need A + εI positive definite; a singular B would never
+    # converge and an indefinite one diverges to NaN, so both are refused up front.
+    with pytest.raises(SingularMatrixError, match="eps"):
+        coupled_inverse_root(torch.zeros(3, 3, dtype=torch.float64), 2)
+    with pytest.raises(SingularMatrixError):
+        coupled_sqrt(torch.diag(torch.tensor([1.0, 0.0], dtype=torch.float64)))
+    with pytest.raises(NotPositiveSemidefiniteError):
+        coupled_inverse_root(torch.diag(torch.tensor([1.0, -1.0], dtype=torch.float64)), 2, eps=1e-3)
+    # eps lifts a singular PSD matrix: then it converges.
+    assert coupled_inverse_root(torch.diag(torch.tensor([1.0, 0.0], dtype=torch.float64)), 2, eps=1e-2).converged
 
 
 def test_fixed_steps_and_batching():

@@ -16,7 +16,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from spectral_la import polar
+from spectral_la import msign, polar
 from tests.mp_reference import (
     from_torch,
     geometric_spectrum,
@@ -70,24 +70,58 @@ def test_low_precision_dtypes_match_mpmath_reference(dtype):
     assert max_abs_diff(got, ref) <= u_out + 10 * m * unit_roundoff(torch.float32) * kappa
 
 
+def _assert_polar_factor(x, u, c):
+    """U orthonormal, X = U H with H = sym(UᵀX) PSD, each to c·u·(size) (float64)."""
+    tall = x.shape[-2] >= x.shape[-1]
+    xt, ut = (x, u) if tall else (x.mT, u.mT)
+    n = xt.shape[-1]
+    eye = torch.eye(n, dtype=x.dtype)
+    tol = c * max(x.shape[-2:]) * unit_roundoff(x.dtype)
+    assert float(torch.linalg.matrix_norm(ut.mT @ ut - eye).max()) <= tol
+    h = ut.mT @ xt
+    h = (h + h.mT) / 2
+    scale = float(torch.linalg.matrix_norm(xt).max())
+    assert float(torch.linalg.matrix_norm(xt - ut @ h).max()) <= tol * scale
+    assert float(torch.linalg.eigvalsh(h).min()) >= -tol * scale
+
+
 @pytest.mark.parametrize("shape", [(8, 6), (6, 8), (6, 6)])
-def test_rank_deficient_zero_singular_values_map_to_zero(shape):
-    # Exact zeros in the spectrum; the smallest nonzero σ is 1e-3, so the
-    # closed-form U_r V_rᵀ moves by ≲ 10·n·u/1e-3 under rounding of X.
+@pytest.mark.parametrize("method", ["svd", "qdwh"])
+def test_rank_deficient_gives_a_polar_factor_agreeing_on_the_range(shape, method):
+    # Exact zeros in the spectrum: U is a polar factor (orthonormal, X = UH, H PSD)
+    # and equals the closed-form U_r V_rᵀ on the range of Xᵀ (U V_r = U_r). The
+    # smallest nonzero σ is 1e-3, so U_r moves by ≲ 10·n·u/1e-3 under rounding of X.
+    mpmath.mp.dps = 30
+    m, n = shape
+    sigma = [1, 0.5, 0.1, 1e-3, 0, 0]
+    ref = prescribed(m, n, sigma, seed=4)
+    x = to_torch(ref.x)
+    got = polar(x, method)
+    _assert_polar_factor(x, got, c=10)
+    v_r = to_torch(ref.v)[:, :4]
+    u_r = to_torch(ref.u)[:, :4]
+    assert float((got @ v_r - u_r).abs().max()) <= 10 * max(m, n) * unit_roundoff(torch.float64) / 1e-3
+
+
+@pytest.mark.parametrize("shape", [(8, 6), (6, 8), (6, 6)])
+def test_msign_maps_zero_singular_values_to_zero(shape):
     mpmath.mp.dps = 30
     m, n = shape
     sigma = [1, 0.5, 0.1, 1e-3, 0, 0]
     ref = prescribed(m, n, sigma, seed=4)
     exact = ref.svd_map(lambda s: 1)
-    got64 = polar(to_torch(ref.x))
+    got64 = msign(to_torch(ref.x))
     assert max_abs_diff(got64, exact) <= 10 * max(m, n) * unit_roundoff(torch.float64) / 1e-3
-    mpmath.mp.dps = 30
-    assert max_abs_diff(polar(ref.x), exact) <= 10 * max(m, n) * mp_unit_roundoff() / 1e-3
+    assert max_abs_diff(msign(ref.x), exact) <= 10 * max(m, n) * mp_unit_roundoff() / 1e-3
 
 
-def test_zero_matrix_has_zero_polar_factor():
-    assert torch.equal(polar(torch.zeros(2, 3, 4)), torch.zeros(2, 3, 4))
-    z = polar(mpmath.zeros(3, 2))
+def test_zero_matrix_polar_factor_is_orthonormal_and_msign_is_zero():
+    # Every orthonormal U is a polar factor of 0 (0 = U·0); msign(0) = 0.
+    for method in ("svd", "qdwh"):
+        u = polar(torch.zeros(2, 6, 4, dtype=torch.float64), method)
+        torch.testing.assert_close(u.mT @ u, torch.eye(4, dtype=torch.float64).expand(2, 4, 4), rtol=0, atol=1e-14)
+    assert torch.equal(msign(torch.zeros(2, 3, 4)), torch.zeros(2, 3, 4))
+    z = msign(mpmath.zeros(3, 2))
     assert all(z[i, j] == 0 for i in range(3) for j in range(2))
 
 
@@ -120,17 +154,16 @@ def test_agrees_with_scipy_polar(shape):
     assert np.max(np.abs(got - u_scipy)) <= 10 * max(shape) * unit_roundoff(torch.float64) * s[0] / s[-1]
 
 
-def test_rtol_controls_numerical_rank():
+def test_msign_rtol_controls_numerical_rank():
     x = torch.diag(torch.tensor([1.0, 1e-6], dtype=torch.float64))
     assert torch.equal(polar(x), torch.eye(2, dtype=torch.float64))
-    assert torch.equal(polar(x, rtol=1e-3), torch.diag(torch.tensor([1.0, 0.0], dtype=torch.float64)))
+    assert torch.equal(msign(x), torch.eye(2, dtype=torch.float64))
+    assert torch.equal(msign(x, rtol=1e-3), torch.diag(torch.tensor([1.0, 0.0], dtype=torch.float64)))
 
 
 def test_unknown_method_is_rejected():
     with pytest.raises(ValueError, match="method"):
         polar(torch.eye(2), method="newton")
-    with pytest.raises(ValueError, match="rtol"):
-        polar(torch.eye(2), method="qdwh", rtol=1e-3)
 
 
 def test_runs_on_device(device):
