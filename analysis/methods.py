@@ -7,7 +7,8 @@ A method spec is a string:
 ``soften:<s>:<schedule>[:<steps>]``   Soft-Muon blend
 ``muon_p:<p>``                        published bivariate Muon^p recurrence (p as "1/3" or 0.333…)
 ``muon_p_coupled:<p>``                Muon^p by the coupled route
-``polar`` / ``polar_qdwh``            exact polar factor (SVD / QDWH)
+``polar`` / ``polar_qdwh``            exact polar factor (SVD / QDWH): orthonormal on the whole space
+``msign``                             exact U_r V_rᵀ (zero on the numerical null space)
 ``fractional_power:<p>``              exact U Σ^p Vᵀ
 
 Every :class:`Method` knows (DESIGN.md, principle 2): how the input's singular
@@ -15,6 +16,11 @@ values σ become the normalised σ̂ the iteration sees (``normalise``), its
 scalar map f(σ̂) computed by the same code as the matrix map (``scalar``),
 and its target map t(σ̂) (``target``), so prediction, target and measured
 response can sit side by side.
+
+Which exact map: the matmul-only iterations are odd polynomials, which map
+σ = 0 to 0, so they approach :func:`spectral_la.msign` (U_r V_rᵀ), not a polar
+factor; their ``exact`` is msign (the two agree on full-rank input). The
+``polar`` specs compare against the polar factor itself.
 """
 
 from __future__ import annotations
@@ -82,7 +88,7 @@ def _ns_method(name: str, schedule: str, steps: int | None, gram: bool) -> Metho
         scalar=lambda s: sl.scalar_map(schedule, s, steps),
         target=_ones,
         normalise=normalise,
-        exact=sl.polar,
+        exact=sl.msign,  # the iterations' limit: zero on the null space (module docstring)
         matmul_only=True,
     )
 
@@ -142,6 +148,8 @@ def method(spec: str | Method) -> Method:
         case "polar" | "polar_qdwh", []:
             how = "qdwh" if kind == "polar_qdwh" else "svd"
             return Method(spec, lambda x, **kw: sl.polar(x, how), _ones, _ones, _identity, sl.polar, matmul_only=False)
+        case "msign", []:
+            return Method(spec, lambda x, **kw: sl.msign(x), _ones, _ones, _identity, sl.msign, matmul_only=False)
         case "fractional_power", [p_text]:
             p = _as_p(p_text)
             power = _elementwise(lambda s: s**p)
@@ -167,13 +175,13 @@ def _soften_scalar(schedule: str, r: Any, s: float, steps: int | None) -> Any:
 
 
 def _soften_exact(x: Any, s: float) -> Any:
-    """Closed-form Soft-Muon target (1 − s)·UVᵀ + s·X/(‖X‖_F + 1e-7), on torch or mpmath."""
+    """Closed-form Soft-Muon target (1 − s)·U_rV_rᵀ + s·X/(‖X‖_F + 1e-7), on torch or mpmath."""
     import mpmath
 
     if isinstance(x, torch.Tensor):
-        return (1 - s) * sl.polar(x) + s * x / (torch.linalg.matrix_norm(x, keepdim=True) + 1e-7)
+        return (1 - s) * sl.msign(x) + s * x / (torch.linalg.matrix_norm(x, keepdim=True) + 1e-7)
     fro = mpmath.mnorm(x, "f")
-    return sl.polar(x) * (1 - mpmath.mpf(s)) + x * (mpmath.mpf(s) / (fro + mpmath.mpf(1e-7)))
+    return sl.msign(x) * (1 - mpmath.mpf(s)) + x * (mpmath.mpf(s) / (fro + mpmath.mpf(1e-7)))
 
 
 def _normalised_power(x: Any, p: float) -> Any:

@@ -22,6 +22,7 @@ __all__ = ["REFERENCES", "qdwh_convergence", "reference_accuracy"]
 REFERENCES = {
     "polar (svd)": (lambda x: sl.polar(x), False),
     "polar (qdwh)": (lambda x: sl.polar(x, method="qdwh"), False),
+    "msign": (lambda x: sl.msign(x), False),
     "fractional_power p=0.5": (lambda x: sl.fractional_power(x, 0.5), False),
     "inverse_root r=2": (lambda x: sl.inverse_root(x, 2), True),
     "inverse_root r=4": (lambda x: sl.inverse_root(x, 4), True),

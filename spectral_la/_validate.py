@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import decimal as _decimal
 import math
 import numbers
 from typing import Any
 
-__all__ = ["check_finite", "check_matrix_shape", "check_real", "check_in_range"]
+__all__ = ["MAX_STEPS", "check_finite", "check_int", "check_matrix_shape", "check_real", "check_in_range"]
+
+#: Upper bound on any step or iteration count: far beyond every schedule in use
+#: (≤ 20 steps), small enough that a typo such as steps=10**10 fails at once.
+MAX_STEPS = 10_000
 
 
 def check_matrix_shape(shape: tuple[int, ...], name: str, *, square: bool = False) -> None:
@@ -25,11 +30,27 @@ def check_finite(all_finite: bool, name: str) -> None:
 
 
 def check_real(value: Any, name: str) -> float:
-    """A real, finite scalar (Python/NumPy number or mpmath mpf); bool is rejected."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) and not _is_mpf(value):
+    """A real, finite scalar (Python/NumPy number, Fraction, Decimal or mpmath mpf); bool is rejected."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real | _decimal.Decimal) and not _is_mpf(value):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    if not math.isfinite(float(value)):
+    if _is_mpf(value):
+        import mpmath
+
+        finite = mpmath.isfinite(value)
+    else:
+        finite = math.isfinite(float(value))
+    if not finite:
         raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def check_int(value: Any, name: str, lo: int | None = None, hi: int | None = None) -> int:
+    """An integer (Python or NumPy, not bool) in [lo, hi], returned as a Python int."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ValueError(f"{name} must be an int in [{lo}, {'∞' if hi is None else hi}], got {value}")
     return value
 
 

@@ -43,11 +43,12 @@ iterations never meet an input on which they would diverge or produce NaN.
 from __future__ import annotations
 
 import contextlib
+import numbers
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from spectral_la._backend import working
-from spectral_la._validate import check_in_range
+from spectral_la._validate import MAX_STEPS, check_in_range, check_int
 from spectral_la.errors import NotPositiveSemidefiniteError, SingularMatrixError
 from spectral_la.inverse_root import SLACK, scaled_shift, symmetric_part_checked
 
@@ -83,15 +84,15 @@ def matrix_power(ops: Any, t: Any, k: int) -> Any:
 def _validate(r: Any, eps: Any, method: str, steps: Any, max_iterations: int) -> None:
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+    if not isinstance(r, numbers.Integral) and isinstance(r, numbers.Real) and not isinstance(r, bool):
         raise ValueError(f"r must be a positive int (coupled iterations need an integer root), got {r!r}")
+    check_int(r, "r", 1, 1024)
     if method == "newton_schulz" and r != 2:
         raise ValueError(f"method='newton_schulz' computes r = 2 only, got r={r}")
     check_in_range(eps, "eps", 0, None)
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise ValueError(f"steps must be a positive int or None, got {steps!r}")
-    if isinstance(max_iterations, bool) or not isinstance(max_iterations, int) or max_iterations < 1:
-        raise ValueError(f"max_iterations must be a positive int, got {max_iterations!r}")
+    if steps is not None:
+        check_int(steps, "steps", 1, MAX_STEPS)
+    check_int(max_iterations, "max_iterations", 1, MAX_STEPS)
 
 
 def check_positive_definite(ops: Any, b: Any, a: Any, eps: Any, rel: Any, name: str = "A") -> None:
@@ -249,8 +250,7 @@ def coupled_inverse_root(
     (True, True)
     """
     _validate(r, eps, method, steps, max_iterations)
-    if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
-        raise ValueError(f"check_every must be a positive int, got {check_every!r}")
+    check_int(check_every, "check_every", 1, MAX_STEPS)
     with _shifted_operand(A, eps, tol, compute_dtype, check_finite) as (ops, b, e, restore, threshold):
         if method == "newton":
             root, it, res, converged = coupled_newton(ops, b, r, steps, max_iterations, check_every, threshold)

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from spectral_la._validate import MAX_STEPS, check_int
 from spectral_la.newton_schulz import apply_normalization, gram_polynomial, on_wide, prepare
 from spectral_la.schedules import Schedule
 
@@ -74,9 +75,7 @@ def gram_newton_schulz(
     >>> bool(torch.allclose(gram_newton_schulz(X), newton_schulz(X), atol=1e-10))
     True
     """
-    restarts = frozenset(restart_after)
-    if any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in restarts):
-        raise ValueError(f"restart_after must hold positive ints, got {sorted(restarts, key=str)}")
+    restarts = frozenset(check_int(k, "restart_after entry", 1, MAX_STEPS) for k in restart_after)
     ops, x, restore, rows, norm = prepare(X, schedule, steps, normalize, compute_dtype, check_finite)
     with ops.guard():
         y = on_wide(lambda w: _gram_iterate(ops, apply_normalization(ops, w, norm), rows, restarts), x)

@@ -40,7 +40,7 @@ from fractions import Fraction
 from typing import Any
 
 from spectral_la._backend import working
-from spectral_la._validate import check_in_range
+from spectral_la._validate import MAX_STEPS, check_in_range, check_int
 from spectral_la.coupled_inverse_root import check_positive_definite, coupled_newton, default_tol, matrix_power
 from spectral_la.errors import NotConvergedError
 from spectral_la.newton_schulz import apply_normalization, on_wide
@@ -180,8 +180,9 @@ def muon_p(
     check_in_range(eps, "eps", 0, None)
     if method not in ("bivariate", "coupled"):
         raise ValueError(f"method must be 'bivariate' or 'coupled', got {method!r}")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    if steps is not None:
+        check_int(steps, "steps", 1, MAX_STEPS)
+    check_int(max_iterations, "max_iterations", 1, MAX_STEPS)
     if method == "bivariate":
         rec = _recurrence(p)
         if eps:

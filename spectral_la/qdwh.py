@@ -62,7 +62,7 @@ import math
 from typing import Any, NamedTuple
 
 from spectral_la._backend import working
-from spectral_la._validate import check_in_range
+from spectral_la._validate import MAX_STEPS, check_in_range, check_int
 
 __all__ = ["QDWHResult", "qdwh", "dwh_weights"]
 
@@ -148,8 +148,7 @@ def qdwh(X: Any, *, alpha: Any = None, ell: Any = None, max_iterations: int = 20
     >>> bool(torch.allclose(u @ h, X)) and bool(torch.allclose(u.mT @ u, torch.eye(2, dtype=X.dtype)))
     True
     """
-    if isinstance(max_iterations, bool) or not isinstance(max_iterations, int) or max_iterations < 1:
-        raise ValueError(f"max_iterations must be a positive int, got {max_iterations!r}")
+    max_iterations = check_int(max_iterations, "max_iterations", 1, MAX_STEPS)
     if alpha is not None:
         check_in_range(alpha, "alpha", 0, None, lo_open=True)
     if ell is not None:

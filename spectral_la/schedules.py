@@ -16,9 +16,14 @@ a user's own.
 from __future__ import annotations
 
 import math
-import numbers
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+
+from spectral_la._validate import MAX_STEPS, check_int, check_real
+
+#: Target names of a schedule (parsed by :func:`spectral_la.design.target`).
+_TARGET_FORMAT = re.compile(r"sign|soft:[0-9.eE+-]+|power:[0-9.eE+-]+")
 
 __all__ = ["Normalization", "Schedule", "ScheduleRegistry", "schedules", "with_safety"]
 
@@ -69,9 +74,7 @@ class Normalization:
         if self.eps is None:
             object.__setattr__(self, "eps", 0.0 if self.kind == "scale_safe" else SOURCE_EPS)
         for field_name in ("scale", "eps"):
-            value = getattr(self, field_name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise TypeError(f"normalization {field_name} must be a real number, got {type(value).__name__}")
+            value = check_real(getattr(self, field_name), f"normalization {field_name}")
             object.__setattr__(self, field_name, float(value))
         if not (math.isfinite(self.scale) and self.scale > 0):
             raise ValueError(f"normalization scale must be finite and > 0, got {self.scale}")
@@ -79,8 +82,7 @@ class Normalization:
             raise ValueError(f"normalization eps must be finite and ≥ 0, got {self.eps}")
         if self.kind == "scale_safe" and self.eps != 0:
             raise ValueError(f"normalization kind 'scale_safe' takes no eps (it would break scale invariance), got {self.eps}")
-        if isinstance(self.squarings, bool) or not isinstance(self.squarings, int) or not 0 <= self.squarings <= 16:
-            raise ValueError(f"squarings must be an int in [0, 16], got {self.squarings!r}")
+        check_int(self.squarings, "squarings", 0, 16)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,21 +120,38 @@ class Schedule:
     source: str = ""
 
     def __post_init__(self) -> None:
-        rows = tuple(tuple(float(c) for c in row) for row in self.rows)
-        object.__setattr__(self, "rows", rows)
         if not self.name or not isinstance(self.name, str):
             raise ValueError("schedule name must be a non-empty string")
+        where = f"schedule {self.name!r}"
+        rows = tuple(
+            tuple(float(check_real(c, f"{where}: rows[{k}][{j}]")) for j, c in enumerate(row))
+            for k, row in enumerate(self.rows)
+        )
+        object.__setattr__(self, "rows", rows)
         if not rows or any(len(r) != len(rows[0]) or not r for r in rows):
             raise ValueError(f"schedule {self.name!r}: rows must be non-empty and of equal length")
         if not all(math.isfinite(c) for r in rows for c in r):
             raise ValueError(f"schedule {self.name!r}: coefficients must be finite")
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"schedule {self.name!r}: steps must be a positive int")
+        object.__setattr__(self, "steps", check_int(self.steps, f"schedule {self.name!r}: steps", 1, MAX_STEPS))
+        if not isinstance(self.repeat_last, bool):
+            raise TypeError(f"schedule {self.name!r}: repeat_last must be a bool, got {self.repeat_last!r}")
         if not self.repeat_last and self.steps > len(rows):
             raise ValueError(f"schedule {self.name!r}: {self.steps} steps but only {len(rows)} rows")
-        lo, hi = self.interval
+        if len(self.interval) != 2:
+            raise ValueError(f"{where}: interval must be a pair (ℓ, u), got {self.interval!r}")
+        lo, hi = (float(check_real(v, f"{where}: interval")) for v in self.interval)
+        object.__setattr__(self, "interval", (lo, hi))
         if not 0 < lo <= hi:
-            raise ValueError(f"schedule {self.name!r}: interval must satisfy 0 < ℓ ≤ u")
+            raise ValueError(f"{where}: interval must satisfy 0 < ℓ ≤ u, got {(lo, hi)}")
+        if not isinstance(self.normalization, Normalization):
+            raise TypeError(f"{where}: normalization must be a Normalization, got {type(self.normalization).__name__}")
+        if not isinstance(self.target, str) or not _TARGET_FORMAT.fullmatch(self.target):
+            raise ValueError(f"{where}: target must be 'sign', 'soft:<s>' or 'power:<p>', got {self.target!r}")
+        object.__setattr__(self, "safety", float(check_real(self.safety, f"{where}: safety")))
+        if self.safety < 1:
+            raise ValueError(f"{where}: safety must be ≥ 1, got {self.safety}")
+        if not isinstance(self.source, str):
+            raise TypeError(f"{where}: source must be a string, got {type(self.source).__name__}")
 
     @property
     def degree(self) -> int:
@@ -142,8 +161,7 @@ class Schedule:
     def coefficients(self, steps: int | None = None) -> list[tuple[float, ...]]:
         """The rows used by ``steps`` steps (default: ``self.steps``)."""
         steps = self.steps if steps is None else steps
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise ValueError(f"steps must be a non-negative int, got {steps!r}")
+        steps = check_int(steps, "steps", 0, MAX_STEPS)
         if steps > len(self.rows) and not self.repeat_last:
             raise ValueError(f"schedule {self.name!r} defines {len(self.rows)} steps, {steps} requested")
         return [self.rows[min(k, len(self.rows) - 1)] for k in range(steps)]

@@ -35,7 +35,7 @@ def test_measured_response_agrees_with_scalar_map_in_float64():
 
 def test_reference_accuracy_rows_are_within_backward_stability():
     rows = reference_accuracy(size=(10, 6), kappas=(1e2, 1e8), dtypes=(torch.float64,), dps=30, progress=False)
-    assert len(rows) == 10
+    assert len(rows) == 12  # 6 references (msign included) × 2 κ
     # Error in units of u·κ: a backward-stable method stays O(1)–O(n); 10·n bounds it.
     assert all(r["error_over_u_kappa"] <= 10 * 10 for r in rows)
 

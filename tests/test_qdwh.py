@@ -181,9 +181,10 @@ def test_polar_qdwh_method_agrees_with_svd():
     assert err <= 10 * 9 * unit_roundoff(torch.float64) * kappa
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
-def test_bad_max_iterations(bad):
-    with pytest.raises(ValueError, match="max_iterations"):
+@pytest.mark.parametrize(("bad", "error"), [(0, ValueError), (-1, ValueError), (10**9, ValueError), (1.5, TypeError),
+                                            (True, TypeError)])
+def test_bad_max_iterations(bad, error):
+    with pytest.raises(error, match="max_iterations"):
         qdwh(torch.eye(3), max_iterations=bad)
 
 
