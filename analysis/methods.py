@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 import spectral_la as sl
+from spectral_la.schedules import FROBENIUS_KINDS
 
 __all__ = ["Method", "method"]
 
@@ -70,7 +71,7 @@ def _identity(sigma, fro):
 def _frobenius_schedule(schedule: str) -> sl.Schedule:
     """The registered schedule, which must normalise by ‖X‖_F (σ̂ is then a function of σ and ‖X‖_F)."""
     sched = sl.schedules[schedule]
-    if sched.normalization.kind != "frobenius":
+    if sched.normalization.kind not in FROBENIUS_KINDS:
         raise ValueError(
             f"analysis methods need a Frobenius-normalised schedule, {schedule!r} is {sched.normalization.kind}"
         )

@@ -20,6 +20,7 @@ from analysis.reference_accuracy import qdwh_convergence, reference_accuracy
 from analysis.schedule_response import gram_rounding, measured_response, schedule_bands
 from analysis.softening import softening_deviation
 from analysis.tables import markdown_table
+from spectral_la._files import atomic_write_text
 
 __all__ = ["build_report", "markdown_table"]
 
@@ -142,5 +143,5 @@ def build_report(out_dir: Path, *, device: str = "cpu", progress: bool = True) -
         markdown_table(tracking),
     ]
     path = out_dir / "report.md"
-    path.write_text("\n".join(text))
+    atomic_write_text(path, "\n".join(text))
     return path

@@ -11,14 +11,15 @@ plus rounding), ``rounding_error`` = ‖F(X) − F₆₄(X)‖_F/‖R‖_F (the 
 run in float64 on the same input: the dtype's share), and ``finite`` (no
 NaN/Inf in the output). For a batched shape the norms are the max over the batch.
 
-Results are appended to a CSV file row by row as they complete (flushed), and
-a rerun skips every configuration already in the file: an interrupted sweep
-resumes where it stopped and nothing computed is lost.
+Results are appended to a CSV file row by row as they complete (flushed and
+fsynced, :class:`~analysis.result_store.ResultStore`), and a rerun skips every
+configuration already in the file: an interrupted sweep resumes where it
+stopped, nothing computed is lost, and a row cut off by a kill or a full disk
+is recomputed rather than read.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 from itertools import product
 from pathlib import Path
@@ -27,12 +28,16 @@ import torch
 from tqdm.auto import tqdm
 
 from analysis.methods import method
+from analysis.result_store import ResultStore
 from analysis.spectra import torch_matrix_with_spectrum
+from spectral_la._validate import check_in_range, check_int
 
 __all__ = ["KEY_FIELDS", "stability_sweep"]
 
 KEY_FIELDS = ("method", "dtype", "kappa", "shape", "rank_deficiency", "seed")
 FIELDS = (*KEY_FIELDS, "rel_error", "rounding_error", "finite")
+#: Largest grid one call accepts (a typo in a range should not queue a million tasks).
+MAX_GRID = 100_000
 DTYPES = {"float64": torch.float64, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -46,8 +51,66 @@ def _input(shape: str, kappa: float, deficiency: float, seed: int) -> torch.Tens
     return torch_matrix_with_spectrum(m, n, sigma, seed=seed, batch=tuple(batch))
 
 
-def _key(row: dict) -> tuple:
-    return tuple(str(row[f]) for f in KEY_FIELDS)
+def _normalised_grid(methods, dtypes, kappas, shapes, rank_deficiencies, seeds) -> list[dict]:
+    """The grid with every value validated and written one canonical way (10 and 10.0 are one key)."""
+    for name, values in (("methods", methods), ("dtypes", dtypes), ("kappas", kappas), ("shapes", shapes),
+                         ("rank_deficiencies", rank_deficiencies), ("seeds", seeds)):
+        if isinstance(values, str) or not len(values):
+            raise ValueError(f"{name} must be a non-empty sequence, got {values!r}")
+    if len(methods) * len(dtypes) * len(kappas) * len(shapes) * len(rank_deficiencies) * len(seeds) > MAX_GRID:
+        raise ValueError(f"the grid has more than {MAX_GRID} configurations; split it")
+    for spec in methods:
+        method(spec)  # unknown specs raise ValueError naming the spec
+    for d in dtypes:
+        if d not in DTYPES:
+            raise ValueError(f"dtype {d!r} not in {sorted(DTYPES)}")
+    kappa_keys = []
+    for k in kappas:
+        k = float(check_in_range(k, "kappa", 1, 1e300))
+        kappa_keys.append(repr(k))
+    shape_keys = []
+    for shape in shapes:
+        try:
+            dims = [int(v) for v in str(shape).lower().replace(" ", "").split("x")]
+        except ValueError:
+            raise ValueError(f"shape must look like '64x64' or '8x32x32', got {shape!r}") from None
+        if len(dims) < 2 or any(not 1 <= d <= 1 << 16 for d in dims):
+            raise ValueError(f"shape must have ≥ 2 positive dims, each ≤ 65536, got {shape!r}")
+        shape_keys.append("x".join(map(str, dims)))
+    def_keys = [repr(float(check_in_range(d, "rank_deficiency", 0, 1, hi_open=True))) for d in rank_deficiencies]
+    seed_keys = [str(check_int(sd, "seed", 0, 2**63 - 1)) for sd in seeds]
+    return [
+        dict(zip(KEY_FIELDS, combo, strict=True))
+        for combo in product(methods, dtypes, kappa_keys, shape_keys, def_keys, seed_keys)
+    ]
+
+
+def _run_one(cfg: dict, device: str) -> dict:
+    m = method(cfg["method"])
+    x64 = _input(cfg["shape"], float(cfg["kappa"]), float(cfg["rank_deficiency"]), int(cfg["seed"]))
+    x = x64.to(dtype=DTYPES[cfg["dtype"]], device=device)
+    y = m.apply(x).double().cpu()
+    x_in = x.double().cpu()  # the rounded input, exactly
+    ref = m.exact(x_in)
+    same_in_fp64 = m.apply(x_in)
+    scale = torch.linalg.matrix_norm(ref).max()
+    return {
+        **cfg,
+        "rel_error": float(torch.linalg.matrix_norm(y - ref).max() / scale),
+        "rounding_error": float(torch.linalg.matrix_norm(y - same_in_fp64).max() / scale),
+        "finite": bool(torch.isfinite(y).all()),
+    }
+
+
+def _parse(row: dict) -> dict | None:
+    """A stored row with typed values, or None if any value does not parse (it is then recomputed)."""
+    if row["finite"] not in ("True", "False"):
+        return None
+    try:
+        return {**row, "rel_error": float(row["rel_error"]), "rounding_error": float(row["rounding_error"]),
+                "finite": row["finite"] == "True"}
+    except ValueError:
+        return None
 
 
 def stability_sweep(
@@ -62,54 +125,34 @@ def stability_sweep(
     device: str = "cpu",
     progress: bool = True,
 ) -> list[dict]:
-    """Run (or resume) the sweep; returns the tidy rows of the requested grid (module docstring)."""
-    for d in dtypes:
-        if d not in DTYPES:
-            raise ValueError(f"dtype {d!r} not in {sorted(DTYPES)}")
-    cache = Path(cache)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    done: dict[tuple, dict] = {}
-    if cache.exists():
-        with cache.open(newline="") as fh:
-            for row in csv.DictReader(fh):
-                done[_key(row)] = row
-    grid = [
-        dict(zip(KEY_FIELDS, combo, strict=True))
-        for combo in product(methods, dtypes, kappas, shapes, rank_deficiencies, seeds)
-    ]
-    todo = [cfg for cfg in grid if _key(cfg) not in done]
-    new_file = not cache.exists() or cache.stat().st_size == 0
-    with cache.open("a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=FIELDS)
-        if new_file:
-            writer.writeheader()
-        for cfg in tqdm(todo, desc="stability sweep", disable=not progress):
-            m = method(cfg["method"])
-            x64 = _input(cfg["shape"], cfg["kappa"], cfg["rank_deficiency"], cfg["seed"])
-            x = x64.to(dtype=DTYPES[cfg["dtype"]], device=device)
-            y = m.apply(x).double().cpu()
-            x_in = x.double().cpu()  # the rounded input, exactly
-            ref = m.exact(x_in)
-            same_in_fp64 = m.apply(x_in)
-            scale = torch.linalg.matrix_norm(ref).max()
-            row = {
-                **cfg,
-                "rel_error": float(torch.linalg.matrix_norm(y - ref).max() / scale),
-                "rounding_error": float(torch.linalg.matrix_norm(y - same_in_fp64).max() / scale),
-                "finite": bool(torch.isfinite(y).all()),
-            }
-            writer.writerow(row)
-            fh.flush()
-            done[_key(row)] = {k: str(v) for k, v in row.items()}
+    """Run (or resume) the sweep; returns the tidy rows of the requested grid (module docstring).
+
+    Keys are normalised (κ = 10 and 10.0 are one row); κ must be ≥ 1, the rank
+    deficiency in [0, 1), seeds non-negative ints, shapes ``"MxN"`` or
+    ``"BxMxN"``. The cache is a :class:`~analysis.result_store.ResultStore`:
+    a cut-off or malformed row is recomputed, never parsed, and two sweeps
+    writing to one file never duplicate a row.
+    """
+    grid = _normalised_grid(methods, dtypes, kappas, shapes, rank_deficiencies, seeds)
+    store = ResultStore(cache, FIELDS, KEY_FIELDS)
+    done = {k: r for k, r in ((k, _parse(r)) for k, r in store.rows().items()) if r is not None}
+    todo = [cfg for cfg in grid if store.key(cfg) not in done]
+    for cfg in tqdm(todo, desc="stability sweep", disable=not progress):
+        row = _run_one(cfg, device)
+        store.append(row)
+        done[store.key(row)] = row
     out = []
     for cfg in grid:
-        row = done[_key(cfg)]
+        row = done[store.key(cfg)]
         out.append(
             {
                 **cfg,
+                "kappa": float(cfg["kappa"]),
+                "rank_deficiency": float(cfg["rank_deficiency"]),
+                "seed": int(cfg["seed"]),
                 "rel_error": float(row["rel_error"]),
                 "rounding_error": float(row["rounding_error"]),
-                "finite": str(row["finite"]) == "True",
+                "finite": row["finite"] in (True, "True"),
             }
         )
     return out

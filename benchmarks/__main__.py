@@ -12,24 +12,69 @@ from benchmarks.harness import machine, print_table, write_json
 from benchmarks.suites import SUITES
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 1 <= value <= 65536:
+        raise argparse.ArgumentTypeError(f"must be in [1, 65536], got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
+
+
+def _batched_shape(text: str) -> tuple[int, ...] | None:
+    if text == "none":
+        return None
+    parts = text.split("x")
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(f"expected BxMxN or 'none', got {text!r}")
+    return tuple(_positive_int(p) for p in parts)
+
+
+def _device(text: str) -> str:
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"not a torch device: {text!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"{text}: no CUDA GPU is available")
+    if device.type not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"device must be cpu or cuda[:N], got {text!r}")
+    return text
+
+
+DTYPES = ("float64", "float32", "bfloat16", "float16")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--suite", choices=[*SUITES, "all"], default="all")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", type=_device, default="cpu", help="cpu or cuda[:N]")
     parser.add_argument(
-        "--sizes", type=int, nargs="+", default=None, help="default: 256 512 on CPU, 512 1024 2048 4096 8192 on CUDA"
+        "--sizes",
+        type=_positive_int,
+        nargs="+",
+        default=None,
+        help="default: 256 512 on CPU, 512 1024 2048 4096 8192 on CUDA",
     )
-    parser.add_argument("--batched", default="16x128x512", help="per-head batched shape, 'none' to skip")
-    parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
-    parser.add_argument("--min-run-time", type=float, default=0.3)
+    parser.add_argument("--batched", type=_batched_shape, default="16x128x512", help="BxMxN, 'none' to skip")
+    parser.add_argument("--dtypes", nargs="+", choices=DTYPES, default=["float32", "bfloat16"])
+    parser.add_argument("--min-run-time", type=_positive_float, default=0.3)
     parser.add_argument("--json", default="benchmarks/latest.json")
 
 
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        print("--device cuda: no CUDA GPU is available", file=sys.stderr)
-        return 2
     sizes = args.sizes or ([512, 1024, 2048, 4096, 8192] if args.device.startswith("cuda") else [256, 512])
-    batched = None if args.batched == "none" else tuple(int(v) for v in args.batched.split("x"))
+    batched = args.batched
     dtypes = [getattr(torch, d) for d in args.dtypes]
     suites = list(SUITES) if args.suite == "all" else [args.suite]
     print(f"device: {args.device} ({machine(args.device)}); torch {torch.__version__}")

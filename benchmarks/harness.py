@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+from spectral_la._files import atomic_write_text
 from torch.utils.benchmark import Timer
 
 from analysis.tables import markdown_table
@@ -69,7 +71,8 @@ def print_table(rows: list[dict]) -> None:
 
 
 def write_json(path: str | Path, device: str, rows: list[dict], command: str) -> None:
-    Path(path).write_text(
+    atomic_write_text(
+        path,
         json.dumps(
             {
                 "device": device,

@@ -9,6 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from spectral_la._files import atomic_path  # noqa: E402
+
 STYLE = {
     "figure.figsize": (7.0, 4.2),
     "figure.dpi": 110,
@@ -35,6 +37,7 @@ def save(fig, out_dir: str | Path, name: str) -> list[Path]:
     paths = [out / f"{name}.png", out / f"{name}.svg"]
     fig.tight_layout()
     for p in paths:
-        fig.savefig(p)
+        with atomic_path(p) as tmp:  # a full disk or a kill never leaves a truncated figure
+            fig.savefig(tmp, format=p.suffix[1:])
     plt.close(fig)
     return paths

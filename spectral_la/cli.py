@@ -3,12 +3,48 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
+from spectral_la.errors import LinAlgError
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="spectral-la", description=__doc__)
+    """Run the command line; errors end in one line on stderr and exit status 2, Ctrl-C in 130.
+
+    Set ``SPECTRAL_LA_DEBUG=1`` to see the full traceback instead.
+    """
+    try:
+        return _main(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a bad option (2, its one line already printed)
+        return exc.code if isinstance(exc.code, int) else 2
+    except KeyboardInterrupt:
+        print("spectral-la: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, OSError, ArithmeticError, LinAlgError) as exc:
+        if os.environ.get("SPECTRAL_LA_DEBUG"):
+            raise
+        print(f"spectral-la: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) not in text:
+        text = f"{text}: {exc.filename}"
+    return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a bad option reported in one line (no usage block)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = _Parser(prog="spectral-la", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     rep = sub.add_parser("report", help="measure every method and write reports/report.md")
     rep.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="torch device (default cpu)")
@@ -63,8 +99,7 @@ def _design(args: argparse.Namespace) -> int:
             name=args.name,
         )
     except ValueError as exc:
-        print(f"spectral-la design: {exc}", file=sys.stderr)
-        return 2
+        raise ValueError(f"design: {exc}") from None
     sched = res.schedule
     bound = certify(sched)
     print(f"# {sched.name}")

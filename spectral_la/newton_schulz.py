@@ -124,7 +124,7 @@ def newton_schulz(
         A name in :data:`spectral_la.schedules` or a :class:`Schedule`.
     steps : int, optional
         Number of steps (default: the schedule's). 0 returns the normalised X.
-    normalize : None, "frobenius", "spectral", "none" or Normalization
+    normalize : None, "frobenius", "spectral", "scale_safe", "none" or Normalization
         None uses the schedule's own (e.g. Polar Express: X/(1.01‖X‖_F + 1e-7)).
     compute_dtype : torch.dtype, optional
         torch compute dtype; default fp64/fp32 as given, bf16/fp16 upcast to

@@ -29,6 +29,9 @@ __all__ = ["Normalization", "Schedule", "ScheduleRegistry", "schedules", "with_s
 
 _NORM_KINDS = ("frobenius", "spectral", "scale_safe", "none")
 
+#: Kinds whose normalised σ̂ = σ/(scale·‖X‖_F + eps) is a function of σ and ‖X‖_F alone.
+FROBENIUS_KINDS = ("frobenius", "scale_safe")
+
 #: The eps of Muon-family sources: X/(‖X‖_F + 1e-7).
 SOURCE_EPS = 1e-7
 

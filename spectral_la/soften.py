@@ -21,7 +21,7 @@ from typing import Any
 
 from spectral_la._validate import check_in_range
 from spectral_la.newton_schulz import apply_normalization, normalised_iteration, prepare, scalar_map
-from spectral_la.schedules import SOURCE_EPS, Normalization, Schedule, schedules
+from spectral_la.schedules import FROBENIUS_KINDS, SOURCE_EPS, Normalization, Schedule, schedules
 
 __all__ = ["soften", "soften_scalar_map", "soften_target_map"]
 
@@ -81,7 +81,8 @@ def soften_scalar_map(schedule: str | Schedule, sigma_rel: Any, s: float, steps:
     """
     check_in_range(s, "s", 0, 1)
     sched = schedules.resolve(schedule)
-    if sched.normalization.kind != "frobenius":
-        raise ValueError("soften_scalar_map needs a Frobenius-normalised schedule")
+    if sched.normalization.kind not in FROBENIUS_KINDS:
+        raise ValueError(f"soften_scalar_map needs a Frobenius-normalised schedule, {sched.name!r} is "
+                         f"{sched.normalization.kind!r}")
     f = scalar_map(sched, sigma_rel / sched.normalization.scale, steps)
     return (1 - s) * f + s * sigma_rel
