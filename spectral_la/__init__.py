@@ -8,7 +8,13 @@ paths and the dtype policy.
 
 from spectral_la.coupled_inverse_root import RootResult, coupled_inverse_root, coupled_sqrt
 from spectral_la.eigenbasis import EigenbasisTracker, subspace_angles
-from spectral_la.errors import LinAlgError, NotConvergedError, NotPositiveSemidefiniteError, SingularMatrixError
+from spectral_la.errors import (
+    LinAlgError,
+    NotConvergedError,
+    NotPositiveSemidefiniteError,
+    ResultOverflowError,
+    SingularMatrixError,
+)
 from spectral_la.fractional_power import fractional_power, msign
 from spectral_la.gram_newton_schulz import gram_newton_schulz
 from spectral_la.inverse_root import inverse_root
@@ -44,6 +50,7 @@ __all__ = [
     "NotConvergedError",
     "NotPositiveSemidefiniteError",
     "QDWHResult",
+    "ResultOverflowError",
     "SingularMatrixError",
     "fractional_power",
     "msign",

@@ -7,7 +7,7 @@ import math
 import numbers
 from typing import Any
 
-__all__ = ["MAX_STEPS", "check_finite", "check_int", "check_matrix_shape", "check_real", "check_in_range"]
+__all__ = ["MAX_STEPS", "check_finite", "check_result_finite", "check_int", "check_matrix_shape", "check_real", "check_in_range"]
 
 #: Upper bound on any step or iteration count: far beyond every schedule in use
 #: (≤ 20 steps), small enough that a typo such as steps=10**10 fails at once.
@@ -22,6 +22,34 @@ def check_matrix_shape(shape: tuple[int, ...], name: str, *, square: bool = Fals
         raise ValueError(f"{name} has an empty dimension: shape {tuple(shape)}")
     if square and shape[-1] != shape[-2]:
         raise ValueError(f"{name} must be square in its last two dimensions, got shape {tuple(shape)}")
+
+
+def check_result_finite(result: Any, name: str) -> None:
+    """Raise :class:`~spectral_la.errors.ResultOverflowError` if a torch/NumPy result overflowed its dtype.
+
+    The exact maps whose values can exceed the input's scale (inverse roots,
+    C⁻¹, H of the polar decomposition) call this once on their final result
+    (one host synchronisation), so a result beyond the dtype's range is a
+    clear error instead of a silent Inf.
+    """
+    import numpy as np
+    import torch
+
+    from spectral_la.errors import ResultOverflowError
+
+    if isinstance(result, torch.Tensor):
+        ok = bool(torch.isfinite(result).all())
+        dtype = result.dtype
+    elif isinstance(result, np.ndarray) and result.dtype != object:
+        ok = bool(np.isfinite(result).all())
+        dtype = result.dtype
+    else:
+        return  # mpmath numbers do not overflow
+    if not ok:
+        raise ResultOverflowError(
+            f"{name} overflows {dtype}: the exact result exceeds the dtype's largest value; "
+            "pass the input in a wider dtype (e.g. float64)"
+        )
 
 
 def check_finite(all_finite: bool, name: str) -> None:

@@ -48,7 +48,7 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from spectral_la._backend import working
-from spectral_la._validate import MAX_STEPS, check_in_range, check_int
+from spectral_la._validate import MAX_STEPS, check_in_range, check_int, check_result_finite
 from spectral_la.errors import NotPositiveSemidefiniteError, SingularMatrixError
 from spectral_la.inverse_root import SLACK, scaled_shift, symmetric_part_checked
 
@@ -257,7 +257,9 @@ def coupled_inverse_root(
         else:
             _, root, it, res, converged = _newton_schulz(ops, b, steps, max_iterations, check_every, threshold)
         root = ops.mul_pow2(root, e * (ops.scalar(-1) / ops.scalar(r)))
-    return RootResult(restore(root), it, float(res), converged)
+    root = restore(root)
+    check_result_finite(root, "(A + εI)^{-1/r}")
+    return RootResult(root, it, float(res), converged)
 
 
 def coupled_sqrt(
@@ -280,5 +282,7 @@ def coupled_sqrt(
         sq, inv, it, res, converged = _newton_schulz(ops, b, steps, max_iterations, 1, threshold)
         half = e * (ops.scalar(1) / ops.scalar(2))
         sq, inv = ops.mul_pow2(sq, half), ops.mul_pow2(inv, -half)
-    inv_r = restore(inv)
-    return restore(sq), inv_r, RootResult(inv_r, it, float(res), converged)
+    inv_r, sq_r = restore(inv), restore(sq)
+    check_result_finite(inv_r, "(A + εI)^{-1/2}")
+    check_result_finite(sq_r, "(A + εI)^{1/2}")
+    return sq_r, inv_r, RootResult(inv_r, it, float(res), converged)

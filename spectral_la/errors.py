@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["LinAlgError", "NotConvergedError", "NotPositiveSemidefiniteError", "SingularMatrixError"]
+__all__ = [
+    "LinAlgError",
+    "NotConvergedError",
+    "NotPositiveSemidefiniteError",
+    "ResultOverflowError",
+    "SingularMatrixError",
+]
 
 
 class LinAlgError(np.linalg.LinAlgError):
@@ -23,6 +29,10 @@ class SingularMatrixError(LinAlgError):
 
 class NotPositiveSemidefiniteError(LinAlgError, ValueError):
     """A symmetric input has eigenvalues below zero beyond rounding."""
+
+
+class ResultOverflowError(LinAlgError, OverflowError):
+    """The exact result of a map lies beyond the largest finite value of the output dtype."""
 
 
 class NotConvergedError(LinAlgError):

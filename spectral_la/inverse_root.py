@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from spectral_la._backend import TorchOps, working
-from spectral_la._validate import check_in_range
+from spectral_la._validate import check_in_range, check_result_finite
 from spectral_la.daleckii_krein import eigen_map_vjp
 from spectral_la.errors import NotPositiveSemidefiniteError, SingularMatrixError
 
@@ -140,7 +140,9 @@ def inverse_root(A: Any, r: float, *, eps: float = 0.0) -> Any:
     rel = SLACK * a.shape[-1] * 2 * ops.eps
     if isinstance(a, torch.Tensor):
         a = symmetric_part_checked(ops, a, "A", rel)
-        return restore(_InverseRoot.apply(a, float(r), float(eps), rel))
+        out = restore(_InverseRoot.apply(a, float(r), float(eps), rel))
+        check_result_finite(out, "(A + εI)^{-1/r}")
+        return out
     with ops.guard():
         out = _root_via_eigh(ops, symmetric_part_checked(ops, a, "A", rel), r, eps, rel)[0]
     return restore(out)

@@ -42,7 +42,7 @@ from typing import Any
 from spectral_la._backend import working
 from spectral_la._validate import MAX_STEPS, check_in_range, check_int
 from spectral_la.coupled_inverse_root import check_positive_definite, coupled_newton, default_tol, matrix_power
-from spectral_la.errors import NotConvergedError
+from spectral_la.errors import NotConvergedError, SingularMatrixError
 from spectral_la.newton_schulz import apply_normalization, on_wide
 from spectral_la.schedules import SOURCE_EPS, Normalization
 
@@ -126,7 +126,13 @@ def _coupled(ops: Any, x: Any, p: Any, eps: Any, steps: int | None, max_iteratio
     gram = x @ x.mT + eye * ops.scalar(eps)
     gram = ops.where(ops.fro(x) > 0, gram, eye + 0 * gram)  # zero X: root I, output 0
     rel = 10 * x.shape[-2] * 2 * ops.eps
-    check_positive_definite(ops, gram, gram, eps, rel, name="X₀X₀ᵀ (X is numerically rank-deficient)")
+    try:
+        check_positive_definite(ops, gram, gram, eps, rel, name="X₀X₀ᵀ")
+    except SingularMatrixError:
+        raise SingularMatrixError(
+            f"X is numerically rank-deficient and eps = {eps}: σ^p has infinite slope at σ = 0, so the coupled "
+            "route needs X₀X₀ᵀ + eps·I positive definite; pass eps > 0 or use method='bivariate'"
+        ) from None
     tol = default_tol(ops, x.shape[-2])
     root, it, _, converged = coupled_newton(ops, gram, q.denominator, steps, max_iterations, 1, tol)
     return matrix_power(ops, root, q.numerator) @ x, it, converged

@@ -20,10 +20,13 @@ direction msign(G C⁻¹) C⁻¹ with
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import torch
+
 from spectral_la._backend import working
-from spectral_la._validate import check_in_range
+from spectral_la._validate import check_in_range, check_result_finite
 from spectral_la.coupled_inverse_root import coupled_sqrt
 from spectral_la.fractional_power import fractional_power
 from spectral_la.inverse_root import inverse_root
@@ -35,26 +38,50 @@ __all__ = ["isotropic_inverse_root", "partner_gram_roots", "whitened_direction"]
 METHODS = ("exact", "matmul", "isotropic")
 
 
-def _gram(W: Any, lam: float) -> Any:
-    """WᵀW + λI in the caller's kind (torch dtype kept; mpmath matrix)."""
+def _scaled_gram(W: Any, lam: Any) -> tuple[Any, Any]:
+    """(2^-2e(WᵀW + λI), rescale) in the caller's kind, with 2^e ≥ max(max|W|, √λ)/2.
+
+    The Gram matrix of a W near the dtype's largest value overflows although
+    C = (WᵀW + λI)^{1/2} does not; scaling W by 2^-e and λ by 2^-2e first keeps
+    every entry ≤ k + 1, and C(W, λ) = 2^e·C(2^-e W, 2^-2e λ).
+    ``rescale(T, power)`` multiplies a result T of the caller's kind by 2^{e·power}.
+    """
     ops, w, restore = working(W, "W")
+    _, e = ops.pow2_scale(w)
+    if lam > 0:
+        e = ops.maximum(e, math.frexp(math.sqrt(float(lam)))[1])
     with ops.guard():
-        g = w.mT @ w + ops.eye(w.shape[-1]) * ops.scalar(lam)
-    return restore((g + g.mT) / 2)
+        w_s = ops.mul_pow2(w, -e)
+        g = w_s.mT @ w_s + ops.eye(w.shape[-1]) * ops.mul_pow2(ops.scalar(lam), -2 * e)
+    g = (g + g.mT) / 2
+    # torch: the Gram matrix stays in the compute dtype (rounding it to a half type would cost
+    # κ²·u_half in C⁻¹); the roots come back in it and are rounded once, by ``restore``.
+    gram = g if isinstance(g, torch.Tensor) else restore(g)
+
+    def rescale(t: Any, power: int) -> Any:
+        t_ops, tt, _ = working(t, "result")
+        out = restore(t_ops.mul_pow2(tt, e * power))
+        check_result_finite(out, "C⁻¹" if power < 0 else "C")
+        return out
+
+    return gram, rescale
 
 
 def partner_gram_roots(W: Any, lam: float, *, method: str = "exact") -> tuple[Any, Any]:
-    """(C, C⁻¹) with C = (WᵀW + λI)^{1/2}, W of shape (..., k, n): exact (eigh) or matmul (coupled NS)."""
+    """(C, C⁻¹) with C = (WᵀW + λI)^{1/2}, W of shape (..., k, n): exact (eigh) or matmul (coupled NS).
+
+    Any scale of W and λ (:func:`_scaled_gram`); λ = 0 with a rank-deficient W
+    raises :class:`~spectral_la.SingularMatrixError` (C⁻¹ does not exist).
+    """
     check_in_range(lam, "lam", 0, None)
-    gram = _gram(W, lam)
-    match method:
-        case "exact":
-            return fractional_power(gram, 0.5, rtol=0), inverse_root(gram, 2)
-        case "matmul":
-            c, c_inv, _ = coupled_sqrt(gram)
-            return c, c_inv
-        case _:
-            raise ValueError(f"method must be 'exact' or 'matmul' for partner_gram_roots, got {method!r}")
+    if method not in ("exact", "matmul"):
+        raise ValueError(f"method must be 'exact' or 'matmul' for partner_gram_roots, got {method!r}")
+    gram, rescale = _scaled_gram(W, lam)
+    if method == "exact":
+        c, c_inv = fractional_power(gram, 0.5, rtol=0), inverse_root(gram, 2)
+    else:
+        c, c_inv, _ = coupled_sqrt(gram)
+    return rescale(c, 1), rescale(c_inv, -1)
 
 
 def isotropic_inverse_root(W: Any, lam: float) -> Any:
@@ -65,17 +92,23 @@ def isotropic_inverse_root(W: Any, lam: float) -> Any:
     """
     check_in_range(lam, "lam", 0, None)
     ops, w, restore = working(W, "W")
+    # Scale by 2^-e with 2^e ≥ max(max|W|, √λ)/2: c = 2^e·c_s with c_s ∈ (0, √(k + 1)].
+    _, e = ops.pow2_scale(w)
+    if lam > 0:
+        e = ops.maximum(e, math.frexp(math.sqrt(float(lam)))[1])
     with ops.guard():
-        rms = ops.fro(w) / ops.sm.sqrt(w.shape[-1])
-        root_lam = ops.sm.sqrt(ops.scalar(lam))
-        big = ops.where(rms > root_lam, rms, root_lam + 0 * rms)
-        small = ops.where(rms > root_lam, root_lam + 0 * rms, rms)
-        ratio = small / ops.where(big > 0, big, ops.scalar(1))
-        c = big * ops.sqrt(ratio * ratio + 1)
-        if ops.batch_min(c) <= 0:
+        rms = ops.fro(ops.mul_pow2(w, -e)) / ops.sm.sqrt(w.shape[-1])
+        root_lam = ops.mul_pow2(ops.sm.sqrt(ops.scalar(lam)), -e)
+        big = ops.where(rms > root_lam, rms, root_lam)
+        small = ops.where(rms > root_lam, root_lam, rms)
+        if not ops.batch_min(big) > 0:
             raise ValueError("W is zero and lam = 0: the isotropic root c⁻¹ is infinite; pass lam > 0")
-        out = ops.eye(w.shape[-1]) / c
-    return restore(out)
+        ratio = small / big
+        c_s = big * ops.sqrt(ratio * ratio + 1)  # hypot without squaring the larger term
+        out = ops.mul_pow2(ops.eye(w.shape[-1]) / c_s, -e)
+    out = restore(out)
+    check_result_finite(out, "c⁻¹I")
+    return out
 
 
 def whitened_direction(

@@ -62,7 +62,7 @@ import math
 from typing import Any, NamedTuple
 
 from spectral_la._backend import working
-from spectral_la._validate import MAX_STEPS, check_in_range, check_int
+from spectral_la._validate import MAX_STEPS, check_in_range, check_int, check_result_finite
 
 __all__ = ["QDWHResult", "qdwh", "dwh_weights"]
 
@@ -156,7 +156,9 @@ def qdwh(X: Any, *, alpha: Any = None, ell: Any = None, max_iterations: int = 20
     ops, x, restore = working(X)
     with ops.guard():
         u, h, iterations, converged = _qdwh(ops, x, alpha, ell, max_iterations)
-    return QDWHResult(restore(u), restore(h), iterations, converged)
+    h = restore(h)
+    check_result_finite(h, "H (of X = UH)")
+    return QDWHResult(restore(u), h, iterations, converged)
 
 
 def _qdwh(ops: Any, x: Any, alpha: Any, ell: Any, max_iterations: int) -> tuple[Any, Any, int, bool]:
@@ -176,7 +178,9 @@ def _qdwh(ops: Any, x: Any, alpha: Any, ell: Any, max_iterations: int) -> tuple[
         g = ops.randn(tuple(y.shape))
         delta = ops.fro(y) * ops.scalar(ops.eps) / ops.fro(g)
         perturbed = y + g * ops.where(delta > 0, delta, ops.scalar(ops.eps))
-        u2, more, _ = _iterate(ops, perturbed, None, None, max_iterations)
+        # ℓ = u² (the floor) rather than the QR estimate: the perturbed Y has κ ≈ n/u, where the
+        # estimate 1/‖R⁻¹‖_F is itself inaccurate and may overshoot σ_min.
+        u2, more, _ = _iterate(ops, perturbed, None, ops.eps * ops.eps, max_iterations)
         u = ops.where(bad > 0, u2, u)
         iterations += more
         bad = _not_polar_factor(ops, u, y)
