@@ -45,7 +45,8 @@ null-space singular values stay at 0 or at rounding level and end anywhere in
 [0, 1]. Members that fail the check are rerun on Y + δG with a fixed Gaussian
 G and δ = u·‖Y‖_F/‖G‖_F, a perturbation of the size of one rounding of Y: its
 null-space singular values are about δ/n, far above the ℓ floor u², so QDWH
-converges to an orthonormal U. That U is a polar factor of X to backward error
+(started from ℓ = u², then Halley steps until the check passes) converges to
+an orthonormal U. That U is a polar factor of X to backward error
 O(u) (X = UH, H PSD to rounding) and equals U_r V_rᵀ on the range of Xᵀ; on
 the null space it is one of the many valid completions (a zero matrix gets an
 orthonormal U and H = 0). ``converged`` is True only when every member
@@ -181,8 +182,16 @@ def _qdwh(ops: Any, x: Any, alpha: Any, ell: Any, max_iterations: int) -> tuple[
         # ℓ = u² (the floor) rather than the QR estimate: the perturbed Y has κ ≈ n/u, where the
         # estimate 1/‖R⁻¹‖_F is itself inaccurate and may overshoot σ_min.
         u2, more, _ = _iterate(ops, perturbed, None, ops.eps * ops.eps, max_iterations)
-        u = ops.where(bad > 0, u2, u)
         iterations += more
+        # Null-space σ of the perturbed Y lie near u, where the stopping rule's (10u)^{1/3}
+        # threshold can fire before they reach 1 (in float32 they may end near 1e-3). Halley
+        # steps (the converged weights (3, 1, 3)) triple such σ per step: continue until verified.
+        for _ in range(max_iterations):
+            if not ops.batch_max(ops.where(bad > 0, _not_polar_factor(ops, u2, y), ops.scalar(0))) > 0:
+                break
+            u2 = _cholesky_step(ops, u2, ops.scalar(3), ops.scalar(1), ops.scalar(3))
+            iterations += 1
+        u = ops.where(bad > 0, u2, u)
         bad = _not_polar_factor(ops, u, y)
     converged = not ops.batch_max(bad) > 0
     u, y = (u.mT, y.mT) if wide else (u, y)
