@@ -23,6 +23,7 @@ import mpmath
 import torch
 
 from analysis.methods import Method, method
+from spectral_la._validate import check_int
 
 __all__ = ["error_report"]
 
@@ -43,6 +44,7 @@ def error_report(spec: str | Method, X: torch.Tensor, *, dps: int = 30, compute_
     m = method(spec)
     if not isinstance(X, torch.Tensor) or X.ndim != 2:
         raise ValueError("X must be a 2-D torch tensor")
+    dps = check_int(dps, "dps", 15, 2000)  # below 15 digits the "exact" run is no more exact than float64
     x_exact = X.detach().double().cpu()
     with mpmath.workdps(dps):
         xm = mpmath.matrix(x_exact.tolist())

@@ -53,8 +53,14 @@ def _input(shape: str, kappa: float, deficiency: float, seed: int) -> torch.Tens
 
 def _normalised_grid(methods, dtypes, kappas, shapes, rank_deficiencies, seeds) -> list[dict]:
     """The grid with every value validated and written one canonical way (10 and 10.0 are one key)."""
-    for name, values in (("methods", methods), ("dtypes", dtypes), ("kappas", kappas), ("shapes", shapes),
-                         ("rank_deficiencies", rank_deficiencies), ("seeds", seeds)):
+    for name, values in (
+        ("methods", methods),
+        ("dtypes", dtypes),
+        ("kappas", kappas),
+        ("shapes", shapes),
+        ("rank_deficiencies", rank_deficiencies),
+        ("seeds", seeds),
+    ):
         if isinstance(values, str) or not len(values):
             raise ValueError(f"{name} must be a non-empty sequence, got {values!r}")
     if len(methods) * len(dtypes) * len(kappas) * len(shapes) * len(rank_deficiencies) * len(seeds) > MAX_GRID:
@@ -107,8 +113,12 @@ def _parse(row: dict) -> dict | None:
     if row["finite"] not in ("True", "False"):
         return None
     try:
-        return {**row, "rel_error": float(row["rel_error"]), "rounding_error": float(row["rounding_error"]),
-                "finite": row["finite"] == "True"}
+        return {
+            **row,
+            "rel_error": float(row["rel_error"]),
+            "rounding_error": float(row["rounding_error"]),
+            "finite": row["finite"] == "True",
+        }
     except ValueError:
         return None
 

@@ -16,11 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-
-from spectral_la._files import atomic_write_text
 from torch.utils.benchmark import Timer
 
 from analysis.tables import markdown_table
+from spectral_la._files import atomic_write_text
 
 __all__ = ["machine", "matmul_rate", "peak_memory_mib", "print_table", "seconds", "write_json"]
 
@@ -83,5 +82,5 @@ def write_json(path: str | Path, device: str, rows: list[dict], command: str) ->
             },
             indent=1,
         )
-        + "\n"
+        + "\n",
     )

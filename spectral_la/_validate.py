@@ -7,7 +7,15 @@ import math
 import numbers
 from typing import Any
 
-__all__ = ["MAX_STEPS", "check_finite", "check_result_finite", "check_int", "check_matrix_shape", "check_real", "check_in_range"]
+__all__ = [
+    "MAX_STEPS",
+    "check_finite",
+    "check_result_finite",
+    "check_int",
+    "check_matrix_shape",
+    "check_real",
+    "check_in_range",
+]
 
 #: Upper bound on any step or iteration count: far beyond every schedule in use
 #: (≤ 20 steps), small enough that a typo such as steps=10**10 fails at once.

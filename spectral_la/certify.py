@@ -26,6 +26,7 @@ from typing import Any
 
 import flint
 
+from spectral_la._validate import check_in_range, check_int, check_real
 from spectral_la.design import Target, target
 from spectral_la.schedules import Schedule, schedules
 
@@ -161,10 +162,13 @@ def certify(
     rows = sched.coefficients(steps)
     tgt = target(target_map or sched.target)
     lo, hi = interval or sched.interval
+    lo, hi = float(check_real(lo, "interval[0]")), float(check_real(hi, "interval[1]"))
     if not 0 < lo < hi:
         raise ValueError(f"interval must satisfy 0 < ℓ < u, got {(lo, hi)}")
-    if not rtol > 0:
-        raise ValueError(f"rtol must be > 0, got {rtol}")
+    rtol = float(check_in_range(rtol, "rtol", 0, None, lo_open=True))
+    initial_boxes = check_int(initial_boxes, "initial_boxes", 1, 10**6)
+    max_boxes = check_int(max_boxes, "max_boxes", initial_boxes, 10**8)
+    overshoot_delta = float(check_in_range(overshoot_delta, "overshoot_delta", 0, 1, lo_open=True))
     old_prec = flint.ctx.prec
     flint.ctx.prec = _PREC
     try:

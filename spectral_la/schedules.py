@@ -84,7 +84,9 @@ class Normalization:
         if not (math.isfinite(self.eps) and self.eps >= 0):
             raise ValueError(f"normalization eps must be finite and ≥ 0, got {self.eps}")
         if self.kind == "scale_safe" and self.eps != 0:
-            raise ValueError(f"normalization kind 'scale_safe' takes no eps (it would break scale invariance), got {self.eps}")
+            raise ValueError(
+                f"normalization kind 'scale_safe' takes no eps (it would break scale invariance), got {self.eps}"
+            )
         check_int(self.squarings, "squarings", 0, 16)
 
 

@@ -82,7 +82,8 @@ def soften_scalar_map(schedule: str | Schedule, sigma_rel: Any, s: float, steps:
     check_in_range(s, "s", 0, 1)
     sched = schedules.resolve(schedule)
     if sched.normalization.kind not in FROBENIUS_KINDS:
-        raise ValueError(f"soften_scalar_map needs a Frobenius-normalised schedule, {sched.name!r} is "
-                         f"{sched.normalization.kind!r}")
+        raise ValueError(
+            f"soften_scalar_map needs a Frobenius-normalised schedule, {sched.name!r} is {sched.normalization.kind!r}"
+        )
     f = scalar_map(sched, sigma_rel / sched.normalization.scale, steps)
     return (1 - s) * f + s * sigma_rel

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from spectral_la import NotConvergedError, polar, qdwh
+from spectral_la import polar, qdwh
 from spectral_la.qdwh import dwh_weights
 from tests.mp_reference import (
     from_torch,
@@ -181,8 +181,9 @@ def test_polar_qdwh_method_agrees_with_svd():
     assert err <= 10 * 9 * unit_roundoff(torch.float64) * kappa
 
 
-@pytest.mark.parametrize(("bad", "error"), [(0, ValueError), (-1, ValueError), (10**9, ValueError), (1.5, TypeError),
-                                            (True, TypeError)])
+@pytest.mark.parametrize(
+    ("bad", "error"), [(0, ValueError), (-1, ValueError), (10**9, ValueError), (1.5, TypeError), (True, TypeError)]
+)
 def test_bad_max_iterations(bad, error):
     with pytest.raises(error, match="max_iterations"):
         qdwh(torch.eye(3), max_iterations=bad)

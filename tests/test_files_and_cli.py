@@ -1,0 +1,196 @@
+"""Files that cannot lie and a command line that fails in one line (robustness issue, items 6–8)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from analysis.result_store import ResultStore
+from analysis.stability import stability_sweep
+from spectral_la._files import atomic_path
+from spectral_la.cli import main
+from spectral_la.design import design_schedule, load_schedule, save_schedule
+
+SMALL = dict(
+    methods=("ns:jordan_ns5",),
+    dtypes=("float32",),
+    kappas=(10,),
+    shapes=("8x8",),
+    rank_deficiencies=(0.0,),
+    progress=False,
+)
+
+
+# --- the result store and the stability cache ----------------------------------------------------
+
+
+def test_cut_off_last_line_is_recomputed_not_parsed(tmp_path):
+    cache = tmp_path / "s.csv"
+    full = stability_sweep(**SMALL, seeds=(0, 1), cache=cache)
+    text = cache.read_text()
+    last = text.rstrip("\n").rsplit("\n", 1)[1]
+    # A full disk or a kill cut the last row inside its rel_error: "6.3e-08" would read as 6.3.
+    cut = text[: len(text) - len(last) - 1] + last[: last.index(",", len("ns:jordan_ns5,float32,")) + 6]
+    cache.write_text(cut)
+    assert not cache.read_text().endswith("\n")
+    again = stability_sweep(**SMALL, seeds=(0, 1), cache=cache)
+    assert again == full
+    lines = cache.read_text().splitlines()
+    assert len(lines) == 3 and lines[0].startswith("method,") and cache.read_text().endswith("\n")
+
+
+def test_malformed_rows_are_recomputed(tmp_path):
+    cache = tmp_path / "s.csv"
+    full = stability_sweep(**SMALL, cache=cache)
+    header, row = cache.read_text().splitlines()
+    cache.write_text(header + "\n" + row.replace("True", "maybe") + "\n")
+    assert stability_sweep(**SMALL, cache=cache) == full
+
+
+def _sweep_into(cache: str) -> None:
+    stability_sweep(**{**SMALL, "seeds": (0, 1, 2, 3)}, cache=cache)
+
+
+def test_two_writers_on_one_file_never_duplicate(tmp_path):
+    cache = str(tmp_path / "shared.csv")
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_sweep_into, args=(cache,)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    lines = Path(cache).read_text().splitlines()
+    assert lines.count(lines[0]) == 1  # one header
+    assert len(lines) == 1 + 4 and len(set(lines)) == len(lines)
+
+
+def test_store_skips_a_key_already_written():
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        store = ResultStore(Path(d) / "r.csv", ("a", "b", "v"), ("a", "b"))
+        assert store.append({"a": 1, "b": 2.0, "v": 0.5})
+        assert not store.append({"a": 1, "b": 2.0, "v": 0.7})
+        assert list(store.rows().values()) == [{"a": "1", "b": "2.0", "v": "0.5"}]
+
+
+def test_sweep_keys_are_normalised_and_validated(tmp_path):
+    cache = tmp_path / "s.csv"
+    a = stability_sweep(**{**SMALL, "kappas": (10,)}, cache=cache)
+    b = stability_sweep(**{**SMALL, "kappas": (10.0,)}, cache=cache)
+    assert a == b and len(cache.read_text().splitlines()) == 2
+    for bad, match in [
+        ({"kappas": (0.5,)}, "kappa"),
+        ({"shapes": ("8xa",)}, "shape"),
+        ({"shapes": ("-5x3",)}, "shape"),
+        ({"methods": ("ns:nonexistent",)}, "nonexistent"),
+        ({"seeds": (-1,)}, "seed"),
+        ({"kappas": ()}, "kappas"),
+        ({"dtypes": ("float8",)}, "float8"),
+    ]:
+        with pytest.raises((ValueError, KeyError), match=match):
+            stability_sweep(**{**SMALL, **bad}, cache=cache)
+
+
+def test_atomic_path_leaves_nothing_behind_on_failure(tmp_path):
+    target = tmp_path / "fig.png"
+    target.write_bytes(b"old")
+    with pytest.raises(OSError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"partial")
+        raise OSError("disk full")
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["fig.png"]
+
+
+# --- load_schedule ---------------------------------------------------------------------------------
+
+
+def _saved(tmp_path) -> tuple[Path, dict]:
+    path = save_schedule(design_schedule(5, 2, 1e-3).schedule, tmp_path / "s.json")
+    return path, json.loads(path.read_text())
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        ({"repeat_last": "false"}, "repeat_last"),
+        ({"rows": [[True, 1.0, 2.0], [1.0, 2.0, 3.0]]}, "rows"),
+        ({"target": "sine"}, "target"),
+        ({"safety": 0.5}, "safety"),
+        ({"safety": "abc"}, "safety"),
+        ({"steps": 10**9}, "steps"),
+        ({"interval": [0.5, 0.1]}, "interval"),
+        ({"normalization": {"kind": "l3"}}, "kind"),
+        ({"extra": 1}, "extra"),
+    ],
+)
+def test_load_schedule_names_the_file_and_the_field(tmp_path, edit, field):
+    path, data = _saved(tmp_path)
+    path.write_text(json.dumps({**data, **edit}))
+    with pytest.raises(ValueError, match=field) as info:
+        load_schedule(path)
+    assert str(path) in str(info.value)
+
+
+def test_load_schedule_round_trip(tmp_path):
+    path, _ = _saved(tmp_path)
+    sched = load_schedule(path)
+    assert sched.normalization.kind == "scale_safe" and sched.repeat_last is True
+
+
+# --- the command line -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["design", "--steps", "100000"],
+        ["design", "--degree", "4"],
+        ["bench", "--sizes", "-5"],
+        ["bench", "--device", "foo"],
+        ["report", "--device", "foo"],
+        ["nonsense"],
+    ],
+)
+def test_cli_errors_are_one_line_with_status_2(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and err.startswith("spectral-la")
+
+
+def test_cli_os_errors_are_one_line(tmp_path, capsys):
+    a_file = tmp_path / "f"
+    a_file.write_text("x")
+    assert main(["design", "--steps", "1", "--out", str(a_file / "sub.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(a_file) in err
+
+
+def test_cli_sigint_exits_quietly_with_130(tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time, sys; from spectral_la.cli import main; "
+            "import spectral_la.cli as c; c._main = lambda argv: (print('ready', flush=True), time.sleep(60)); "
+            "sys.exit(main([]))",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in err
