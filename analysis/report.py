@@ -111,7 +111,11 @@ def build_report(out_dir: Path, *, device: str = "cpu", progress: bool = True) -
         "## Error split: approximation vs rounding\n",
         fig("error_split", "Approximation error (method in mpmath vs exact) and rounding (dtype run vs mpmath run)."),
         "## Stability sweep\n",
-        fig("stability", "Relative error vs κ by dtype (cached, resumable sweep in stability.csv)."),
+        fig(
+            "stability",
+            "Relative error vs κ by dtype (cached, resumable sweep in stability.csv). The iterations are "
+            "measured against msign (U_r V_rᵀ, zero on the null space: their limit), not a polar factor.",
+        ),
         "## Exact references vs mpmath (50 digits)\n",
         "Max entrywise error on a 24×16 matrix (16×16 symmetric PSD for inverse roots) with a geometric "
         "spectrum 1 … 1/κ, in units of u·κ (u the unit roundoff of the dtype; inverse roots also divided by "

@@ -37,7 +37,7 @@ def make(out_dir: str | Path = "figures/out", cache: str | Path | None = None) -
             xscale="log",
             yscale="log",
             xlabel="κ(X)",
-            ylabel="error / ‖polar(X)‖_F",
+            ylabel="error / ‖exact(X)‖_F (msign for the iterations)",
             ylim=(1e-17, 3),
             title=f"{spec}, 64×64",
         )

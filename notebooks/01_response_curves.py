@@ -16,7 +16,7 @@ for name in ("jordan_ns5", "polar_express", "you_ns6"):
 
 # %% [markdown]
 # The measured response u_iᵀ NS(X) v_i on X = U diag(σ) Vᵀ agrees with the prediction
-# f(σ̂_i) to rounding; "target" is what the exact polar factor would give.
+# f(σ̂_i) to rounding; "target" is what the exact msign (U_r V_rᵀ, the iterations' limit) would give.
 
 # %%
 rows = response("ns:polar_express", torch.logspace(0, -3, 16), backend="torch", dtype=torch.float32)
