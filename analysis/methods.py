@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+import numpy as np
 import torch
 
 import spectral_la as sl
@@ -45,7 +46,7 @@ class Method:
     scalar: Callable[[Any], Any]  # f(σ̂): float64 tensor, or list of mpmath numbers
     target: Callable[[Any], Any]  # t(σ̂), same kinds
     normalise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (σ, ‖X‖_F) -> σ̂
-    exact: Callable[[Any], Any]  # the exact counterpart as a matrix map (torch or mpmath)
+    exact: Callable[..., Any]  # exact counterpart (torch or mpmath); ``rtol=`` sets msign's numerical rank
     matmul_only: bool
 
 
@@ -89,7 +90,7 @@ def _ns_method(name: str, schedule: str, steps: int | None, gram: bool) -> Metho
         scalar=lambda s: sl.scalar_map(schedule, s, steps),
         target=_ones,
         normalise=normalise,
-        exact=sl.msign,  # the iterations' limit: zero on the null space (module docstring)
+        exact=_msign,  # the iterations' limit: zero on the null space (module docstring)
         matmul_only=True,
     )
 
@@ -121,7 +122,7 @@ def method(spec: str | Method) -> Method:
                 scalar=lambda r: _soften_scalar(schedule, r, s, steps),
                 target=_elementwise(lambda r: sl.soften_target_map(r, s)),
                 normalise=_fro_normaliser(1.0, 1e-7),
-                exact=lambda x: _soften_exact(x, s),
+                exact=lambda x, rtol=None: _soften_exact(x, s, rtol),
                 matmul_only=True,
             )
         case "muon_p", [p_text]:
@@ -132,7 +133,7 @@ def method(spec: str | Method) -> Method:
                 scalar=lambda s: sl.muon_p_scalar_map(p, s),
                 target=_elementwise(lambda s: s**p),
                 normalise=_fro_normaliser(1.0, 1e-7),
-                exact=lambda x: _normalised_power(x, p),
+                exact=lambda x, rtol=None: _normalised_power(x, p, rtol),
                 matmul_only=True,
             )
         case "muon_p_coupled", [p_text]:
@@ -143,14 +144,22 @@ def method(spec: str | Method) -> Method:
                 scalar=_elementwise(lambda s: s * (s * s) ** ((p - 1) / 2)),
                 target=_elementwise(lambda s: s**p),
                 normalise=_fro_normaliser(1.0, 1e-7),
-                exact=lambda x: _normalised_power(x, p),
+                exact=lambda x, rtol=None: _normalised_power(x, p, rtol),
                 matmul_only=True,
             )
         case "polar" | "polar_qdwh", []:
             how = "qdwh" if kind == "polar_qdwh" else "svd"
-            return Method(spec, lambda x, **kw: sl.polar(x, how), _ones, _ones, _identity, sl.polar, matmul_only=False)
+            return Method(
+                spec,
+                lambda x, **kw: sl.polar(x, how),
+                _ones,
+                _ones,
+                _identity,
+                lambda x, rtol=None: sl.polar(x),
+                matmul_only=False,
+            )
         case "msign", []:
-            return Method(spec, lambda x, **kw: sl.msign(x), _ones, _ones, _identity, sl.msign, matmul_only=False)
+            return Method(spec, lambda x, **kw: sl.msign(x), _ones, _ones, _identity, _msign, matmul_only=False)
         case "fractional_power", [p_text]:
             p = _as_p(p_text)
             power = _elementwise(lambda s: s**p)
@@ -160,7 +169,7 @@ def method(spec: str | Method) -> Method:
                 power,
                 power,
                 _identity,
-                lambda x: sl.fractional_power(x, p),
+                lambda x, rtol=None: sl.fractional_power(x, p, rtol=rtol),
                 matmul_only=False,
             )
         case _:
@@ -175,19 +184,28 @@ def _soften_scalar(schedule: str, r: Any, s: float, steps: int | None) -> Any:
     return [(1 - s) * fv + s * v for fv, v in zip(f, r, strict=True)]
 
 
-def _soften_exact(x: Any, s: float) -> Any:
+def _msign(x: Any, rtol: float | None = None) -> Any:
+    return sl.msign(x, rtol=rtol)
+
+
+def _soften_exact(x: Any, s: float, rtol: float | None = None) -> Any:
     """Closed-form Soft-Muon target (1 − s)·U_rV_rᵀ + s·X/(‖X‖_F + 1e-7), on torch or mpmath."""
     import mpmath
 
     if isinstance(x, torch.Tensor):
-        return (1 - s) * sl.msign(x) + s * x / (torch.linalg.matrix_norm(x, keepdim=True) + 1e-7)
-    fro = mpmath.mnorm(x, "f")
-    return sl.msign(x) * (1 - mpmath.mpf(s)) + x * (mpmath.mpf(s) / (fro + mpmath.mpf(1e-7)))
+        return (1 - s) * sl.msign(x, rtol=rtol) + s * x / (torch.linalg.matrix_norm(x, keepdim=True) + 1e-7)
+    if isinstance(x, mpmath.matrix):
+        x = np.array(x.tolist(), dtype=object)
+    fro = mpmath.sqrt(mpmath.fsum(v * v for v in x.reshape(-1)))
+    return np.asarray(sl.msign(x, rtol=rtol)) * (1 - mpmath.mpf(s)) + x * (mpmath.mpf(s) / (fro + mpmath.mpf(1e-7)))
 
 
-def _normalised_power(x: Any, p: float) -> Any:
+def _normalised_power(x: Any, p: float, rtol: float | None = None) -> Any:
     import mpmath
 
     if isinstance(x, torch.Tensor):
-        return sl.fractional_power(x / (torch.linalg.matrix_norm(x, keepdim=True) + 1e-7), p)
-    return sl.fractional_power(x / (mpmath.mnorm(x, "f") + mpmath.mpf(1e-7)), p)
+        return sl.fractional_power(x / (torch.linalg.matrix_norm(x, keepdim=True) + 1e-7), p, rtol=rtol)
+    if isinstance(x, mpmath.matrix):
+        return sl.fractional_power(x / (mpmath.mnorm(x, "f") + mpmath.mpf(1e-7)), p, rtol=rtol)
+    fro = np.vectorize(mpmath.sqrt, otypes=[object])(np.sum(x * x, axis=(-2, -1), keepdims=True))
+    return sl.fractional_power(x / (fro + mpmath.mpf(1e-7)), p, rtol=rtol)

@@ -33,9 +33,10 @@ import mpmath
 import numpy as np
 import torch
 
+from spectral_la import mp_kernels
 from spectral_la._validate import check_finite, check_matrix_shape
 
-__all__ = ["GUARD_BITS", "MpOps", "TorchOps", "working"]
+__all__ = ["GUARD_BITS", "MpArray", "MpOps", "TorchOps", "working"]
 
 #: Guard bits added to ``mp.prec`` inside a routine on the mpmath path.
 GUARD_BITS = 20
@@ -195,6 +196,24 @@ class TorchOps:
         yield
 
 
+class MpArray(np.ndarray):
+    """A NumPy object array of mpf whose ``@`` runs through python-flint (:func:`mp_kernels.matmul`).
+
+    Everything else is NumPy's object arithmetic; :class:`MpOps` keeps its results
+    in this type so that every algorithm's products are fast without naming a kernel.
+    """
+
+    def __matmul__(self, other):
+        return _mp(mp_kernels.matmul(np.asarray(self), np.asarray(other)))
+
+    def __rmatmul__(self, other):
+        return _mp(mp_kernels.matmul(np.asarray(other), np.asarray(self)))
+
+
+def _mp(a: Any) -> MpArray:
+    return np.asarray(a, dtype=object).view(MpArray)
+
+
 def _mp_apply(fn: Callable, *arrays: np.ndarray) -> Any:
     """Apply a per-matrix mpmath function over the leading (batch) dimensions."""
     batch = arrays[0].shape[:-2]
@@ -203,7 +222,7 @@ def _mp_apply(fn: Callable, *arrays: np.ndarray) -> Any:
     stacked = []
     for k in range(len(outs[0])):
         parts = [_to_object(o[k]) for o in outs]
-        stacked.append(np.stack(parts).reshape(*batch, *parts[0].shape))
+        stacked.append(_mp(np.stack(parts).reshape(*batch, *parts[0].shape)))
     return tuple(stacked) if len(stacked) > 1 else stacked[0]
 
 
@@ -235,7 +254,7 @@ class MpOps:
     def eye(self, n: int) -> np.ndarray:
         out = np.full((n, n), mpmath.mpf(0), dtype=object)
         np.fill_diagonal(out, mpmath.mpf(1))
-        return out
+        return _mp(out)
 
     @staticmethod
     def scalar(v: Any):
@@ -243,29 +262,29 @@ class MpOps:
 
     @staticmethod
     def where(cond, a, b):
-        return np.where(cond, a, b)
+        return _mp(np.where(cond, a, b))
 
     @staticmethod
     def sqrt(x):
-        return _vsqrt(x)
+        return _mp(_vsqrt(x))
 
     @staticmethod
     def maximum(x, v):
-        return np.where(x > v, x, mpmath.mpf(v))
+        return _mp(np.where(x > v, x, mpmath.mpf(v)))
 
     @staticmethod
     def power(x, p):
         p = mpmath.mpf(p)
-        return np.vectorize(lambda s: mpmath.power(s, p), otypes=[object])(x)
+        return _mp(np.vectorize(lambda s: mpmath.power(s, p), otypes=[object])(x))
 
     @staticmethod
     def pow2_scale(x):
         """``(x, 0)``: mpf exponents are unbounded, so no rescaling is needed on this path."""
-        return x, np.zeros((*x.shape[:-2], 1, 1), dtype=object) + 0
+        return x, _mp(np.zeros((*x.shape[:-2], 1, 1), dtype=object) + 0)
 
     @staticmethod
     def mul_pow2(y, t):
-        return y * np.vectorize(lambda v: mpmath.mpf(2) ** v, otypes=[object])(np.asarray(t, dtype=object))
+        return _mp(y * np.vectorize(lambda v: mpmath.mpf(2) ** v, otypes=[object])(np.asarray(t, dtype=object)))
 
     @staticmethod
     def fro(x):
@@ -275,7 +294,7 @@ class MpOps:
     def randn(shape, seed: int = 0):
         """A fixed standard normal array (NumPy's seeded generator), as mpf entries."""
         draw = np.random.default_rng(seed).standard_normal(shape)
-        return np.vectorize(mpmath.mpf, otypes=[object])(draw)
+        return _mp(np.vectorize(mpmath.mpf, otypes=[object])(draw))
 
     @staticmethod
     def is_positive_definite(a) -> bool:
@@ -306,15 +325,16 @@ class MpOps:
 
     @staticmethod
     def cat_rows(a, b):
-        return np.concatenate([a, np.broadcast_to(b, (*a.shape[:-2], *b.shape))], axis=-2)
+        return _mp(np.concatenate([a, np.broadcast_to(b, (*a.shape[:-2], *b.shape))], axis=-2))
 
     @staticmethod
     def addmm(c, a, b, beta, alpha=1):
-        return c * beta + (a @ b) * alpha
+        """``beta·c + alpha·(a @ b)`` in one python-flint pass (:func:`mp_kernels.addmm`)."""
+        return _mp(mp_kernels.addmm(c, a, b, beta, alpha))
 
     @staticmethod
     def diagonal(x):
-        return np.diagonal(x, axis1=-2, axis2=-1)
+        return _mp(np.diagonal(x, axis1=-2, axis2=-1))
 
     @staticmethod
     def lerp(a, b, w):
@@ -326,23 +346,13 @@ class MpOps:
 
     @staticmethod
     def svd(x):
-        # mpmath returns Vᵀ already, and S as a column.
-        u, s, vh = _mp_apply(lambda m: mpmath.svd_r(m, full_matrices=False), x)
-        return u, s[..., 0], vh
+        """Thin SVD through :func:`mp_kernels.svd` (refined Gram eigendecomposition; mpmath fallback)."""
+        return tuple(_mp(t) for t in mp_kernels.svd(np.asarray(x)))
 
     @staticmethod
     def eigh(a):
-        def one(m):
-            w, q = mpmath.eigsy(m)
-            order = sorted(range(len(w)), key=lambda i: w[i])
-            ws = mpmath.matrix([w[i] for i in order])
-            qs = mpmath.matrix(q.rows, q.cols)
-            for j, i in enumerate(order):
-                qs[:, j] = q[:, i]
-            return ws, qs
-
-        w, q = _mp_apply(one, a)
-        return w[..., 0], q
+        """Symmetric eigendecomposition through :func:`mp_kernels.eigh` (float64 start, refined)."""
+        return tuple(_mp(t) for t in mp_kernels.eigh(np.asarray(a)))
 
     @staticmethod
     def qr(x):
@@ -456,9 +466,9 @@ def working(
     check_finite(all(mpmath.isfinite(v) for v in arr.reshape(-1)), name)
 
     def restore(y: np.ndarray) -> Any:
-        y = _vround(y)
+        y = _vround(np.asarray(y))
         if was_matrix and y.ndim == 2:
             return mpmath.matrix(y.tolist())
         return y
 
-    return MpOps(), arr, restore
+    return MpOps(), _mp(arr), restore
