@@ -4,6 +4,9 @@
 ``roots``  coupled inverse roots and Muon^p vs eigh / SVD
 ``exact``  QDWH vs SVD polar at equal accuracy (error vs float64 SVD), eigh inverse root
 ``peers``  scipy.linalg.polar (and jax.scipy.linalg.polar when jax is importable) vs ours, CPU float64
+``mp``     the high-precision path (python-flint kernels) vs plain mpmath on the same matrix: polar 48 × 48
+           and inverse roots / fractional power at 50 digits, Polar Express 64 × 64 vs its 15 plain
+           products, a 256 × 256 polar at 30 digits (fixed sizes: the targets of the references issue)
 
 Shapes: n × n and n × 4n for each size, plus a batched per-head case.
 FLOPs of a degree-5 NS step on a wide m × n: 4m²n + 2m³ (X Xᵀ, A², B X).
@@ -12,6 +15,7 @@ FLOPs of a degree-5 NS step on a wide m × n: 4m²n + 2m³ (X Xᵀ, A², B X).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from functools import partial
 
@@ -232,4 +236,113 @@ def peers_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
     return rows
 
 
-SUITES = {"ns": ns_suite, "roots": roots_suite, "exact": exact_suite, "peers": peers_suite}
+def _once(fn: Callable) -> tuple[float, object]:
+    """(seconds, result) of one call: the high-precision calls take 0.1–10 s, one run is the measurement."""
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def _mp_max_diff(a, b) -> float:
+    import mpmath
+
+    a = a if isinstance(a, mpmath.matrix) else mpmath.matrix(a.tolist())
+    b = b if isinstance(b, mpmath.matrix) else mpmath.matrix(b.tolist())
+    return float(mpmath.mnorm(a - b, mpmath.inf))
+
+
+def mp_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
+    """Rows: ours vs plain mpmath on the same matrix, with the ratio and the max difference."""
+    import mpmath
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rows = []
+
+    def rand(m: int, n: int) -> mpmath.matrix:
+        return mpmath.matrix(rng.standard_normal((m, n)).tolist())
+
+    with mpmath.workdps(50):
+        a = rand(48, 48)
+        t_ours, p = _once(lambda: sl.polar(a))
+        t_ref, (u, s, v) = _once(lambda: mpmath.svd_r(a))
+        rows.append(
+            {
+                "method": "polar (mpmath path) vs mpmath.svd_r",
+                "shape": "48x48",
+                "digits": 50,
+                "ms": 1e3 * t_ours,
+                "reference_ms": 1e3 * t_ref,
+                "speedup": t_ref / t_ours,
+                "max_diff": _mp_max_diff(p, u * v),
+            }
+        )
+        b = rand(64, 64)
+        t_ours, _ = _once(lambda: sl.newton_schulz(b, "polar_express"))
+        plain = np.array(b.tolist(), dtype=object)
+
+        def products():
+            for _ in range(15):
+                plain @ plain
+
+        t_ref, _ = _once(products)
+        rows.append(
+            {
+                "method": "newton_schulz polar_express vs 15 plain mpmath products",
+                "shape": "64x64",
+                "digits": 50,
+                "ms": 1e3 * t_ours,
+                "reference_ms": 1e3 * t_ref,
+                "speedup": t_ref / t_ours,
+                "max_diff": float("nan"),
+            }
+        )
+        g = rand(48, 48)
+        spd = g * g.T + mpmath.eye(48)
+        w, q = mpmath.eigsy(spd)
+        for r in (2, 4):
+            t_ours, root = _once(lambda r=r: sl.inverse_root(spd, r))
+            exact = q * mpmath.diag([val ** (mpmath.mpf(-1) / r) for val in w]) * q.T
+            rows.append(
+                {
+                    "method": f"inverse_root r={r} vs mpmath.eigsy",
+                    "shape": "48x48",
+                    "digits": 50,
+                    "ms": 1e3 * t_ours,
+                    "reference_ms": float("nan"),
+                    "speedup": float("nan"),
+                    "max_diff": _mp_max_diff(root, exact),
+                }
+            )
+        third = mpmath.mpf(1) / 3
+        t_ours, fp = _once(lambda: sl.fractional_power(a, third))
+        exact = u * mpmath.diag([s[i] ** third for i in range(48)]) * v
+        rows.append(
+            {
+                "method": "fractional_power p=1/3 vs mpmath.svd_r",
+                "shape": "48x48",
+                "digits": 50,
+                "ms": 1e3 * t_ours,
+                "reference_ms": float("nan"),
+                "speedup": float("nan"),
+                "max_diff": _mp_max_diff(fp, exact),
+            }
+        )
+    with mpmath.workdps(30):
+        big = rand(256, 256)
+        t_ours, _ = _once(lambda: sl.polar(big))
+        rows.append(
+            {
+                "method": "polar (mpmath path)",
+                "shape": "256x256",
+                "digits": 30,
+                "ms": 1e3 * t_ours,
+                "reference_ms": float("nan"),
+                "speedup": float("nan"),
+                "max_diff": float("nan"),
+            }
+        )
+    return rows
+
+
+SUITES = {"ns": ns_suite, "roots": roots_suite, "exact": exact_suite, "peers": peers_suite, "mp": mp_suite}
