@@ -23,13 +23,16 @@ import mpmath
 import torch
 
 from analysis.methods import Method, method
-from spectral_la._validate import check_int
+from spectral_la.validation import check_int
 
 __all__ = ["error_report"]
 
 
 def _to_torch(m: Any) -> torch.Tensor:
-    return torch.tensor(m.tolist(), dtype=torch.float64) if isinstance(m, mpmath.matrix) else m.double().cpu()
+    if isinstance(m, torch.Tensor):
+        return m.double().cpu()
+    rows = m.tolist()  # mpmath.matrix or object array of mpf
+    return torch.tensor([[float(v) for v in row] for row in rows], dtype=torch.float64)
 
 
 def _norms(e: torch.Tensor, ref_fro: float, ref_spec: float) -> dict:

@@ -30,11 +30,14 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+import mpmath
 import numpy as np
 import torch
 
 import spectral_la as sl
+from spectral_la.muon_p import MUON_P_NORMALIZATION
 from spectral_la.schedules import FROBENIUS_KINDS
+from spectral_la.soften import BLEND_NORMALIZATION
 
 __all__ = ["Method", "method"]
 
@@ -119,9 +122,9 @@ def method(spec: str | Method) -> Method:
             return Method(
                 name=spec,
                 apply=lambda x, **kw: sl.soften(x, s, schedule, steps, **kw),
-                scalar=lambda r: _soften_scalar(schedule, r, s, steps),
-                target=_elementwise(lambda r: sl.soften_target_map(r, s)),
-                normalise=_fro_normaliser(1.0, 1e-7),
+                scalar=lambda r: sl.soften_scalar_map(schedule, r, s, steps),
+                target=lambda r: sl.soften_target_map(r, s),
+                normalise=_fro_normaliser(BLEND_NORMALIZATION.scale, BLEND_NORMALIZATION.eps),
                 exact=lambda x, rtol=None: _soften_exact(x, s, rtol),
                 matmul_only=True,
             )
@@ -132,7 +135,7 @@ def method(spec: str | Method) -> Method:
                 apply=lambda x, **kw: sl.muon_p(x, p, **kw),
                 scalar=lambda s: sl.muon_p_scalar_map(p, s),
                 target=_elementwise(lambda s: s**p),
-                normalise=_fro_normaliser(1.0, 1e-7),
+                normalise=_fro_normaliser(MUON_P_NORMALIZATION.scale, MUON_P_NORMALIZATION.eps),
                 exact=lambda x, rtol=None: _normalised_power(x, p, rtol),
                 matmul_only=True,
             )
@@ -143,7 +146,7 @@ def method(spec: str | Method) -> Method:
                 apply=lambda x, **kw: sl.muon_p(x, p, method="coupled", **kw),
                 scalar=_elementwise(lambda s: s * (s * s) ** ((p - 1) / 2)),
                 target=_elementwise(lambda s: s**p),
-                normalise=_fro_normaliser(1.0, 1e-7),
+                normalise=_fro_normaliser(MUON_P_NORMALIZATION.scale, MUON_P_NORMALIZATION.eps),
                 exact=lambda x, rtol=None: _normalised_power(x, p, rtol),
                 matmul_only=True,
             )
@@ -176,36 +179,23 @@ def method(spec: str | Method) -> Method:
             raise ValueError(f"unknown method spec {spec!r} (see analysis.methods)")
 
 
-def _soften_scalar(schedule: str, r: Any, s: float, steps: int | None) -> Any:
-    if isinstance(r, torch.Tensor):
-        return sl.soften_scalar_map(schedule, r, s, steps)
-    scale = sl.schedules[schedule].normalization.scale
-    f = sl.scalar_map(schedule, [v / scale for v in r], steps)
-    return [(1 - s) * fv + s * v for fv, v in zip(f, r, strict=True)]
-
-
 def _msign(x: Any, rtol: float | None = None) -> Any:
     return sl.msign(x, rtol=rtol)
 
 
 def _soften_exact(x: Any, s: float, rtol: float | None = None) -> Any:
-    """Closed-form Soft-Muon target (1 − s)·U_rV_rᵀ + s·X/(‖X‖_F + 1e-7), on torch or mpmath."""
-    import mpmath
-
+    """Closed-form Soft-Muon target (1 − s)·U_rV_rᵀ + s·X/(‖X‖_F + 1e-7) (soften's own normalisation)."""
+    sign, direct = sl.msign(x, rtol=rtol), sl.normalize(x, BLEND_NORMALIZATION)
     if isinstance(x, torch.Tensor):
-        return (1 - s) * sl.msign(x, rtol=rtol) + s * x / (torch.linalg.matrix_norm(x, keepdim=True) + 1e-7)
-    if isinstance(x, mpmath.matrix):
-        x = np.array(x.tolist(), dtype=object)
-    fro = mpmath.sqrt(mpmath.fsum(v * v for v in x.reshape(-1)))
-    return np.asarray(sl.msign(x, rtol=rtol)) * (1 - mpmath.mpf(s)) + x * (mpmath.mpf(s) / (fro + mpmath.mpf(1e-7)))
+        return (1 - s) * sign + s * direct
+    return _objects(sign) * (1 - mpmath.mpf(s)) + _objects(direct) * mpmath.mpf(s)
+
+
+def _objects(a: Any) -> np.ndarray:
+    """An mpmath.matrix or object array as an object array (for elementwise arithmetic)."""
+    return np.array(a.tolist(), dtype=object) if isinstance(a, mpmath.matrix) else np.asarray(a, dtype=object)
 
 
 def _normalised_power(x: Any, p: float, rtol: float | None = None) -> Any:
-    import mpmath
-
-    if isinstance(x, torch.Tensor):
-        return sl.fractional_power(x / (torch.linalg.matrix_norm(x, keepdim=True) + 1e-7), p, rtol=rtol)
-    if isinstance(x, mpmath.matrix):
-        return sl.fractional_power(x / (mpmath.mnorm(x, "f") + mpmath.mpf(1e-7)), p, rtol=rtol)
-    fro = np.vectorize(mpmath.sqrt, otypes=[object])(np.sum(x * x, axis=(-2, -1), keepdims=True))
-    return sl.fractional_power(x / (fro + mpmath.mpf(1e-7)), p, rtol=rtol)
+    """U Σ̂^p Vᵀ of X₀ = X/(‖X‖_F + 1e-7), Muon^p's own normalisation."""
+    return sl.fractional_power(sl.normalize(x, MUON_P_NORMALIZATION), p, rtol=rtol)

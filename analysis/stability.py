@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from analysis.methods import method
 from analysis.result_store import ResultStore
 from analysis.spectra import torch_matrix_with_spectrum
-from spectral_la._validate import check_in_range, check_int
+from spectral_la.validation import check_in_range, check_int
 
 __all__ = ["KEY_FIELDS", "stability_sweep"]
 

@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from spectral_la._files import atomic_path  # noqa: E402
+from spectral_la.atomic_files import atomic_path  # noqa: E402
 
 STYLE = {
     "figure.figsize": (7.0, 4.2),

@@ -6,7 +6,9 @@ and returns the same kind. See ``spectral_la._backend`` for the two execution
 paths and the dtype policy.
 """
 
+from spectral_la.certify import CertifiedBound, certify
 from spectral_la.coupled_inverse_root import RootResult, coupled_inverse_root, coupled_sqrt
+from spectral_la.design import DesignResult, design_schedule, load_schedule, save_schedule
 from spectral_la.eigenbasis import EigenbasisTracker, subspace_angles
 from spectral_la.errors import (
     LinAlgError,
@@ -19,7 +21,7 @@ from spectral_la.fractional_power import fractional_power, msign
 from spectral_la.gram_newton_schulz import gram_newton_schulz
 from spectral_la.inverse_root import inverse_root
 from spectral_la.muon_p import muon_p, muon_p_scalar_map
-from spectral_la.newton_schulz import newton_schulz, scalar_map
+from spectral_la.newton_schulz import newton_schulz, normalize, scalar_map
 from spectral_la.partner_whitening import isotropic_inverse_root, partner_gram_roots, whitened_direction
 from spectral_la.polar import polar
 from spectral_la.qdwh import QDWHResult, qdwh
@@ -27,6 +29,12 @@ from spectral_la.schedules import Normalization, Schedule, schedules
 from spectral_la.soften import soften, soften_scalar_map, soften_target_map
 
 __all__ = [
+    "CertifiedBound",
+    "DesignResult",
+    "certify",
+    "design_schedule",
+    "load_schedule",
+    "save_schedule",
     "LinAlgError",
     "EigenbasisTracker",
     "Normalization",
@@ -42,6 +50,7 @@ __all__ = [
     "Schedule",
     "gram_newton_schulz",
     "newton_schulz",
+    "normalize",
     "scalar_map",
     "schedules",
     "soften",

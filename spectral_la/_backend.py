@@ -27,21 +27,66 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import mpmath
 import numpy as np
 import torch
 
 from spectral_la import mp_kernels
-from spectral_la._validate import check_finite, check_matrix_shape
+from spectral_la.validation import check_finite, check_matrix_shape
 
-__all__ = ["GUARD_BITS", "MpArray", "MpOps", "TorchOps", "working"]
+__all__ = ["GUARD_BITS", "MpArray", "MpOps", "Ops", "TorchOps", "sigma_batch", "working"]
 
 #: Guard bits added to ``mp.prec`` inside a routine on the mpmath path.
 GUARD_BITS = 20
 
 _HALF_TYPES = (torch.float16, torch.bfloat16)
+
+
+class Ops(Protocol):
+    """The backend contract: everything an algorithm may ask of its numbers (ARCHITECTURE.md).
+
+    Arrays have shape ``(..., m, n)`` and support ``@``, ``.mT``, slicing and
+    elementwise ``+ − × ÷`` with each other and with host scalars; everything
+    else goes through these methods, so no algorithm asks which kind it holds.
+    Implementations: :class:`TorchOps` (any device and dtype) and :class:`MpOps`
+    (mpmath numbers, python-flint kernels).
+    """
+
+    kind: str
+    sm: Any  # scalar math module for host scalars: math or mpmath.mp
+    dtype: Any
+    device: Any
+
+    @property
+    def eps(self) -> Any: ...  # unit roundoff of the compute precision (not a regulariser)
+
+    def eye(self, n: int) -> Any: ...
+    def scalar(self, v: Any) -> Any: ...
+    def where(self, cond: Any, a: Any, b: Any) -> Any: ...
+    def sqrt(self, x: Any) -> Any: ...
+    def maximum(self, x: Any, v: Any) -> Any: ...
+    def power(self, x: Any, p: Any) -> Any: ...
+    def pow2_scale(self, x: Any) -> tuple[Any, Any]: ...
+    def mul_pow2(self, y: Any, t: Any) -> Any: ...
+    def fro(self, x: Any) -> Any: ...
+    def norm1_inf(self, x: Any) -> tuple[Any, Any]: ...
+    def batch_max(self, x: Any) -> Any: ...
+    def batch_min(self, x: Any) -> Any: ...
+    def randn(self, shape: tuple, seed: int = 0) -> Any: ...
+    def is_positive_definite(self, a: Any) -> bool: ...
+    def cat_rows(self, a: Any, b: Any) -> Any: ...
+    def addmm(self, c: Any, a: Any, b: Any, beta: Any, alpha: Any = 1) -> Any: ...
+    def diagonal(self, x: Any) -> Any: ...
+    def lerp(self, a: Any, b: Any, w: Any) -> Any: ...
+    def flip_last(self, x: Any) -> Any: ...
+    def svd(self, x: Any) -> tuple[Any, Any, Any]: ...
+    def eigh(self, a: Any) -> tuple[Any, Any]: ...
+    def qr(self, x: Any) -> tuple[Any, Any]: ...
+    def solve_spd_right(self, x: Any, m: Any) -> Any: ...
+    def inv_upper(self, r: Any) -> Any: ...
+    def guard(self) -> contextlib.AbstractContextManager: ...
 
 
 class TorchOps:
@@ -386,6 +431,42 @@ class MpOps:
 
 
 Working = tuple[Any, Any, Callable[[Any], Any]]
+
+
+def sigma_batch(sigma: Any) -> Working:
+    """Scalar-map inputs as a batch of 1 × 1 matrices: ``(ops, x, restore)`` for every kind of σ.
+
+    A scalar map runs the matrix iteration itself on 1 × 1 matrices (DESIGN.md,
+    principle 1), so every map accepts the same σ and returns the same kind:
+
+    * ``torch.Tensor`` (any shape, evaluated in its dtype) → tensor of that shape;
+    * NumPy float array → NumPy array of that shape and dtype;
+    * an mpmath number, a Python number, or a sequence / object array of them →
+      evaluated at ``mp.prec`` (plus guard bits; run the iteration inside
+      ``ops.guard()``): a scalar gives a scalar, a sequence a list.
+    """
+    if isinstance(sigma, torch.Tensor) or (isinstance(sigma, np.ndarray) and sigma.dtype != object):
+        shape = tuple(sigma.shape)
+        flat = sigma.reshape(-1, 1, 1)
+        if flat.shape[0] == 0:
+            raise ValueError("sigma is empty")
+        ops, x, restore = working(flat, "sigma")
+        return ops, x, lambda y: restore(y).reshape(shape)
+    single = not isinstance(sigma, (list, tuple, np.ndarray))
+    values = [sigma] if single else list(np.asarray(sigma, dtype=object).reshape(-1))
+    if not values:
+        raise ValueError("sigma is empty")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float, mpmath.mpf, np.floating, np.integer)):
+            raise TypeError(f"sigma must hold real numbers, got {type(v).__name__}")
+    arr = np.array([mpmath.mpf(v) for v in values], dtype=object).reshape(-1, 1, 1)
+    ops, x, restore = working(arr, "sigma")
+
+    def back(y: Any) -> Any:
+        flat = list(np.asarray(restore(y)).reshape(-1))
+        return flat[0] if single else flat
+
+    return ops, x, back
 
 
 def working(

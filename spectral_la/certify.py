@@ -24,11 +24,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import flint
+try:  # python-flint is the `cert` extra: ball arithmetic for the rigorous bounds
+    import flint
+except ImportError:  # pragma: no cover - exercised only without the extra
+    flint = None
 
-from spectral_la._validate import check_in_range, check_int, check_real
 from spectral_la.design import Target, target
 from spectral_la.schedules import Schedule, schedules
+from spectral_la.validation import check_in_range, check_int, check_real
 
 __all__ = ["CertifiedBound", "certify"]
 
@@ -158,6 +161,8 @@ def certify(
     >>> b.estimate <= b.upper <= b.estimate * (1 + 1e-3) + 1e-300 and b.complete
     True
     """
+    if flint is None:
+        raise ImportError("certify needs python-flint (ball arithmetic): pip install 'spectral_la[cert]'")
     sched = schedules.resolve(schedule)
     rows = sched.coefficients(steps)
     tgt = target(target_map or sched.target)

@@ -37,10 +37,10 @@ from typing import Any
 
 import mpmath
 
-from spectral_la._files import atomic_write_text
-from spectral_la._validate import check_in_range, check_int
+from spectral_la.atomic_files import atomic_write_text
 from spectral_la.remez import odd_polynomial, remez_odd
 from spectral_la.schedules import Normalization, Schedule, schedules, with_safety
+from spectral_la.validation import check_in_range, check_int
 
 __all__ = ["DesignResult", "Target", "design_schedule", "load_schedule", "pade_row", "save_schedule", "target"]
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from spectral_la._backend import working
-from spectral_la._validate import check_in_range
+from spectral_la.validation import check_in_range
 
 __all__ = ["EigenbasisTracker", "subspace_angles"]
 

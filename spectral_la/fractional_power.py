@@ -22,8 +22,8 @@ from typing import Any
 import torch
 
 from spectral_la._backend import TorchOps, working
-from spectral_la._validate import check_in_range
 from spectral_la.daleckii_krein import singular_value_map_vjp
+from spectral_la.validation import check_in_range
 
 __all__ = ["default_rtol", "fractional_power", "msign", "singular_value_map"]
 
@@ -77,7 +77,7 @@ class _SingularValuePower(torch.autograd.Function):
         return (grad.mT if wide else grad), None, None
 
 
-def _apply(X: Any, p: Any, rtol: Any) -> Any:
+def apply_singular_value_power(X: Any, p: Any, rtol: Any) -> Any:
     """The shared body of :func:`fractional_power`, :func:`msign` and ``polar(method="svd")``."""
     ops, x, restore = working(X)
     if rtol == "default":
@@ -127,7 +127,7 @@ def fractional_power(X: Any, p: float, *, rtol: float | None = None) -> Any:
     check_in_range(p, "p", 0, 1)
     if rtol is not None:
         check_in_range(rtol, "rtol", 0, 1)
-    return _apply(X, p, "default" if rtol is None else float(rtol))
+    return apply_singular_value_power(X, p, "default" if rtol is None else float(rtol))
 
 
 def msign(X: Any, *, rtol: float | None = None) -> Any:
@@ -155,4 +155,4 @@ def msign(X: Any, *, rtol: float | None = None) -> Any:
     """
     if rtol is not None:
         check_in_range(rtol, "rtol", 0, 1)
-    return _apply(X, 0, "default" if rtol is None else float(rtol))
+    return apply_singular_value_power(X, 0, "default" if rtol is None else float(rtol))

@@ -25,9 +25,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from spectral_la._validate import MAX_STEPS, check_int
 from spectral_la.newton_schulz import apply_normalization, gram_polynomial, on_wide, prepare
 from spectral_la.schedules import Schedule
+from spectral_la.validation import MAX_STEPS, check_int
 
 __all__ = ["gram_newton_schulz"]
 

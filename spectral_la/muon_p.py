@@ -39,12 +39,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from spectral_la._backend import working
-from spectral_la._validate import MAX_STEPS, check_in_range, check_int
+from spectral_la._backend import sigma_batch, working
 from spectral_la.coupled_inverse_root import check_positive_definite, coupled_newton, default_tol, matrix_power
 from spectral_la.errors import NotConvergedError, SingularMatrixError
 from spectral_la.newton_schulz import apply_normalization, on_wide
 from spectral_la.schedules import SOURCE_EPS, Normalization
+from spectral_la.validation import MAX_STEPS, check_in_range, check_int
 
 __all__ = ["MUON_P_RECURRENCES", "PowerRecurrence", "muon_p", "muon_p_scalar_map"]
 
@@ -215,21 +215,12 @@ def muon_p(
 def muon_p_scalar_map(p: float, sigma: Any, steps: int | None = None) -> Any:
     """The bivariate recurrence's map σ̂ ↦ y_T(σ̂), run by the matrix code on 1 × 1 matrices.
 
-    ``sigma`` holds already-normalised singular values σ̂ (torch tensor, or a
-    sequence of mpmath numbers evaluated at ``mp.prec``).
+    ``sigma`` holds already-normalised singular values σ̂, of any kind
+    :func:`spectral_la.scalar_map` accepts; the result has the same kind.
     """
-    import mpmath
-    import numpy as np
-    import torch
-
     check_in_range(p, "p", 0, 1, lo_open=True, hi_open=True)
     rec = _recurrence(p)
-    steps = rec.steps if steps is None else steps
-    if isinstance(sigma, torch.Tensor):
-        ops, x, restore = working(sigma.reshape(-1, 1, 1), "sigma")
-        return restore(_bivariate(ops, x, rec, steps)).reshape(sigma.shape)
-    values = np.array([mpmath.mpf(v) for v in sigma], dtype=object).reshape(-1, 1, 1)
-    ops, x, restore = working(values, "sigma")
+    steps = rec.steps if steps is None else check_int(steps, "steps", 0, MAX_STEPS)
+    ops, x, restore = sigma_batch(sigma)
     with ops.guard():
-        out = _bivariate(ops, x, rec, steps)
-    return list(restore(out).reshape(-1))
+        return restore(_bivariate(ops, x, rec, steps))

@@ -25,22 +25,12 @@ compute dtype chosen explicitly.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-from spectral_la._backend import working
+from spectral_la._backend import sigma_batch, working
 from spectral_la.schedules import Normalization, Schedule, schedules
 
-__all__ = [
-    "apply_normalization",
-    "gram_polynomial",
-    "iterate",
-    "newton_schulz",
-    "normalised_iteration",
-    "on_wide",
-    "prepare",
-    "resolve_normalization",
-    "scalar_map",
-]
+__all__ = ["newton_schulz", "normalize", "scalar_map"]
 
 
 def resolve_normalization(normalize: Any, schedule: Schedule) -> Normalization:
@@ -83,6 +73,29 @@ def apply_normalization(ops: Any, x: Any, norm: Normalization) -> Any:
     if norm.eps:
         denom = denom + ops.mul_pow2(ops.scalar(norm.eps), -e)
     return y / ops.where(denom > 0, denom, ops.scalar(1))  # a zero matrix stays zero
+
+
+def normalize(X: Any, normalization: Any = "frobenius") -> Any:
+    """X / (scale·‖X‖ + eps) per matrix, the normalisation every NS-family map starts with.
+
+    ``normalization`` is a :class:`Normalization` or a kind name (default
+    scale and eps: Muon's X/(‖X‖_F + 1e-7)). Any kind of X the package
+    accepts; same kind back. The analysis layer uses this one definition for
+    the Soft-Muon and Muon^p targets.
+
+    Examples
+    --------
+    >>> import torch
+    >>> normalize(torch.tensor([[3.0, 4.0]]), "scale_safe")
+    tensor([[0.6000, 0.8000]])
+    """
+    if isinstance(normalization, str):
+        normalization = Normalization(kind=normalization)
+    if not isinstance(normalization, Normalization):
+        raise TypeError(f"normalization must be a Normalization or a kind name, got {type(normalization).__name__}")
+    ops, x, restore = working(X)
+    with ops.guard():
+        return restore(apply_normalization(ops, x, normalization))
 
 
 def gram_polynomial(ops: Any, a: Any, row: tuple) -> Any:
@@ -152,15 +165,25 @@ def newton_schulz(
     return restore(y)
 
 
+class Prepared(NamedTuple):
+    """What every NS-family entry point starts from (:func:`prepare`)."""
+
+    ops: Any
+    x: Any
+    restore: Any
+    rows: list
+    normalization: Normalization
+
+
 def prepare(
     X: Any, schedule: str | Schedule, steps: int | None, normalize: Any, compute_dtype: Any, check_finite: bool
-) -> tuple:
-    """Shared prologue of the NS-family entry points: (ops, x, restore, rows, normalization)."""
+) -> Prepared:
+    """Shared prologue of the NS-family entry points (used by gram NS, soften)."""
     sched = schedules.resolve(schedule)
     rows = sched.coefficients(steps)
     norm = resolve_normalization(normalize, sched)
     ops, x, restore = working(X, compute_dtype=compute_dtype, check_finite_entries=check_finite)
-    return ops, x, restore, rows, norm
+    return Prepared(ops, x, restore, rows, norm)
 
 
 def normalised_iteration(ops: Any, x: Any, rows: list[tuple], norm: Normalization) -> Any:
@@ -176,25 +199,14 @@ def on_wide(fn: Any, x: Any) -> Any:
 
 
 def scalar_map(schedule: str | Schedule, sigma: Any, steps: int | None = None) -> Any:
-    """f(σ) = p_T ∘ … ∘ p₁(σ) of a schedule, evaluated by the matrix iteration itself.
+    """f(σ) = p_T ∘ … ∘ p₁(σ) of a schedule, evaluated by the matrix iteration itself on 1 × 1 matrices.
 
-    ``sigma`` is a torch tensor of any shape (evaluated in its dtype), or an
-    mpmath number / sequence of mpmath numbers (evaluated at ``mp.prec``).
+    ``sigma``: a torch tensor or NumPy float array of any shape (evaluated in
+    its dtype), or an mpmath / Python number or a sequence of them (evaluated at
+    ``mp.prec``); the result has the same kind (:func:`spectral_la._backend.sigma_batch`).
     No normalisation is applied: σ is the already-normalised singular value.
     """
-    import mpmath
-    import numpy as np
-    import torch
-
-    sched = schedules.resolve(schedule)
-    rows = sched.coefficients(steps)
-    if isinstance(sigma, torch.Tensor):
-        ops, x, restore = working(sigma.reshape(-1, 1, 1), "sigma")
-        return restore(iterate(ops, x, rows)).reshape(sigma.shape)
-    single = isinstance(sigma, (int, float, mpmath.mpf))
-    values = np.array([mpmath.mpf(v) for v in ([sigma] if single else sigma)], dtype=object).reshape(-1, 1, 1)
-    ops, x, restore = working(values, "sigma")
+    rows = schedules.resolve(schedule).coefficients(steps)
+    ops, x, restore = sigma_batch(sigma)
     with ops.guard():
-        out = iterate(ops, x, rows)
-    flat = list(restore(out).reshape(-1))
-    return flat[0] if single else flat
+        return restore(iterate(ops, x, rows))

@@ -26,12 +26,12 @@ from typing import Any
 import torch
 
 from spectral_la._backend import working
-from spectral_la._validate import check_in_range, check_result_finite
 from spectral_la.coupled_inverse_root import coupled_sqrt
 from spectral_la.fractional_power import fractional_power
 from spectral_la.inverse_root import inverse_root
 from spectral_la.newton_schulz import newton_schulz
 from spectral_la.polar import polar
+from spectral_la.validation import check_in_range, check_result_finite
 
 __all__ = ["isotropic_inverse_root", "partner_gram_roots", "whitened_direction"]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from spectral_la.errors import NotConvergedError
-from spectral_la.fractional_power import _apply
+from spectral_la.fractional_power import apply_singular_value_power
 from spectral_la.qdwh import qdwh
 
 __all__ = ["polar"]
@@ -51,7 +51,7 @@ def polar(X: Any, method: str = "svd") -> Any:
     """
     match method:
         case "svd":
-            return _apply(X, 0, None)
+            return apply_singular_value_power(X, 0, None)
         case "qdwh":
             res = qdwh(X)
             if not res.converged:

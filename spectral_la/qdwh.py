@@ -63,7 +63,7 @@ import math
 from typing import Any, NamedTuple
 
 from spectral_la._backend import working
-from spectral_la._validate import MAX_STEPS, check_in_range, check_int, check_result_finite
+from spectral_la.validation import MAX_STEPS, check_in_range, check_int, check_result_finite
 
 __all__ = ["QDWHResult", "qdwh", "dwh_weights"]
 

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from spectral_la._validate import MAX_STEPS, check_int, check_real
+from spectral_la.validation import MAX_STEPS, check_int, check_real
 
 #: Target names of a schedule (parsed by :func:`spectral_la.design.target`).
 _TARGET_FORMAT = re.compile(r"sign|soft:[0-9.eE+-]+|power:[0-9.eE+-]+")

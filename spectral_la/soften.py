@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from spectral_la._validate import check_in_range
-from spectral_la.newton_schulz import apply_normalization, normalised_iteration, prepare, scalar_map
+from spectral_la._backend import sigma_batch
+from spectral_la.newton_schulz import apply_normalization, iterate, normalised_iteration, prepare
 from spectral_la.schedules import FROBENIUS_KINDS, SOURCE_EPS, Normalization, Schedule, schedules
+from spectral_la.validation import check_in_range
 
 __all__ = ["soften", "soften_scalar_map", "soften_target_map"]
 
@@ -67,17 +68,23 @@ def soften(
 
 
 def soften_target_map(sigma_rel: Any, s: float) -> Any:
-    """Closed form (1 − s) + s·σ/‖X‖_F of the softened singular values (σ_rel = σ/‖X‖_F)."""
+    """Closed form (1 − s) + s·σ/‖X‖_F of the softened singular values (σ_rel = σ/‖X‖_F).
+
+    ``sigma_rel`` of any kind :func:`spectral_la.scalar_map` accepts; the result has the same kind.
+    """
     check_in_range(s, "s", 0, 1)
-    return (1 - s) + s * sigma_rel
+    ops, x, restore = sigma_batch(sigma_rel)
+    with ops.guard():
+        return restore(x * ops.scalar(s) + (1 - ops.scalar(s)))
 
 
 def soften_scalar_map(schedule: str | Schedule, sigma_rel: Any, s: float, steps: int | None = None) -> Any:
     """True finite-step map (1 − s)·f(σ_rel/c) + s·σ_rel for a Frobenius-normalised schedule.
 
-    ``sigma_rel`` = σ/‖X‖_F (a torch tensor); c is the schedule's normalisation
-    scale (the ε of the normalisation is neglected: it matters only for
-    ‖X‖_F ≲ 1e-7·c).
+    ``sigma_rel`` = σ/‖X‖_F, of any kind :func:`spectral_la.scalar_map` accepts;
+    c is the schedule's normalisation scale (the ε of the normalisation is
+    neglected: it matters only for ‖X‖_F ≲ 1e-7·c). The NS part is the same
+    iteration as the matrix map, run on 1 × 1 matrices.
     """
     check_in_range(s, "s", 0, 1)
     sched = schedules.resolve(schedule)
@@ -85,5 +92,8 @@ def soften_scalar_map(schedule: str | Schedule, sigma_rel: Any, s: float, steps:
         raise ValueError(
             f"soften_scalar_map needs a Frobenius-normalised schedule, {sched.name!r} is {sched.normalization.kind!r}"
         )
-    f = scalar_map(sched, sigma_rel / sched.normalization.scale, steps)
-    return (1 - s) * f + s * sigma_rel
+    rows = sched.coefficients(steps)
+    ops, x, restore = sigma_batch(sigma_rel)
+    with ops.guard():
+        f = iterate(ops, x / ops.scalar(sched.normalization.scale), rows)
+        return restore(ops.lerp(f, x, ops.scalar(s)))

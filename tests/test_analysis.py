@@ -6,8 +6,8 @@ import mpmath
 import torch
 
 from analysis import measured_response, qdwh_convergence, reference_accuracy, schedule_bands
+from lab.cli import main
 from spectral_la import schedules
-from spectral_la.cli import main
 from tests.poly_reference import compose
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from spectral_la.cli import main
+from lab.cli import main
 
 
 def test_bench_command_writes_json(tmp_path, capsys):

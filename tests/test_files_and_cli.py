@@ -15,8 +15,8 @@ import pytest
 
 from analysis.result_store import ResultStore
 from analysis.stability import stability_sweep
-from spectral_la._files import atomic_path
-from spectral_la.cli import main
+from lab.cli import main
+from spectral_la.atomic_files import atomic_path
 from spectral_la.design import design_schedule, load_schedule, save_schedule
 
 SMALL = dict(
@@ -180,8 +180,8 @@ def test_cli_sigint_exits_quietly_with_130(tmp_path):
         [
             sys.executable,
             "-c",
-            "import time, sys; from spectral_la.cli import main; "
-            "import spectral_la.cli as c; c._main = lambda argv: (print('ready', flush=True), time.sleep(60)); "
+            "import time, sys; from lab.cli import main; "
+            "import lab.cli as c; c._main = lambda argv: (print('ready', flush=True), time.sleep(60)); "
             "sys.exit(main([]))",
         ],
         stdout=subprocess.PIPE,

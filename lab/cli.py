@@ -76,7 +76,7 @@ def _main(argv: list[str] | None) -> int:
 
         if args.device == "cuda" and not torch.cuda.is_available():
             parser.error("--device cuda: no CUDA GPU is available")
-        from analysis.report import build_report
+        from lab.report import build_report
 
         path = build_report(args.out, device=args.device, progress=not args.no_progress)
         print(path.read_text())

@@ -1,0 +1,102 @@
+"""The shape of the house (ARCHITECTURE.md): layers import downward, the core's dependencies,
+the public API, and one input contract for every scalar map."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import mpmath
+import numpy as np
+import pytest
+import torch
+
+import spectral_la as sl
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYERS = {"spectral_la": 0, "analysis": 1, "figures": 2, "benchmarks": 2, "lab": 3}
+
+
+def test_imports_run_downward_only():
+    upward = []
+    for package, level in LAYERS.items():
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    names = [node.module]
+                for name in names:
+                    top = name.split(".")[0]
+                    if top in LAYERS and top != package and LAYERS[top] >= level:
+                        upward.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert upward == []
+
+
+def test_core_imports_without_the_extras():
+    code = (
+        "import sys\n"
+        "for m in ('flint', 'scipy', 'matplotlib', 'jax'): sys.modules[m] = None\n"
+        "import mpmath, torch, spectral_la as sl\n"
+        "assert sl.polar(mpmath.matrix([[1, 2], [3, 4]]))[0, 1] > 0\n"
+        "sl.newton_schulz(torch.randn(3, 4))\n"
+        "try:\n    sl.certify('jordan_ns5')\nexcept ImportError as e:\n    assert 'cert' in str(e)\n"
+        "else:\n    raise SystemExit('certify ran without python-flint')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_public_api_is_exactly_all():
+    public = {name for name in dir(sl) if not name.startswith("_")}
+    modules = {name for name in public if type(getattr(sl, name)).__name__ == "module"}
+    assert public - modules == set(sl.__all__)
+    assert {"design_schedule", "certify", "msign", "normalize"} <= set(sl.__all__)
+
+
+def test_no_cross_module_private_imports():
+    private = []
+    for package in LAYERS:
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    private += [f"{path.relative_to(ROOT)}: {a.name}" for a in node.names if a.name.startswith("_")]
+    assert private == []
+
+
+SIGMAS = [
+    torch.tensor([0.1, 0.5, 0.6], dtype=torch.float64),
+    np.array([0.1, 0.5, 0.6]),
+    [mpmath.mpf("0.1"), mpmath.mpf("0.5"), mpmath.mpf("0.6")],
+    [0.1, 0.5, 0.6],
+]
+MAPS = {
+    "scalar_map": lambda s: sl.scalar_map("polar_express", s),
+    "muon_p_scalar_map": lambda s: sl.muon_p_scalar_map(0.5, s),
+    "soften_scalar_map": lambda s: sl.soften_scalar_map("polar_express", s, 0.3),
+    "soften_target_map": lambda s: sl.soften_target_map(s, 0.3),
+}
+
+
+@pytest.mark.parametrize("name", list(MAPS))
+def test_every_scalar_map_takes_every_kind_of_sigma(name):
+    # Was: muon_p_scalar_map(0.5, mpf('0.5')) raised, soften_scalar_map(name, [mpf], 0.3) raised.
+    fn = MAPS[name]
+    outs = [fn(s) for s in SIGMAS]
+    assert isinstance(outs[0], torch.Tensor) and isinstance(outs[1], np.ndarray) and isinstance(outs[2], list)
+    ref = [float(v) for v in outs[2]]
+    for out in outs:
+        assert [float(v) for v in (out.tolist() if hasattr(out, "tolist") else out)] == pytest.approx(ref, rel=1e-12)
+    single = fn(mpmath.mpf("0.5"))
+    assert isinstance(single, mpmath.mpf) and float(single) == pytest.approx(ref[1], rel=1e-12)
+
+
+def test_scalar_maps_validate_steps_the_same_way():
+    # Was: muon_p_scalar_map(0.5, [0.5], steps=-1) silently returned [0.5].
+    for fn in (lambda: sl.muon_p_scalar_map(0.5, [0.5], steps=-1), lambda: sl.scalar_map("jordan_ns5", [0.5], -1)):
+        with pytest.raises(ValueError, match="steps"):
+            fn()
+    with pytest.raises(ValueError, match="empty"):
+        sl.scalar_map("jordan_ns5", [])
+    with pytest.raises(TypeError, match="sigma"):
+        sl.scalar_map("jordan_ns5", ["0.5"])
