@@ -1,15 +1,7 @@
 """Named methods for the analysis layer: each with its matrix map, scalar map and exact target.
 
-A method spec is a string:
-
-``ns:<schedule>[:<steps>]``           Newton–Schulz with a registered schedule
-``gram_ns:<schedule>[:<steps>]``      Gram Newton–Schulz
-``soften:<s>:<schedule>[:<steps>]``   Soft-Muon blend
-``muon_p:<p>``                        published bivariate Muon^p recurrence (p as "1/3" or 0.333…)
-``muon_p_coupled:<p>``                Muon^p by the coupled route
-``polar`` / ``polar_qdwh``            exact polar factor (SVD / QDWH): orthonormal on the whole space
-``msign``                             exact U_r V_rᵀ (zero on the numerical null space)
-``fractional_power:<p>``              exact U Σ^p Vᵀ
+A method is named by a spec (grammar, validation and round trip: :mod:`analysis.spec`), e.g.
+``"ns:polar_express"``, ``"soften:0.3:jordan_ns5"``, ``"muon_p:1/3"``, ``"msign"``.
 
 Every :class:`Method` knows (DESIGN.md, principle 2): how the input's singular
 values σ become the normalised σ̂ the iteration sees (``normalise``), its
@@ -27,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
 
 import mpmath
@@ -35,11 +26,12 @@ import numpy as np
 import torch
 
 import spectral_la as sl
+from analysis.spec import MethodSpec, parse
 from spectral_la.muon_p import MUON_P_NORMALIZATION
 from spectral_la.schedules import FROBENIUS_KINDS
 from spectral_la.soften import BLEND_NORMALIZATION
 
-__all__ = ["Method", "method"]
+__all__ = ["Method", "MethodSpec", "method", "parse"]
 
 
 @dataclass(frozen=True)
@@ -98,29 +90,22 @@ def _ns_method(name: str, schedule: str, steps: int | None, gram: bool) -> Metho
     )
 
 
-def _as_p(text: str) -> float:
-    try:
-        return float(Fraction(text))
-    except (ValueError, ZeroDivisionError):
-        raise ValueError(f"cannot read p from {text!r}") from None
-
-
-def method(spec: str | Method) -> Method:
-    """Parse a method spec (module docstring) into a :class:`Method`."""
+def method(spec: str | MethodSpec | Method) -> Method:
+    """The :class:`Method` of a spec (a string or :class:`~analysis.spec.MethodSpec`; grammar in analysis.spec)."""
     if isinstance(spec, Method):
         return spec
-    kind, *args = spec.split(":")
-    match kind, args:
-        case (("ns" | "gram_ns"), [schedule, *rest]):
-            steps = int(rest[0]) if rest else None
-            return _ns_method(spec, schedule, steps, gram=kind == "gram_ns")
-        case "soften", [s_text, schedule, *rest]:
-            s = float(s_text)
-            steps = int(rest[0]) if rest else None
+    ms = parse(spec)
+    name = str(ms)
+    p = None if ms.p is None else float(ms.p)
+    match ms.kind:
+        case "ns" | "gram_ns":
+            return _ns_method(name, ms.schedule, ms.steps, gram=ms.kind == "gram_ns")
+        case "soften":
+            schedule, s, steps = ms.schedule, ms.s, ms.steps
             _frobenius_schedule(schedule)
             # σ̂ is σ/‖X‖_F (the blend's variable); soften_scalar_map applies the NS scale itself.
             return Method(
-                name=spec,
+                name=name,
                 apply=lambda x, **kw: sl.soften(x, s, schedule, steps, **kw),
                 scalar=lambda r: sl.soften_scalar_map(schedule, r, s, steps),
                 target=lambda r: sl.soften_target_map(r, s),
@@ -128,32 +113,31 @@ def method(spec: str | Method) -> Method:
                 exact=lambda x, rtol=None: _soften_exact(x, s, rtol),
                 matmul_only=True,
             )
-        case "muon_p", [p_text]:
-            p = _as_p(p_text)
+        case "muon_p":
+            sl.muon_p_scalar_map(p, [0.5])  # an unsupported p raises ValueError here, naming the options
             return Method(
-                name=spec,
+                name=name,
                 apply=lambda x, **kw: sl.muon_p(x, p, **kw),
-                scalar=lambda s: sl.muon_p_scalar_map(p, s),
-                target=_elementwise(lambda s: s**p),
+                scalar=lambda r: sl.muon_p_scalar_map(p, r),
+                target=_elementwise(lambda r: r**p),
                 normalise=_fro_normaliser(MUON_P_NORMALIZATION.scale, MUON_P_NORMALIZATION.eps),
                 exact=lambda x, rtol=None: _normalised_power(x, p, rtol),
                 matmul_only=True,
             )
-        case "muon_p_coupled", [p_text]:
-            p = _as_p(p_text)
+        case "muon_p_coupled":
             return Method(
-                name=spec,
+                name=name,
                 apply=lambda x, **kw: sl.muon_p(x, p, method="coupled", **kw),
-                scalar=_elementwise(lambda s: s * (s * s) ** ((p - 1) / 2)),
-                target=_elementwise(lambda s: s**p),
+                scalar=_elementwise(lambda r: r * (r * r) ** ((p - 1) / 2)),
+                target=_elementwise(lambda r: r**p),
                 normalise=_fro_normaliser(MUON_P_NORMALIZATION.scale, MUON_P_NORMALIZATION.eps),
                 exact=lambda x, rtol=None: _normalised_power(x, p, rtol),
                 matmul_only=True,
             )
-        case "polar" | "polar_qdwh", []:
-            how = "qdwh" if kind == "polar_qdwh" else "svd"
+        case "polar" | "polar_qdwh":
+            how = "qdwh" if ms.kind == "polar_qdwh" else "svd"
             return Method(
-                spec,
+                name,
                 lambda x, **kw: sl.polar(x, how),
                 _ones,
                 _ones,
@@ -161,13 +145,12 @@ def method(spec: str | Method) -> Method:
                 lambda x, rtol=None: sl.polar(x),
                 matmul_only=False,
             )
-        case "msign", []:
-            return Method(spec, lambda x, **kw: sl.msign(x), _ones, _ones, _identity, _msign, matmul_only=False)
-        case "fractional_power", [p_text]:
-            p = _as_p(p_text)
-            power = _elementwise(lambda s: s**p)
+        case "msign":
+            return Method(name, lambda x, **kw: sl.msign(x), _ones, _ones, _identity, _msign, matmul_only=False)
+        case "fractional_power":
+            power = _elementwise(lambda r: r**p)
             return Method(
-                spec,
+                name,
                 lambda x, **kw: sl.fractional_power(x, p),
                 power,
                 power,
@@ -175,8 +158,7 @@ def method(spec: str | Method) -> Method:
                 lambda x, rtol=None: sl.fractional_power(x, p, rtol=rtol),
                 matmul_only=False,
             )
-        case _:
-            raise ValueError(f"unknown method spec {spec!r} (see analysis.methods)")
+    raise AssertionError(ms.kind)
 
 
 def _msign(x: Any, rtol: float | None = None) -> Any:

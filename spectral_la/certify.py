@@ -24,12 +24,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import mpmath
+
 try:  # python-flint is the `cert` extra: ball arithmetic for the rigorous bounds
     import flint
 except ImportError:  # pragma: no cover - exercised only without the extra
     flint = None
 
 from spectral_la.design import Target, target
+from spectral_la.odd_polynomials import critical_points, odd_polynomial
 from spectral_la.schedules import Schedule, schedules
 from spectral_la.validation import check_in_range, check_int, check_real
 
@@ -49,30 +52,16 @@ class CertifiedBound:
 
 
 def _horner(row, x):
-    x2 = x * x
-    acc = flint.arb(0)
-    for c in reversed(row):
-        acc = acc * x2 + flint.arb(c)
-    return acc * x
+    """p(x) on an arb ball x (the one odd-polynomial evaluation, in ball arithmetic)."""
+    return odd_polynomial([flint.arb(c) for c in row], x)
 
 
 def _critical_points(row) -> list:
-    """Balls around the real critical points ±√y of p (roots y > 0 of p'(√y) = Σ(2j+1)c_j y^j)."""
-    import mpmath
-
-    k = len(row) - 1
-    if k == 0:
-        return []
-    with mpmath.workdps(60):
-        poly = [(2 * j + 1) * mpmath.mpf(row[j]) for j in range(k, -1, -1)]
-        roots, err = mpmath.polyroots(poly, maxsteps=400, extraprec=200, error=True)
-        out = []
-        for y in roots:
-            if abs(mpmath.im(y)) <= 1e3 * err + mpmath.mpf(10) ** -40 and mpmath.re(y) > 0:
-                x = mpmath.sqrt(mpmath.re(y))
-                rad = float(1e3 * err / x + mpmath.mpf(10) ** -35)  # covers the root-finding error
-                ball = flint.arb(mpmath.nstr(x, 50), rad)
-                out += [ball, -ball]
+    """Balls around the real critical points ±x of p (:func:`critical_points`, radius covering its error)."""
+    out = []
+    for x, err in critical_points(row, dps=60):
+        ball = flint.arb(mpmath.nstr(x, 50), float(err + mpmath.mpf(10) ** -35))
+        out += [ball, -ball]
     return out
 
 

@@ -38,7 +38,8 @@ from typing import Any
 import mpmath
 
 from spectral_la.atomic_files import atomic_write_text
-from spectral_la.remez import odd_polynomial, remez_odd
+from spectral_la.odd_polynomials import compose, critical_points, odd_polynomial
+from spectral_la.remez import remez_odd
 from spectral_la.schedules import Normalization, Schedule, schedules, with_safety
 from spectral_la.validation import check_in_range, check_int
 
@@ -65,12 +66,14 @@ class Target:
 
 
 def target(spec: str | Target) -> Target:
-    """``"sign"``, ``"soft:s"`` ((1 − s) + sσ) or ``"power:p"`` (σ^p), or a Target."""
+    """``"sign"``, ``"soft:s"`` or ``"soften:s"`` ((1 − s) + sσ) or ``"power:p"`` (σ^p), or a Target."""
     if isinstance(spec, Target):
         return spec
     if spec == "sign":
         return Target("sign", lambda x: mpmath.mpf(1), lambda x: mpmath.mpf(0), True)
     kind, _, arg = spec.partition(":")
+    if kind == "soften":  # the analysis layer's word for the same blend (one vocabulary)
+        kind, spec = "soft", f"soft:{arg}"
     try:
         v = mpmath.mpf(arg)
     except (TypeError, ValueError):
@@ -94,17 +97,8 @@ def pade_row(degree: int) -> tuple:
 
 
 def _extremes(coeffs, lo, hi) -> tuple:
-    """min and max of the odd polynomial on [lo, hi] (endpoints and critical points)."""
-    k = len(coeffs) - 1
-    xs = [lo, hi]
-    if k >= 1:
-        # p'(x) = Σ (2j+1) c_j y^j with y = x²; highest degree first for polyroots.
-        poly = [(2 * j + 1) * coeffs[j] for j in range(k, -1, -1)]
-        for y in mpmath.polyroots(poly, maxsteps=200, extraprec=60):
-            if abs(mpmath.im(y)) < mpmath.mpf(10) ** (-mpmath.mp.dps // 2) and mpmath.re(y) > 0:
-                x = mpmath.sqrt(mpmath.re(y))
-                if lo < x < hi:
-                    xs.append(x)
+    """min and max of the odd polynomial on [lo, hi] (end points and critical points inside)."""
+    xs = [lo, hi] + [x for x, _ in critical_points(coeffs, dps=mpmath.mp.dps + 20) if lo < x < hi]
     vals = [odd_polynomial(coeffs, x) for x in xs]
     return min(vals), max(vals)
 
@@ -233,7 +227,7 @@ def design_schedule(
             rows = _fit_composition(tgt, degree, steps, ell)
             intervals = ((mpmath.mpf(ell), mpmath.mpf(1)),)
             xs = [mpmath.mpf(ell) * (1 / mpmath.mpf(ell)) ** (mpmath.mpf(i) / 2000) for i in range(2001)]
-            worst = max(abs(_compose(rows, x) - tgt.value(x)) for x in xs)
+            worst = max(abs(compose(rows, x) - tgt.value(x)) for x in xs)
         effective = with_safety([[float(c) for c in r] for r in rows], safety, exempt_last=exempt_last)
     sched = Schedule(
         name=name or f"designed_d{degree}_t{steps}_l{ell:g}_{tgt.name}_s{safety:g}",
@@ -248,12 +242,6 @@ def design_schedule(
         f"safety={safety:g}, cushion={cushion:g})",
     )
     return DesignResult(sched, tuple(intervals), worst, tuple(rows))
-
-
-def _compose(rows, x):
-    for r in rows:
-        x = odd_polynomial(r, x)
-    return x
 
 
 def save_schedule(schedule: Schedule, path: str | Path) -> Path:

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 
 import mpmath
 
-__all__ = ["RemezResult", "odd_polynomial", "remez_odd"]
+from spectral_la.odd_polynomials import odd_derivative, odd_polynomial
+
+__all__ = ["RemezResult", "odd_polynomial", "remez_odd"]  # odd_polynomial: re-exported for callers
 
 
 @dataclass(frozen=True)
@@ -31,19 +33,6 @@ class RemezResult:
     levelled: mpmath.mpf  # |E| of the final reference
     points: tuple  # the alternation points
     iterations: int
-
-
-def odd_polynomial(coefficients, x):
-    """Σ c_j x^{2j+1} by Horner in x²."""
-    x2 = x * x
-    acc = mpmath.mpf(0)
-    for c in reversed(coefficients):
-        acc = acc * x2 + c
-    return acc * x
-
-
-def _odd_derivative(coefficients, x):
-    return mpmath.fsum((2 * j + 1) * c * x ** (2 * j) for j, c in enumerate(coefficients))
 
 
 def _solve_reference(points, target):
@@ -123,7 +112,7 @@ def remez_odd(
             return target(x) - odd_polynomial(c, x)
 
         def derr(x, c=coeffs):
-            return derivative(x) - _odd_derivative(c, x)
+            return derivative(x) - odd_derivative(c, x)
 
         extrema = _extrema(err, derr, a, b, grid)
         worst = max(abs(err(x)) for x in extrema)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from spectral_la.validation import MAX_STEPS, check_int, check_real
 
 #: Target names of a schedule (parsed by :func:`spectral_la.design.target`).
-_TARGET_FORMAT = re.compile(r"sign|soft:[0-9.eE+-]+|power:[0-9.eE+-]+")
+_TARGET_FORMAT = re.compile(r"sign|soft:[0-9.eE+-]+|soften:[0-9.eE+-]+|power:[0-9.eE+-]+")
 
 __all__ = ["Normalization", "Schedule", "ScheduleRegistry", "schedules", "with_safety"]
 

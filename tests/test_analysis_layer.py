@@ -58,7 +58,7 @@ def test_response_validation():
         response("polar", [1.0, 0.5], backend="torch", shape=(3, 3))
     with pytest.raises(ValueError, match="sigmas"):
         response("polar", [float("nan")])
-    with pytest.raises(ValueError, match="unknown method"):
+    with pytest.raises(ValueError, match="unknown kind 'svd_polar'"):
         method("svd_polar")
 
 
