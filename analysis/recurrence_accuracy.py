@@ -22,16 +22,17 @@ import torch
 
 import spectral_la as sl
 from analysis.spectra import torch_matrix_with_spectrum
-from spectral_la.muon_p import MUON_P_RECURRENCES
+from spectral_la.muon_p import MUON_P_NORMALIZATION, MUON_P_RECURRENCES
 
 __all__ = ["coupled_root_accuracy", "muon_p_accuracy", "tracking_accuracy", "whitening_accuracy"]
 
 
-def muon_p_accuracy(points: int = 601) -> list[dict]:
+def muon_p_accuracy(points: int = 601, shape: tuple[int, int] = (64, 256)) -> list[dict]:
     rows = []
     sigma = torch.logspace(-3, 0, points, dtype=torch.float64)
-    x = torch_matrix_with_spectrum(64, 256, torch.logspace(0, -3, 64, dtype=torch.float64), seed=3)
-    x0 = x / (torch.linalg.matrix_norm(x) + 1e-7)
+    m, n = shape
+    x = torch_matrix_with_spectrum(m, n, torch.logspace(0, -3, min(m, n), dtype=torch.float64), seed=3)
+    x0 = sl.normalize(x, MUON_P_NORMALIZATION)
     for p in MUON_P_RECURRENCES:
         err = (sl.muon_p_scalar_map(float(p), sigma) - sigma ** float(p)).abs()
         stable = err <= 1
@@ -74,13 +75,14 @@ def coupled_root_accuracy(n: int = 32, kappas=(1e1, 1e4, 1e8), rs=(2, 4)) -> lis
     return rows
 
 
-def whitening_accuracy(lam: float = 1e-3) -> list[dict]:
-    g = torch.randn(96, 64, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
-    gaussian = torch.randn(128, 64, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+def whitening_accuracy(lam: float = 1e-3, shape: tuple[int, int] = (96, 64)) -> list[dict]:
+    m, n = shape
+    g = torch.randn(m, n, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    gaussian = torch.randn(2 * n, n, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
     q, _ = torch.linalg.qr(gaussian)
-    near_iso = q * (1 + 0.05 * torch.linspace(-1, 1, 64, dtype=torch.float64))
+    near_iso = q * (1 + 0.05 * torch.linspace(-1, 1, n, dtype=torch.float64))
     rows = []
-    for name, w in (("gaussian 128x64", gaussian), ("near-isotropic (±5%)", near_iso)):
+    for name, w in ((f"gaussian {2 * n}x{n}", gaussian), ("near-isotropic (±5%)", near_iso)):
         exact = sl.whitened_direction(g, w, lam)
         norm = float(torch.linalg.matrix_norm(exact))
         row = {"partner": name}
@@ -91,13 +93,15 @@ def whitening_accuracy(lam: float = 1e-3) -> list[dict]:
     return rows
 
 
-def tracking_accuracy(steps=(1, 5, 20, 50), beta: float = 0.9, noise: float = 0.1) -> list[dict]:
+def tracking_accuracy(
+    steps=(1, 5, 20, 50), beta: float = 0.9, noise: float = 0.1, shape: tuple[int, int] = (16, 64)
+) -> list[dict]:
     gen = torch.Generator().manual_seed(7)
-    base = torch.randn(16, 64, dtype=torch.float64, generator=gen)
+    base = torch.randn(*shape, dtype=torch.float64, generator=gen)
     tracker = sl.EigenbasisTracker(beta=beta)
     rows = []
     for t in range(1, max(steps) + 1):
-        q = tracker.update(base + noise * torch.randn(16, 64, dtype=torch.float64, generator=gen))
+        q = tracker.update(base + noise * torch.randn(*shape, dtype=torch.float64, generator=gen))
         if t in steps:
             exact = tracker.exact_basis()
             rows.append({"updates": t, **{f"angle_top{j}": float(sl.subspace_angles(q, exact, j)) for j in (1, 4)}})

@@ -50,6 +50,7 @@ def _main(argv: list[str] | None) -> int:
     rep.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="torch device (default cpu)")
     rep.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default ./reports)")
     rep.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    rep.add_argument("--quick", action="store_true", help="small sizes everywhere: a first look in seconds")
     des = sub.add_parser("design", help="design a minimax (Polar Express style) schedule and certify its error")
     des.add_argument("--degree", type=int, default=5)
     des.add_argument("--steps", type=int, default=5)
@@ -76,9 +77,10 @@ def _main(argv: list[str] | None) -> int:
 
         if args.device == "cuda" and not torch.cuda.is_available():
             parser.error("--device cuda: no CUDA GPU is available")
-        from lab.report import build_report
+        from lab.report import ReportConfig, build_report
 
-        path = build_report(args.out, device=args.device, progress=not args.no_progress)
+        config = ReportConfig.quick(args.device) if args.quick else ReportConfig(device=args.device)
+        path = build_report(args.out, device=args.device, progress=not args.no_progress, config=config)
         print(path.read_text())
         print(f"written to {path}")
     return 0

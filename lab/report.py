@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,7 +23,7 @@ from analysis.tables import markdown_table
 from figures import error_split, ns_response, qdwh_iterations, recurrence_accuracy, softening, stability
 from spectral_la.atomic_files import atomic_write_text
 
-__all__ = ["FIGURES", "build_report"]
+__all__ = ["FIGURES", "SECTIONS", "ReportConfig", "build_report"]
 
 #: The report's figures: name → maker ``make(out_dir, **kwargs) -> [paths]`` (figures/<name>.py).
 FIGURES = {
@@ -58,11 +59,181 @@ def _softening_summary(rows: list[dict]) -> str:
     )
 
 
-def build_report(out_dir: Path, *, device: str = "cpu", progress: bool = True, figures=None) -> Path:
+@dataclass(frozen=True)
+class ReportConfig:
+    """Every size and setting the report uses; the prose reads them from here."""
+
+    device: str = "cpu"
+    accuracy_size: tuple[int, int] = (24, 16)
+    accuracy_kappas: tuple = (1e2, 1e6, 1e10)
+    qdwh_n: int = 128
+    qdwh_kappas: tuple = (1e1, 1e4, 1e8, 1e12, 1e16)
+    band_points: int = 2001
+    response_n: int = 128
+    gram_shape: tuple[int, int] = (64, 512)
+    soft_schedules: tuple = ("polar_express", "jordan_ns5", "dion_ns5", "you_ns6")
+    soft_s: float = 0.5
+    soft_sizes: tuple = ((256, 256), (256, 1024))
+    muonp_points: int = 601
+    muonp_shape: tuple[int, int] = (64, 256)
+    roots_n: int = 32
+    roots_kappas: tuple = (1e1, 1e4, 1e8)
+    whitening_shape: tuple[int, int] = (96, 64)
+    whitening_lam: float = 1e-3
+    tracking_shape: tuple[int, int] = (16, 64)
+    tracking_steps: tuple = (1, 5, 20, 50)
+
+    @classmethod
+    def quick(cls, device: str = "cpu") -> ReportConfig:
+        """Small sizes: every section in a few seconds (tests, a first look)."""
+        return cls(
+            device=device,
+            accuracy_size=(8, 6),
+            accuracy_kappas=(1e2, 1e8),
+            qdwh_n=24,
+            qdwh_kappas=(1e1, 1e8),
+            band_points=201,
+            response_n=32,
+            gram_shape=(16, 64),
+            soft_schedules=("polar_express", "jordan_ns5"),
+            soft_sizes=((32, 32), (32, 96)),
+            muonp_points=61,
+            muonp_shape=(16, 48),
+            roots_n=12,
+            roots_kappas=(1e1, 1e4),
+            whitening_shape=(24, 16),
+            tracking_shape=(8, 24),
+            tracking_steps=(1, 5),
+        )
+
+
+def _x(shape) -> str:
+    return "×".join(str(d) for d in shape)
+
+
+def section_schedules(cfg: ReportConfig, fig, progress: bool) -> list[str]:
+    bands = schedule_bands(points=cfg.band_points)
+    return [
+        "## Newton–Schulz schedules: scalar map on the design interval\n",
+        fig("ns_response", "Scalar maps f(σ) of the registered schedules (default steps), target 1."),
+        f"f = p_T ∘ … ∘ p₁ on {cfg.band_points} log-spaced points of [ℓ, 1] (float64, evaluated by the iteration "
+        "itself on 1×1 matrices), default step count, and the rigorous upper bound of max|1 − f| on [ℓ, 1] by "
+        "ball arithmetic (python-flint) with the certified max of f on [1, 1.01] (what a σ 1% above the range "
+        "becomes). Jordan's NS5 and the safety-scaled tables map into a band around 1 instead of onto 1.\n",
+        markdown_table(bands),
+    ]
+
+
+def section_response(cfg: ReportConfig, fig, progress: bool) -> list[str]:
+    response = measured_response(n=cfg.response_n, device=cfg.device, progress=progress)
+    m, n = cfg.gram_shape
+    gram = gram_rounding(m=m, n=n, device=cfg.device)
+    return [
+        "## Measured matrix response vs scalar map\n",
+        f"X = U diag(σ) Vᵀ ({cfg.response_n}×{cfg.response_n}, σ log-spaced from 1 to ℓ), normalised as the "
+        "schedule's source does; max |uᵢᵀ NS(X) vᵢ − f(σ̂ᵢ)| and off-diagonal leakage max |uᵢᵀ NS(X) vⱼ| by "
+        "compute dtype.\n",
+        markdown_table(response),
+        "## Gram Newton–Schulz rounding\n",
+        f"Polar Express, 5 steps, on a {_x(cfg.gram_shape)} matrix with σ log-spaced over [1e-3, 1]: max "
+        "entrywise distance to plain NS in float64, for plain NS and Gram NS (without restart, and restarted "
+        "after step 2 as the public implementation does) in the same compute dtype.\n",
+        markdown_table(gram),
+    ]
+
+
+def section_softening(cfg: ReportConfig, fig, progress: bool) -> list[str]:
+    soft = softening_deviation(
+        schedules=cfg.soft_schedules,
+        s_values=(cfg.soft_s,),
+        sizes=cfg.soft_sizes,
+        device=cfg.device,
+        progress=progress,
+    )
+    return [
+        "## Soft-Muon: claimed closed form vs the finite-step blend\n",
+        fig("softening", "Claimed (1 − s) + sρ against the finite-step map and the measured singular values."),
+        f"Deviation of the real blend from the claimed map (1 − s) + sσ/‖X‖_F at s = {cfg.soft_s}, float32, "
+        f"per schedule, spectrum family and shape ({', '.join(_x(sz) for sz in cfg.soft_sizes)}; "
+        "analysis.softening: max_rel = worst σ, mean_rel = average over σ, fro_rel = Frobenius-relative of the "
+        "matrices).\n",
+        markdown_table(soft),
+        _softening_summary(soft),
+    ]
+
+
+def section_errors(cfg: ReportConfig, fig, progress: bool) -> list[str]:
+    accuracy = reference_accuracy(
+        size=cfg.accuracy_size, kappas=cfg.accuracy_kappas, device=cfg.device, progress=progress
+    )
+    qdwh_rows = qdwh_convergence(n=cfg.qdwh_n, kappas=cfg.qdwh_kappas, device=cfg.device, progress=progress)
+    n_sym = cfg.accuracy_size[1]
+    return [
+        "## Error split: approximation vs rounding\n",
+        fig("error_split", "Approximation error (method in mpmath vs exact) and rounding (dtype run vs mpmath run)."),
+        "## Stability sweep\n",
+        fig(
+            "stability",
+            "Relative error vs κ by dtype (cached, resumable sweep in stability.csv). The iterations are "
+            "measured against msign (U_r V_rᵀ, zero on the null space: their limit), not a polar factor; "
+            "float64 rows against a 30-digit reference.",
+        ),
+        "## Exact references vs mpmath (50 digits)\n",
+        f"Max entrywise error on a {_x(cfg.accuracy_size)} matrix ({n_sym}×{n_sym} symmetric PSD for inverse "
+        "roots) with a geometric spectrum 1 … 1/κ, in units of u·κ (u the unit roundoff of the dtype; inverse "
+        "roots also divided by the result's scale κ^{1/r}). Values of order 1–10 are what backward stability "
+        "allows.\n",
+        markdown_table(accuracy),
+        f"## QDWH: iterations and backward error vs condition number ({cfg.qdwh_n}×{cfg.qdwh_n}, float64)\n",
+        fig("qdwh_iterations", "QDWH iterations and backward error against κ."),
+        "Nakatsukasa–Bai–Gygi (2010) bound: at most 6 iterations for κ ≤ 1e16. Backward error "
+        "‖X − UH‖_F/‖X‖_F and orthogonality ‖UᵀU − I‖_F in units of u.\n",
+        markdown_table(qdwh_rows),
+    ]
+
+
+def section_roots(cfg: ReportConfig, fig, progress: bool) -> list[str]:
+    muonp = muon_p_accuracy(points=cfg.muonp_points, shape=cfg.muonp_shape)
+    roots = coupled_root_accuracy(n=cfg.roots_n, kappas=cfg.roots_kappas)
+    whitening = whitening_accuracy(lam=cfg.whitening_lam, shape=cfg.whitening_shape)
+    tracking = tracking_accuracy(steps=cfg.tracking_steps, shape=cfg.tracking_shape)
+    return [
+        "## Muon^p: published bivariate recurrences and the coupled route\n",
+        fig("recurrence_accuracy", "Muon^p recurrence errors by step count; coupled-Newton convergence."),
+        f"6 steps of each published recurrence (princeton-pli/muon-p) as a scalar map on {cfg.muonp_points} "
+        "log-spaced σ̂ in [1e-3, 1] (float64): worst |y₆(σ̂) − σ̂^p| where it stays bounded, and the smallest σ̂ "
+        f"from which it diverges. Coupled route: max entrywise error vs the SVD fractional power on a "
+        f"{_x(cfg.muonp_shape)} matrix with σ log-spaced over [1e-3, 1].\n",
+        markdown_table(muonp),
+        "## Coupled inverse roots vs eigh\n",
+        f"{cfg.roots_n}×{cfg.roots_n} SPD, eigenvalues log-spaced over [1/κ, 1]; tolerance-driven stopping "
+        "(√(n·u)) plus one step. Relative max error against eigh.\n",
+        markdown_table(roots),
+        "## Partner whitening (Compositional Muon)\n",
+        "Relative Frobenius error of msign(G C⁻¹)C⁻¹ with the matmul route (coupled NS + Polar Express) and the "
+        f"isotropic shortcut c⁻¹I, against the exact direction; G {_x(cfg.whitening_shape)}, "
+        f"λ = {cfg.whitening_lam:g}.\n",
+        markdown_table(whitening),
+        "## Eigenbasis tracking (SOAP/MOSO)\n",
+        f"β = 0.9, a {_x(cfg.tracking_shape)} stream (fixed matrix plus 10% noise): largest principal angle "
+        "(rad) between the tracked and exact leading eigenvectors after t updates.\n",
+        markdown_table(tracking),
+    ]
+
+
+#: The report's sections in order: each ``(cfg, fig, progress) -> [markdown]``, runnable on its own.
+SECTIONS = (section_schedules, section_response, section_softening, section_errors, section_roots)
+
+
+def build_report(
+    out_dir: Path, *, device: str = "cpu", progress: bool = True, figures=None, config: ReportConfig | None = None
+) -> Path:
     """Compute every section and figure, write ``out_dir/report.md`` and return its path.
 
-    ``figures`` maps names to makers (default :data:`FIGURES`); pass a subset to render fewer.
+    ``config`` sets every size (default :class:`ReportConfig`, ``ReportConfig.quick()`` for a
+    fast run); ``figures`` maps names to makers (default :data:`FIGURES`).
     """
+    cfg = config or ReportConfig(device=device)
     out_dir = Path(out_dir)
     fig_dir = out_dir / "figures"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -72,93 +243,19 @@ def build_report(out_dir: Path, *, device: str = "cpu", progress: bool = True, f
     for name, make in tqdm(makers.items(), desc="figures", disable=not progress):
         kwargs = {"cache": out_dir / "stability.csv"} if name == "stability" else {}
         figure_paths[name] = make(fig_dir, **kwargs)[0].relative_to(out_dir)
-    accuracy = reference_accuracy(device=device, progress=progress)
-    qdwh_rows = qdwh_convergence(device=device, progress=progress)
-    bands = schedule_bands()
-    response = measured_response(device=device, progress=progress)
-    gram = gram_rounding(device=device)
-    soft = softening_deviation(
-        schedules=("polar_express", "jordan_ns5", "dion_ns5", "you_ns6"),
-        s_values=(0.5,),
-        device=device,
-        progress=progress,
-    )
-    muonp = muon_p_accuracy()
-    roots = coupled_root_accuracy()
-    whitening = whitening_accuracy()
-    tracking = tracking_accuracy()
-    elapsed = time.perf_counter() - start
 
     def fig(name: str, caption: str) -> str:
         if name not in figure_paths:  # a figure left out by the caller
             return ""
         return f"![{caption}]({figure_paths[name]})\n\n*{caption}*\n"
 
-    machine = torch.cuda.get_device_name() if device == "cuda" else (platform.processor() or "cpu")
-    text = [
+    body = [line for section in SECTIONS for line in section(cfg, fig, progress)]
+    elapsed = time.perf_counter() - start
+    machine = torch.cuda.get_device_name() if cfg.device == "cuda" else (platform.processor() or "cpu")
+    head = [
         "# spectral_la report\n",
-        f"Device: {device} ({machine}); torch {torch.__version__}; {elapsed:.1f} s.\n",
-        "## Newton–Schulz schedules: scalar map on the design interval\n",
-        fig("ns_response", "Scalar maps f(σ) of the registered schedules (default steps), target 1."),
-        "f = p_T ∘ … ∘ p₁ on 2001 log-spaced points of [ℓ, 1] (float64, evaluated by the iteration itself on "
-        "1×1 matrices), default step count, and the rigorous upper bound of max|1 − f| on [ℓ, 1] by ball "
-        "arithmetic (python-flint) with the certified max of f on [1, 1.01] (what a σ 1% above the range "
-        "becomes). Jordan's NS5 and the safety-scaled tables map into a band around 1 instead of onto 1.\n",
-        markdown_table(bands),
-        "## Measured matrix response vs scalar map\n",
-        "X = U diag(σ) Vᵀ (128×128, σ log-spaced from 1 to ℓ), normalised as the schedule's source does; "
-        "max |uᵢᵀ NS(X) vᵢ − f(σ̂ᵢ)| and off-diagonal leakage max |uᵢᵀ NS(X) vⱼ| by compute dtype.\n",
-        markdown_table(response),
-        "## Gram Newton–Schulz rounding\n",
-        "Polar Express, 5 steps, on a 64×512 matrix with σ log-spaced over [1e-3, 1]: max entrywise distance "
-        "to plain NS in float64, for plain NS and Gram NS (without restart, and restarted after step 2 as the "
-        "public implementation does) in the same compute dtype.\n",
-        markdown_table(gram),
-        "## Soft-Muon: claimed closed form vs the finite-step blend\n",
-        fig("softening", "Claimed (1 − s) + sρ against the finite-step map and the measured singular values."),
-        "Deviation of the real blend from the claimed map (1 − s) + sσ/‖X‖_F at s = 0.5, float32, per schedule, "
-        "spectrum family and shape (analysis.softening: max_rel = worst σ, mean_rel = average over σ, fro_rel "
-        "= Frobenius-relative of the matrices).\n",
-        markdown_table(soft),
-        _softening_summary(soft),
-        "## Error split: approximation vs rounding\n",
-        fig("error_split", "Approximation error (method in mpmath vs exact) and rounding (dtype run vs mpmath run)."),
-        "## Stability sweep\n",
-        fig(
-            "stability",
-            "Relative error vs κ by dtype (cached, resumable sweep in stability.csv). The iterations are "
-            "measured against msign (U_r V_rᵀ, zero on the null space: their limit), not a polar factor.",
-        ),
-        "## Exact references vs mpmath (50 digits)\n",
-        "Max entrywise error on a 24×16 matrix (16×16 symmetric PSD for inverse roots) with a geometric "
-        "spectrum 1 … 1/κ, in units of u·κ (u the unit roundoff of the dtype; inverse roots also divided by "
-        "the result's scale κ^{1/r}). Values of order 1–10 are what backward stability allows.\n",
-        markdown_table(accuracy),
-        "## QDWH: iterations and backward error vs condition number (128×128, float64)\n",
-        fig("qdwh_iterations", "QDWH iterations and backward error against κ."),
-        "Nakatsukasa–Bai–Gygi (2010) bound: at most 6 iterations for κ ≤ 1e16. Backward error "
-        "‖X − UH‖_F/‖X‖_F and orthogonality ‖UᵀU − I‖_F in units of u.\n",
-        markdown_table(qdwh_rows),
-        "## Muon^p: published bivariate recurrences and the coupled route\n",
-        fig("recurrence_accuracy", "Muon^p recurrence errors by step count; coupled-Newton convergence."),
-        "6 steps of each published recurrence (princeton-pli/muon-p) as a scalar map on 601 log-spaced σ̂ in "
-        "[1e-3, 1] (float64): worst |y₆(σ̂) − σ̂^p| where it stays bounded, and the smallest σ̂ from which it "
-        "diverges. Coupled route: max entrywise error vs the SVD fractional power on a 64×256 matrix with "
-        "σ log-spaced over [1e-3, 1].\n",
-        markdown_table(muonp),
-        "## Coupled inverse roots vs eigh\n",
-        "32×32 SPD, eigenvalues log-spaced over [1/κ, 1]; tolerance-driven stopping (√(n·u)) plus one step. "
-        "Relative max error against eigh.\n",
-        markdown_table(roots),
-        "## Partner whitening (Compositional Muon)\n",
-        "Relative Frobenius error of msign(G C⁻¹)C⁻¹ with the matmul route (coupled NS + Polar Express) and the "
-        "isotropic shortcut c⁻¹I, against the exact direction; G 96×64, λ = 1e-3.\n",
-        markdown_table(whitening),
-        "## Eigenbasis tracking (SOAP/MOSO)\n",
-        "β = 0.9, a 16×64 stream (fixed matrix plus 10% noise): largest principal angle (rad) between the tracked "
-        "and exact leading eigenvectors after t updates.\n",
-        markdown_table(tracking),
+        f"Device: {cfg.device} ({machine}); torch {torch.__version__}; {elapsed:.1f} s.\n",
     ]
     path = out_dir / "report.md"
-    atomic_write_text(path, "\n".join(text))
+    atomic_write_text(path, "\n".join(head + body))
     return path
