@@ -141,11 +141,23 @@ def _refine(a, x, norm_a):
     lam = [s[i, i] / (1 - r[i, i]) for i in range(n)]
     off = s - flint.arb_mat(n, n, [lam[i] if i == j else 0 for i in range(n) for j in range(n)])
     delta = 2 * (_fro(off) + norm_a * _fro(r))  # eigenvalues closer than δ form a cluster
-    e = flint.arb_mat(n, n)
+    # E_ij = (s_ij + λ_j r_ij)/(λ_j − λ_i) off the clusters, r_ij/2 inside them and on the diagonal;
+    # the numerator is one arb_mat expression, the Hadamard division a loop over flat lists.
+    num = (s + r * flint.arb_mat(n, n, [lam[i] if i == j else 0 for i in range(n) for j in range(n)])).entries()
+    half = (r * flint.arb(0.5)).entries()
+    out = list(half)
+    # The cluster test only needs to be roughly right (δ is itself a bound): in floats, with a
+    # scale that keeps tiny eigenvalues away from float underflow.
+    scale = float(norm_a) or 1.0
+    lam_f = [float(v / scale) for v in lam]
+    delta_f = float(delta / scale)
     for i in range(n):
+        li, lfi = lam[i], lam_f[i]
+        row = i * n
         for j in range(n):
-            gap = lam[j] - lam[i]
-            e[i, j] = r[i, j] / 2 if i == j or not abs(gap) > delta else (s[i, j] + lam[j] * r[i, j]) / gap
+            if i != j and abs(lam_f[j] - lfi) > delta_f:
+                out[row + j] = num[row + j] / (lam[j] - li)
+    e = flint.arb_mat(n, n, out)
     order = sorted(range(n), key=lambda i: float(lam[i].mid()))
     clusters, current = [], [order[0]]
     for i in order[1:]:
