@@ -18,13 +18,14 @@ noise, the shape of a gradient), ``powerlaw`` (σᵢ = i^{-1}, Haar U, V).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 import spectral_la as sl
 from analysis.spectra import torch_matrix_with_spectrum
 
-__all__ = ["FAMILIES", "softening_deviation", "test_matrix"]
+__all__ = ["FAMILIES", "measure_softening", "softening_deviation", "spectrum_matrix", "test_matrix"]
 
 FAMILIES = ("gaussian", "lowrank", "powerlaw")
 
@@ -65,33 +66,73 @@ def softening_deviation(
     rows = []
     jobs = [(sch, fam, size) for sch in schedules for fam in families for size in sizes]
     for sch, fam, (m, n) in tqdm(jobs, desc="softening deviation", disable=not progress):
-        x64 = test_matrix(fam, m, n, seed)
-        u, sig, vh = torch.linalg.svd(x64, full_matrices=False)
-        fro = torch.linalg.matrix_norm(x64)
-        rho = sig / fro
-        scale = sl.schedules[sch].normalization.scale
-        f = sl.scalar_map(sch, rho / scale)
-        polar = u @ vh
-        x = x64.to(device=device, dtype=dtype)
-        for s in s_values:
-            y = sl.soften(x, s, sch).double().cpu()
-            measured = torch.diagonal(u.T @ y @ vh.T)
-            claimed = sl.soften_target_map(rho, s)
-            claimed_matrix = (1 - s) * polar + s * x64 / fro
-            gap = (measured - claimed).abs() / claimed
-            rows.append(
-                {
-                    "schedule": sch,
-                    "family": fam,
-                    "shape": f"{m}x{n}",
-                    "s": s,
-                    "f_min": float(f.min()),
-                    "f_max": float(f.max()),
-                    "max_rel": float(gap.max()),
-                    "mean_rel": float(gap.mean()),
-                    "fro_rel": float(
-                        torch.linalg.matrix_norm(y - claimed_matrix) / torch.linalg.matrix_norm(claimed_matrix)
-                    ),
-                }
-            )
+        rows += measure_softening(sch, test_matrix(fam, m, n, seed), s_values, dtype=dtype, device=device, family=fam)
     return rows
+
+
+def measure_softening(
+    schedule: str, x64: torch.Tensor, s_values, *, dtype=torch.float32, device="cpu", family: str = "custom"
+) -> list[dict]:
+    """Rows of the closed-form vs finite-step gap for one float64 matrix (module docstring's metrics)."""
+    u, sig, vh = torch.linalg.svd(x64, full_matrices=False)
+    fro = torch.linalg.matrix_norm(x64)
+    rho = sig / fro
+    f = sl.scalar_map(schedule, rho / sl.schedules[schedule].normalization.scale)
+    polar = u @ vh
+    x = x64.to(device=device, dtype=dtype)
+    m, n = x64.shape
+    rows = []
+    for s in s_values:
+        y = sl.soften(x, s, schedule).double().cpu()
+        measured = torch.diagonal(u.T @ y @ vh.T)
+        claimed = sl.soften_target_map(rho, s)
+        claimed_matrix = (1 - s) * polar + s * x64 / fro
+        gap = (measured - claimed).abs() / claimed
+        rows.append(
+            {
+                "schedule": schedule,
+                "family": family,
+                "shape": f"{m}x{n}",
+                "s": s,
+                "f_min": float(f.min()),
+                "f_max": float(f.max()),
+                "max_rel": float(gap.max()),
+                "mean_rel": float(gap.mean()),
+                "fro_rel": float(
+                    torch.linalg.matrix_norm(y - claimed_matrix) / torch.linalg.matrix_norm(claimed_matrix)
+                ),
+            }
+        )
+    return rows
+
+
+def spectrum_matrix(spectrum: str, shape: tuple[int, int], seed: int = 0) -> torch.Tensor:
+    """A float64 matrix for a spectrum: a family name, or a ``.npz`` file holding ``matrix`` (2-D) or ``sigma``.
+
+    ``sigma`` (a user's singular values, length ≤ min(m, n); padded with zeros) gets Haar-like
+    singular vectors; ``matrix`` is used as it is (``shape`` is then ignored).
+    """
+    if spectrum in FAMILIES:
+        return test_matrix(spectrum, *shape, seed)
+    if not str(spectrum).endswith(".npz"):
+        raise ValueError(f"spectrum must be one of {FAMILIES} or a .npz file, got {spectrum!r}")
+    try:
+        data = np.load(spectrum)
+    except FileNotFoundError:
+        raise ValueError(f"spectrum file {spectrum!r} does not exist") from None
+    if "matrix" in data:
+        x = torch.from_numpy(np.asarray(data["matrix"], dtype=np.float64))
+        if x.ndim != 2 or not bool(torch.isfinite(x).all()):
+            raise ValueError(f"spectrum file {spectrum!r}: 'matrix' must be a finite 2-D array")
+        return x
+    if "sigma" in data:
+        sigma = np.asarray(data["sigma"], dtype=np.float64).reshape(-1)
+        m, n = shape
+        if len(sigma) > min(m, n) or not np.isfinite(sigma).all() or (sigma < 0).any():
+            raise ValueError(
+                f"spectrum file {spectrum!r}: 'sigma' must hold ≤ min(shape) = {min(m, n)} finite values ≥ 0"
+            )
+        padded = torch.zeros(min(m, n), dtype=torch.float64)
+        padded[: len(sigma)] = torch.from_numpy(np.sort(sigma)[::-1].copy())
+        return torch_matrix_with_spectrum(m, n, padded, seed=seed)
+    raise ValueError(f"spectrum file {spectrum!r} holds neither 'matrix' nor 'sigma'")

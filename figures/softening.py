@@ -1,4 +1,8 @@
-"""Figure: Soft-Muon closed form (1 − s) + sρ vs the finite-step map, with measured singular values."""
+"""Figure: Soft-Muon closed form (1 − s) + sρ vs the finite-step map, with measured singular values.
+
+``plot_softening(schedules, s, x)`` draws it for any matrix (the ``spectral-la softening``
+command's figure); ``make`` is the report's version on a power-law spectrum.
+"""
 
 from __future__ import annotations
 
@@ -15,23 +19,31 @@ SCHEDULES = ("polar_express", "jordan_ns5")
 S = 0.3
 
 
-def data(n: int = 128) -> dict:
-    x = test_matrix("powerlaw", n, 4 * n)
+def data(
+    n: int = 128, *, x: torch.Tensor | None = None, schedules=SCHEDULES, s: float = S, dtype=torch.float64
+) -> dict:
+    """Claimed map, finite-step map on a ρ grid, and the measured singular values of soften(X) (X float64)."""
+    x = test_matrix("powerlaw", n, 4 * n) if x is None else x.double()
     u, sig, vh = torch.linalg.svd(x, full_matrices=False)
     rho = sig / torch.linalg.matrix_norm(x)
-    grid = torch.logspace(-3.5, 0, 300, dtype=torch.float64)
-    out = {"rho_grid": grid, "closed_form": sl.soften_target_map(grid, S), "rho": rho}
-    for name in SCHEDULES:
-        out[f"map:{name}"] = sl.soften_scalar_map(name, grid, S)
-        out[f"measured:{name}"] = torch.diagonal(u.T @ sl.soften(x, S, name) @ vh.T)
+    lo = max(float(rho[rho > 0].min()) / 3, 1e-6) if bool((rho > 0).any()) else 1e-6
+    grid = torch.logspace(torch.log10(torch.tensor(lo)), 0, 300, dtype=torch.float64)
+    out = {"rho_grid": grid, "closed_form": sl.soften_target_map(grid, s), "rho": rho}
+    for name in schedules:
+        out[f"map:{name}"] = sl.soften_scalar_map(name, grid, s)
+        y = sl.soften(x.to(dtype), s, name).double()
+        out[f"measured:{name}"] = torch.diagonal(u.T @ y @ vh.T)
     return out
 
 
-def make(out_dir: str | Path = "figures/out") -> list[Path]:
-    d = data()
+def plot_softening(
+    schedules=SCHEDULES, s: float = S, x: torch.Tensor | None = None, *, dtype=torch.float32, title: str | None = None
+):
+    """The figure for any matrix x (float64; default the report's power-law 128×512); returns (figure, data)."""
+    d = data(x=x, schedules=schedules, s=s, dtype=dtype)
     fig, (ax,) = new_figure()
-    ax.plot(d["rho_grid"], d["closed_form"], color="black", ls="--", label=f"claimed (1 − s) + sρ, s = {S}")
-    for name in SCHEDULES:
+    ax.plot(d["rho_grid"], d["closed_form"], color="black", ls="--", label=f"claimed (1 − s) + sρ, s = {s}")
+    for name in schedules:
         (line,) = ax.plot(d["rho_grid"], d[f"map:{name}"], label=f"finite-step map, {name}")
         ax.plot(
             d["rho"],
@@ -46,9 +58,17 @@ def make(out_dir: str | Path = "figures/out") -> list[Path]:
         xscale="log",
         xlabel="ρ = σ/‖X‖_F",
         ylabel="singular value of the softened update",
-        title="Soft-Muon: claimed closed form vs finite-step blend\n(power-law spectrum, 128×512, float32)",
+        title=title or "Soft-Muon: claimed closed form vs finite-step blend",
     )
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower right", fontsize=7)
+    return fig, d
+
+
+def make(out_dir: str | Path = "figures/out") -> list[Path]:
+    fig, _ = plot_softening(
+        dtype=torch.float64,
+        title="Soft-Muon: claimed closed form vs finite-step blend\n(power-law spectrum, 128×512, float64)",
+    )
     return save(fig, out_dir, "softening")
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``spectral-la report`` (the main job), ``spectral-la design`` and ``spectral-la bench``."""
+"""Command line: ``spectral-la report`` (the main job), ``response``, ``softening``, ``design`` and ``bench``."""
 
 from __future__ import annotations
 
@@ -60,6 +60,26 @@ def _main(argv: list[str] | None) -> int:
     des.add_argument("--cushion", type=float, default=None, help="Polar Express cushion (default the paper's)")
     des.add_argument("--name", default=None)
     des.add_argument("--out", type=Path, default=None, help="write the schedule as JSON (load_schedule reads it)")
+    resp = sub.add_parser("response", help="plot the singular-value response of any methods (two panels)")
+    resp.add_argument("specs", nargs="+", help="method specs, schedule names or schedule JSON files")
+    resp.add_argument("--sigma-range", type=float, nargs=2, default=(1e-4, 1.2), metavar=("LO", "HI"))
+    resp.add_argument("--points", type=int, default=400)
+    resp.add_argument(
+        "--measured",
+        default=None,
+        choices=["float64", "float32", "bfloat16", "float16"],
+        help="overlay the measured response of a 64×64 matrix in this dtype",
+    )
+    resp.add_argument("--out", type=Path, default=Path("response.png"), help="fig.png, fig.svg or data.csv")
+    soft = sub.add_parser("softening", help="check Soft-Muon's closed form against the finite-step blend")
+    soft.add_argument("--schedule", nargs="+", default=["polar_express"])
+    soft.add_argument("--s", type=float, nargs="+", default=[0.3])
+    soft.add_argument(
+        "--spectrum", default="powerlaw", help="gaussian, lowrank, powerlaw or FILE.npz (sigma or matrix)"
+    )
+    soft.add_argument("--shape", default="128x512", help="MxN")
+    soft.add_argument("--dtype", default="float32", choices=["float64", "float32", "bfloat16", "float16"])
+    soft.add_argument("--out", type=Path, default=Path("softening.png"), help="figure path (.png or .svg)")
     bench = sub.add_parser("bench", help="speed and memory benchmarks (tables + JSON)")
     from benchmarks.__main__ import add_arguments
 
@@ -72,6 +92,10 @@ def _main(argv: list[str] | None) -> int:
         return run(args, argv)
     if args.command == "design":
         return _design(args)
+    if args.command == "response":
+        return _response(args)
+    if args.command == "softening":
+        return _softening(args)
     if args.command == "report":
         import torch
 
@@ -83,6 +107,66 @@ def _main(argv: list[str] | None) -> int:
         path = build_report(args.out, device=args.device, progress=not args.no_progress, config=config)
         print(path.read_text())
         print(f"written to {path}")
+    return 0
+
+
+def _response(args: argparse.Namespace) -> int:
+    from figures.response_plot import plot_response, write_rows
+    from spectral_la.atomic_files import atomic_path
+
+    suffix = args.out.suffix.lower()
+    if suffix not in (".png", ".svg", ".csv"):
+        raise ValueError(f"--out must end in .png, .svg or .csv, got {args.out}")
+    fig, rows = plot_response(
+        args.specs, sigma_range=tuple(args.sigma_range), points=args.points, measured_dtype=args.measured
+    )
+    if suffix == ".csv":
+        write_rows(rows, args.out)
+    else:
+        with atomic_path(args.out) as tmp:
+            fig.savefig(tmp, format=suffix[1:])
+    lo = args.sigma_range[0]
+    for name in dict.fromkeys(r["spec"] for r in rows):
+        errs = [r["error"] for r in rows if r["spec"] == name and r["kind"] == "map" and r["sigma"] <= 1]
+        if errs:  # σ ≤ 1: the normalised range (beyond it schedules are allowed to diverge)
+            print(f"{name}: max |f − target| = {max(errs):.4g} on [{lo:g}, 1]")
+    print(f"written to {args.out}")
+    return 0
+
+
+def _softening(args: argparse.Namespace) -> int:
+    import torch
+
+    from analysis.softening import measure_softening, spectrum_matrix
+    from analysis.tables import markdown_table
+    from figures.softening import plot_softening
+    from spectral_la.atomic_files import atomic_path
+    from spectral_la.validation import check_in_range
+
+    for s in args.s:
+        check_in_range(s, "--s", 0, 1)
+    try:
+        shape = tuple(int(v) for v in args.shape.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--shape must look like 128x512, got {args.shape!r}") from None
+    if len(shape) != 2 or min(shape) < 1 or max(shape) > 8192:
+        raise ValueError(f"--shape must be MxN with 1 ≤ M, N ≤ 8192, got {args.shape!r}")
+    if args.out.suffix.lower() not in (".png", ".svg"):
+        raise ValueError(f"--out must end in .png or .svg, got {args.out}")
+    x = spectrum_matrix(args.spectrum, shape)
+    dtype = getattr(torch, args.dtype)
+    rows = [r for name in args.schedule for r in measure_softening(name, x, args.s, dtype=dtype, family=args.spectrum)]
+    print(markdown_table(rows))
+    fig, _ = plot_softening(
+        tuple(args.schedule),
+        args.s[0],
+        x,
+        dtype=dtype,
+        title=f"Soft-Muon: claimed vs finite-step, {args.spectrum} {x.shape[0]}×{x.shape[1]}, {args.dtype}",
+    )
+    with atomic_path(args.out) as tmp:
+        fig.savefig(tmp, format=args.out.suffix[1:].lower())
+    print(f"written to {args.out}")
     return 0
 
 

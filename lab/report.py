@@ -20,14 +20,14 @@ from analysis.reference_accuracy import qdwh_convergence, reference_accuracy
 from analysis.schedule_response import gram_rounding, measured_response, schedule_bands
 from analysis.softening import softening_deviation
 from analysis.tables import markdown_table
-from figures import error_split, ns_response, qdwh_iterations, recurrence_accuracy, softening, stability
+from figures import error_split, qdwh_iterations, recurrence_accuracy, response_plot, softening, stability
 from spectral_la.atomic_files import atomic_write_text
 
 __all__ = ["FIGURES", "SECTIONS", "ReportConfig", "build_report"]
 
 #: The report's figures: name → maker ``make(out_dir, **kwargs) -> [paths]`` (figures/<name>.py).
 FIGURES = {
-    "ns_response": ns_response.make,
+    "ns_response": response_plot.make,
     "softening": softening.make,
     "recurrence_accuracy": recurrence_accuracy.make,
     "qdwh_iterations": qdwh_iterations.make,
@@ -115,7 +115,11 @@ def section_schedules(cfg: ReportConfig, fig, progress: bool) -> list[str]:
     bands = schedule_bands(points=cfg.band_points)
     return [
         "## Newton–Schulz schedules: scalar map on the design interval\n",
-        fig("ns_response", "Scalar maps f(σ) of the registered schedules (default steps), target 1."),
+        fig(
+            "ns_response",
+            "Scalar maps f(σ) of the registered schedules (default steps) and their error against the target 1, "
+            "certified bounds shaded on each design interval (figures.response_plot.plot_response).",
+        ),
         f"f = p_T ∘ … ∘ p₁ on {cfg.band_points} log-spaced points of [ℓ, 1] (float64, evaluated by the iteration "
         "itself on 1×1 matrices), default step count, and the rigorous upper bound of max|1 − f| on [ℓ, 1] by "
         "ball arithmetic (python-flint) with the certified max of f on [1, 1.01] (what a σ 1% above the range "

@@ -27,3 +27,16 @@ for r in rows:
 # %%
 x = torch.randn(32, 64)
 assert torch.equal(sl.soften(x, 0.0), sl.newton_schulz(x))
+
+# %% [markdown]
+# The picture (`spectral-la softening` draws the same for any spectrum or your own .npz):
+
+# %%
+from pathlib import Path
+
+from analysis.softening import spectrum_matrix
+from figures.softening import plot_softening
+
+fig, _ = plot_softening(("polar_express", "jordan_ns5"), 0.5, spectrum_matrix("lowrank", (64, 256)))
+Path("figures/out").mkdir(parents=True, exist_ok=True)
+fig.savefig("figures/out/notebook_softening.png")  # shown inline in Jupyter, saved when run as a script

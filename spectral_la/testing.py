@@ -117,9 +117,7 @@ def assert_matrix_accuracy(
     dps = check_int(dps, "dps", 15, 2000)
     x64 = np.asarray(X.detach().double().cpu() if isinstance(X, torch.Tensor) else X, dtype=float)
     got_raw = fn(X)
-    got = np.asarray(
-        got_raw.detach().double().cpu() if isinstance(got_raw, torch.Tensor) else got_raw, dtype=float
-    )
+    got = np.asarray(got_raw.detach().double().cpu() if isinstance(got_raw, torch.Tensor) else got_raw, dtype=float)
     with mpmath.workdps(dps):
         ref = reference(np.vectorize(mpmath.mpf, otypes=[object])(x64))
         ref = np.asarray(ref.tolist() if isinstance(ref, mpmath.matrix) else ref, dtype=object)
@@ -162,9 +160,7 @@ def write_golden(
     return atomic_write_text(path, json.dumps(table, indent=1) + "\n")
 
 
-def check_golden(
-    path: str | Path, fn: Callable[[torch.Tensor], Any], tol: float, *, relative: bool = False
-) -> None:
+def check_golden(path: str | Path, fn: Callable[[torch.Tensor], Any], tol: float, *, relative: bool = False) -> None:
     """Assert that ``fn`` (called on the table's σ as a float64 tensor) reproduces the golden values."""
     path = Path(path)
     try:

@@ -132,10 +132,11 @@ def test_softening_deviation_matches_the_scalar_maps():
 
 
 def test_figure_data_match_their_sources(tmp_path):
-    from figures import error_split, ns_response, qdwh_iterations, softening
+    from figures import error_split, qdwh_iterations, response_plot, softening
 
-    d = ns_response.data(points=50)
-    torch.testing.assert_close(d["jordan_ns5"], sl.scalar_map("jordan_ns5", d["sigma"]), rtol=0, atol=0)
+    rows = [r for r in response_plot.response_data(["jordan_ns5"], points=50) if r["kind"] == "map"]
+    sigma = torch.tensor([r["sigma"] for r in rows], dtype=torch.float64)
+    assert [r["f"] for r in rows] == sl.scalar_map("jordan_ns5", sigma).tolist()
     s = softening.data(n=32)
     for name in softening.SCHEDULES:
         # measured singular values of the blend follow its finite-step map (fp64 input),
@@ -146,5 +147,5 @@ def test_figure_data_match_their_sources(tmp_path):
     assert all(r["iterations"] <= 6 and r["converged"] for r in qdwh_iterations.data(n=24))
     split = error_split.data(m=6, n=8)
     assert all(r["approximation"] == 0.0 for r in split if r["method"] == "polar_qdwh")
-    for path in ns_response.make(tmp_path) + softening.make(tmp_path):
+    for path in response_plot.make(tmp_path) + softening.make(tmp_path):
         assert path.stat().st_size > 1000 and path.suffix in {".png", ".svg"}

@@ -1,0 +1,94 @@
+"""The three uses as one-liners: response plots, softening checks, pinned recurrences (commands end to end)."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from lab.cli import main
+from spectral_la.design import design_schedule, save_schedule
+
+
+def test_response_command_writes_png_svg_and_csv(tmp_path, capsys):
+    assert (
+        main(["response", "polar_express", "soften:0.3:jordan_ns5", "--points", "50", "--out", str(tmp_path / "r.png")])
+        == 0
+    )
+    assert (tmp_path / "r.png").stat().st_size > 1000
+    assert (
+        main(["response", "muon_p:1/3", "--points", "50", "--measured", "float32", "--out", str(tmp_path / "r.svg")])
+        == 0
+    )
+    assert (tmp_path / "r.svg").read_text().startswith("<?xml")
+    assert main(["response", "jordan_ns5", "--points", "20", "--out", str(tmp_path / "r.csv")]) == 0
+    with (tmp_path / "r.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 20 and rows[0]["spec"] == "ns:jordan_ns5"
+    assert "max |f − target|" in capsys.readouterr().out
+
+
+def test_response_of_a_designed_schedule_file(tmp_path):
+    path = save_schedule(design_schedule(5, 3, 1e-2, name="my_design").schedule, tmp_path / "mine.json")
+    assert main(["response", str(path), "--points", "30", "--out", str(tmp_path / "mine.csv")]) == 0
+    assert "ns:my_design" in (tmp_path / "mine.csv").read_text()
+
+
+def test_softening_command_on_a_family_and_on_a_users_npz(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "softening",
+                "--schedule",
+                "polar_express",
+                "--s",
+                "0.3",
+                "--spectrum",
+                "powerlaw",
+                "--shape",
+                "32x96",
+                "--out",
+                str(tmp_path / "s.png"),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "| polar_express | powerlaw | 32x96 | 0.3 |" in out and (tmp_path / "s.png").stat().st_size > 1000
+    np.savez(tmp_path / "mine.npz", sigma=np.geomspace(1, 1e-3, 24))
+    assert (
+        main(
+            [
+                "softening",
+                "--spectrum",
+                str(tmp_path / "mine.npz"),
+                "--shape",
+                "24x48",
+                "--out",
+                str(tmp_path / "s.svg"),
+            ]
+        )
+        == 0
+    )
+    np.savez(tmp_path / "mat.npz", matrix=np.random.default_rng(0).standard_normal((20, 30)))
+    assert main(["softening", "--spectrum", str(tmp_path / "mat.npz"), "--out", str(tmp_path / "m.png")]) == 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["response", "ns:nope"],
+        ["response", "polar_express", "--sigma-range", "1", "0.5"],
+        ["response", "polar_express", "--out", "x.pdf"],
+        ["response", "missing.json"],
+        ["softening", "--s", "1.5"],
+        ["softening", "--spectrum", "missing.npz"],
+        ["softening", "--shape", "ax3"],
+    ],
+)
+def test_bad_arguments_are_one_line_errors(argv, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
