@@ -101,6 +101,17 @@ def test_sweep_keys_are_normalised_and_validated(tmp_path):
             stability_sweep(**{**SMALL, **bad}, cache=cache)
 
 
+def test_atomic_files_get_the_usual_mode(tmp_path):
+    from spectral_la.atomic_files import atomic_write_text
+
+    mask = os.umask(0o022)
+    try:
+        path = atomic_write_text(tmp_path / "r.md", "x")
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
 def test_atomic_path_leaves_nothing_behind_on_failure(tmp_path):
     target = tmp_path / "fig.png"
     target.write_bytes(b"old")
