@@ -1,11 +1,11 @@
 """Singular-value response of a method: predicted scalar map, target, and the measured matrix map.
 
-``response(method, sigmas, backend=...)``
+``response(method, sigmas, mode=...)``
 
-* ``backend="float64"`` / ``"mpmath"``: ``sigmas`` are normalised singular
+* ``mode="scalar"`` / ``"mpmath"``: ``sigmas`` are normalised singular
   values σ̂; returns f(σ̂) (the method's scalar map, computed by its own
   iteration code) and the target t(σ̂) in float64 or at ``mp.dps``.
-* ``backend="torch"``: ``sigmas`` are the singular values of a test matrix
+* ``mode="matrix"``: ``sigmas`` are the singular values of a test matrix
   X = U diag(σ) Vᵀ (Haar-like U, V; shape (k, k) or ``shape``) built in float64,
   rounded to ``dtype`` on ``device``; the method runs on it and the measured
   response uᵢᵀ F(X) vᵢ and the leakage max_{j≠i} |uᵢᵀ F(X) vⱼ| are reported next
@@ -24,14 +24,14 @@ from analysis.spectra import singular_bases
 
 __all__ = ["response"]
 
-BACKENDS = ("float64", "mpmath", "torch")
+MODES = ("scalar", "mpmath", "matrix")
 
 
 def response(
     spec: str | Method,
     sigmas,
     *,
-    backend: str = "float64",
+    mode: str = "scalar",
     shape: tuple[int, int] | None = None,
     device: str = "cpu",
     dtype: torch.dtype = torch.float32,
@@ -40,9 +40,9 @@ def response(
 ) -> list[dict]:
     """Rows {sigma, sigma_hat, predicted, target[, measured, leakage]} (module docstring)."""
     m = method(spec)
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "mpmath":
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode == "mpmath":
         s = [mpmath.mpf(v) for v in sigmas]
         return [
             {"sigma_hat": a, "predicted": b, "target": c} for a, b, c in zip(s, m.scalar(s), m.target(s), strict=True)
@@ -50,7 +50,7 @@ def response(
     s = torch.as_tensor(sigmas, dtype=torch.float64).flatten()
     if not bool(torch.isfinite(s).all()) or bool((s < 0).any()):
         raise ValueError("sigmas must be finite and non-negative")
-    if backend == "float64":
+    if mode == "scalar":
         return [
             {"sigma_hat": float(a), "predicted": float(b), "target": float(c)}
             for a, b, c in zip(s, m.scalar(s), m.target(s), strict=True)

@@ -17,7 +17,8 @@ import torch
 from tqdm.auto import tqdm
 
 import spectral_la as sl
-from analysis.spectra import singular_bases, torch_matrix_with_spectrum
+from analysis.response import response
+from analysis.spectra import torch_matrix_with_spectrum
 from spectral_la.certify import certify
 
 __all__ = ["gram_rounding", "measured_response", "schedule_bands"]
@@ -50,26 +51,21 @@ def schedule_bands(names=None, *, points: int = 2001) -> list[dict]:
 def measured_response(
     names=None, *, n: int = 128, dtypes=(torch.float32, torch.bfloat16), device="cpu", progress: bool = True
 ) -> list[dict]:
+    """Per schedule and compute dtype: max |uᵢᵀNS(X)vᵢ − f(σ̂ᵢ)| and the leakage, via :func:`analysis.response`."""
     rows = []
     jobs = [(name, dt) for name in (names or list(sl.schedules)) for dt in dtypes]
     for name, dtype in tqdm(jobs, desc="schedule response", disable=not progress):
-        sched = sl.schedules[name]
-        u, v = singular_bases(n, n, seed=0)
-        sigma = torch.logspace(0, np.log10(sched.interval[0]), n, dtype=torch.float64)
-        x = (u * sigma) @ v.T
-        y = sl.newton_schulz(x.to(device), name, compute_dtype=dtype).double().cpu()
-        d = u.T @ y @ v
-        norm = sched.normalization
-        sig_hat = sigma / (norm.scale * torch.linalg.matrix_norm(x) + norm.eps)
-        predicted = sl.scalar_map(name, sig_hat)
-        off = d - torch.diag(torch.diagonal(d))
+        sigma = torch.logspace(0, np.log10(sl.schedules[name].interval[0]), n, dtype=torch.float64)
+        measured = response(
+            f"ns:{name}", sigma, mode="matrix", dtype=torch.float64, compute_dtype=dtype, device=device, seed=0
+        )
         rows.append(
             {
                 "schedule": name,
                 "compute": str(dtype).removeprefix("torch."),
                 "n": n,
-                "max_response_error": float((torch.diagonal(d) - predicted).abs().max()),
-                "max_leakage": float(off.abs().max()),
+                "max_response_error": max(abs(r["measured"] - r["predicted"]) for r in measured),
+                "max_leakage": max(r["leakage"] for r in measured),
             }
         )
     return rows

@@ -73,7 +73,7 @@ def response_data(
             rows.append({"spec": name, "sigma": s, "f": fv, "target": tv, "error": abs(fv - tv), "kind": "map"})
         if measured_dtype is not None:
             grid = torch.logspace(torch.log10(torch.tensor(lo)), 0, measured_size, dtype=torch.float64).flip(0)
-            for r in response(name, grid, backend="torch", dtype=DTYPES[measured_dtype]):
+            for r in response(name, grid, mode="matrix", dtype=DTYPES[measured_dtype]):
                 rows.append(
                     {
                         "spec": name,

@@ -19,7 +19,7 @@ for name in ("jordan_ns5", "polar_express", "you_ns6"):
 # f(σ̂_i) to rounding; "target" is what the exact msign (U_r V_rᵀ, the iterations' limit) would give.
 
 # %%
-rows = response("ns:polar_express", torch.logspace(0, -3, 16), backend="torch", dtype=torch.float32)
+rows = response("ns:polar_express", torch.logspace(0, -3, 16), mode="matrix", dtype=torch.float32)
 worst = max(abs(r["measured"] - r["predicted"]) for r in rows)
 print(f"max |measured - predicted| in float32: {worst:.2e}")
 assert worst < 1e-3

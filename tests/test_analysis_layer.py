@@ -23,7 +23,7 @@ U64 = unit_roundoff(torch.float64)
 
 def test_exact_method_response_is_one_to_rounding():
     sig = torch.logspace(0, -4, 12)
-    rows = response("polar", sig, backend="torch", dtype=torch.float64)
+    rows = response("polar", sig, mode="matrix", dtype=torch.float64)
     # Backward-stable SVD: |u_iᵀ P v_i − 1| ≤ 10·n·u·κ with κ = 1e4.
     assert all(abs(r["measured"] - 1) <= 10 * 12 * U64 * 1e4 for r in rows)
     assert all(r["predicted"] == r["target"] == 1 for r in rows)
@@ -31,7 +31,7 @@ def test_exact_method_response_is_one_to_rounding():
 
 @pytest.mark.parametrize("spec", ["ns:jordan_ns5", "soften:0.3:polar_express", "muon_p:1/3", "gram_ns:you_ns6"])
 def test_measured_response_equals_scalar_map(spec):
-    rows = response(spec, torch.logspace(0, -2.5, 10), backend="torch", dtype=torch.float64, shape=(10, 30))
+    rows = response(spec, torch.logspace(0, -2.5, 10), mode="matrix", dtype=torch.float64, shape=(10, 30))
     # float64 iteration: 10·n·T·u·A with A ≤ 1e3 (tests/test_newton_schulz). soften_scalar_map
     # neglects the normalisation ε = 1e-7 (documented): + ε/‖X‖_F·(1 + max f') with f' ≤ 30, ‖X‖_F ≈ 1.5.
     eps_term = 1e-7 / 1.5 * 31 if spec.startswith("soften") else 0.0
@@ -42,8 +42,8 @@ def test_measured_response_equals_scalar_map(spec):
 
 def test_scalar_backends_agree_with_mpmath_closed_form():
     mpmath.mp.dps = 30
-    rows = response("ns:jordan_ns5", ["0.001", "0.1", "0.9"], backend="mpmath")
-    rows64 = response("ns:jordan_ns5", [0.001, 0.1, 0.9], backend="float64")
+    rows = response("ns:jordan_ns5", ["0.001", "0.1", "0.9"], mode="mpmath")
+    rows64 = response("ns:jordan_ns5", [0.001, 0.1, 0.9], mode="scalar")
     coeffs = sl.schedules["jordan_ns5"].coefficients()
     for r, r64 in zip(rows, rows64, strict=True):
         exact = compose(coeffs, r["sigma_hat"])
@@ -52,10 +52,10 @@ def test_scalar_backends_agree_with_mpmath_closed_form():
 
 
 def test_response_validation():
-    with pytest.raises(ValueError, match="backend"):
-        response("polar", [0.5], backend="jax")
+    with pytest.raises(ValueError, match="mode"):
+        response("polar", [0.5], mode="jax")
     with pytest.raises(ValueError, match="shape"):
-        response("polar", [1.0, 0.5], backend="torch", shape=(3, 3))
+        response("polar", [1.0, 0.5], mode="matrix", shape=(3, 3))
     with pytest.raises(ValueError, match="sigmas"):
         response("polar", [float("nan")])
     with pytest.raises(ValueError, match="unknown kind 'svd_polar'"):
