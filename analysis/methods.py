@@ -21,12 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import mpmath
-import numpy as np
 import torch
 
 import spectral_la as sl
 from analysis.spec import MethodSpec, parse
+from spectral_la.backend import sigma_batch
 from spectral_la.muon_p import MUON_P_NORMALIZATION
 from spectral_la.schedules import FROBENIUS_KINDS
 from spectral_la.soften import BLEND_NORMALIZATION
@@ -45,15 +44,22 @@ class Method:
     matmul_only: bool
 
 
-def _ones(s: Any) -> Any:
-    import mpmath
+def _scalar_fn(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Lift an elementwise formula to every kind of σ through the backend (no kind branches here)."""
 
-    return torch.ones_like(s) if isinstance(s, torch.Tensor) else [mpmath.mpf(1)] * len(s)
+    def lifted(sigma: Any) -> Any:
+        ops, x, restore = sigma_batch(sigma)
+        with ops.guard():
+            return restore(fn(ops, x))
+
+    return lifted
 
 
-def _elementwise(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """Lift a scalar formula to a float64 tensor or a list of mpmath numbers."""
-    return lambda s: fn(s) if isinstance(s, torch.Tensor) else [fn(v) for v in s]
+_ones = _scalar_fn(lambda ops, x: x * 0 + 1)
+
+
+def _power_fn(p: float) -> Callable[[Any], Any]:
+    return _scalar_fn(lambda ops, x: ops.power(x, ops.scalar(p)))
 
 
 def _fro_normaliser(scale: float, eps: float):
@@ -119,7 +125,7 @@ def method(spec: str | MethodSpec | Method) -> Method:
                 name=name,
                 apply=lambda x, **kw: sl.muon_p(x, p, **kw),
                 scalar=lambda r: sl.muon_p_scalar_map(p, r),
-                target=_elementwise(lambda r: r**p),
+                target=_power_fn(p),
                 normalise=_fro_normaliser(MUON_P_NORMALIZATION.scale, MUON_P_NORMALIZATION.eps),
                 exact=lambda x, rtol=None: _normalised_power(x, p, rtol),
                 matmul_only=True,
@@ -128,8 +134,8 @@ def method(spec: str | MethodSpec | Method) -> Method:
             return Method(
                 name=name,
                 apply=lambda x, **kw: sl.muon_p(x, p, method="coupled", **kw),
-                scalar=_elementwise(lambda r: r * (r * r) ** ((p - 1) / 2)),
-                target=_elementwise(lambda r: r**p),
+                scalar=_scalar_fn(lambda ops, r: r * ops.power(r * r, ops.scalar((p - 1) / 2))),
+                target=_power_fn(p),
                 normalise=_fro_normaliser(MUON_P_NORMALIZATION.scale, MUON_P_NORMALIZATION.eps),
                 exact=lambda x, rtol=None: _normalised_power(x, p, rtol),
                 matmul_only=True,
@@ -148,7 +154,7 @@ def method(spec: str | MethodSpec | Method) -> Method:
         case "msign":
             return Method(name, lambda x, **kw: sl.msign(x), _ones, _ones, _identity, _msign, matmul_only=False)
         case "fractional_power":
-            power = _elementwise(lambda r: r**p)
+            power = _power_fn(p)
             return Method(
                 name,
                 lambda x, **kw: sl.fractional_power(x, p),
@@ -167,15 +173,7 @@ def _msign(x: Any, rtol: float | None = None) -> Any:
 
 def _soften_exact(x: Any, s: float, rtol: float | None = None) -> Any:
     """Closed-form Soft-Muon target (1 − s)·U_rV_rᵀ + s·X/(‖X‖_F + 1e-7) (soften's own normalisation)."""
-    sign, direct = sl.msign(x, rtol=rtol), sl.normalize(x, BLEND_NORMALIZATION)
-    if isinstance(x, torch.Tensor):
-        return (1 - s) * sign + s * direct
-    return _objects(sign) * (1 - mpmath.mpf(s)) + _objects(direct) * mpmath.mpf(s)
-
-
-def _objects(a: Any) -> np.ndarray:
-    """An mpmath.matrix or object array as an object array (for elementwise arithmetic)."""
-    return np.array(a.tolist(), dtype=object) if isinstance(a, mpmath.matrix) else np.asarray(a, dtype=object)
+    return sl.msign(x, rtol=rtol) * (1 - s) + sl.normalize(x, BLEND_NORMALIZATION) * s
 
 
 def _normalised_power(x: Any, p: float, rtol: float | None = None) -> Any:

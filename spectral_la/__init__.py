@@ -2,7 +2,7 @@
 
 Every function accepts a torch tensor of shape (..., m, n) (any device; fp64,
 fp32, bf16, fp16) or an mpmath matrix / NumPy object array of mpmath numbers,
-and returns the same kind. See ``spectral_la._backend`` for the two execution
+and returns the same kind. See ``spectral_la.backend`` for the two execution
 paths and the dtype policy.
 """
 

@@ -47,7 +47,7 @@ import numbers
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from spectral_la._backend import working
+from spectral_la.backend import working
 from spectral_la.errors import NotPositiveSemidefiniteError, SingularMatrixError
 from spectral_la.inverse_root import SLACK, scaled_shift, symmetric_part_checked
 from spectral_la.validation import MAX_STEPS, check_in_range, check_int, check_result_finite

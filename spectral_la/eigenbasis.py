@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from spectral_la._backend import working
+from spectral_la.backend import working
 from spectral_la.validation import check_in_range
 
 __all__ = ["EigenbasisTracker", "subspace_angles"]

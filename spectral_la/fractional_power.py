@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from spectral_la._backend import TorchOps, working
+from spectral_la.backend import TorchOps, working
 from spectral_la.daleckii_krein import singular_value_map_vjp
 from spectral_la.validation import check_in_range
 

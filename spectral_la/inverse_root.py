@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from spectral_la._backend import TorchOps, working
+from spectral_la.backend import TorchOps, working
 from spectral_la.daleckii_krein import eigen_map_vjp
 from spectral_la.errors import NotPositiveSemidefiniteError, SingularMatrixError
 from spectral_la.validation import check_in_range, check_result_finite

@@ -1,6 +1,6 @@
 """Fast kernels under the mpmath path: python-flint matrix products and matmul-only refinement.
 
-The mpmath path (:class:`spectral_la._backend.MpOps`) holds NumPy object arrays of
+The mpmath path (:class:`spectral_la.backend.MpOps`) holds NumPy object arrays of
 ``mpf`` and runs every algorithm of the package unchanged. Its heavy linear
 algebra goes through the kernels below, at the working precision ``mp.prec``
 (which already includes the routine's guard bits):

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from spectral_la._backend import sigma_batch, working
+from spectral_la.backend import sigma_batch, working
 from spectral_la.coupled_inverse_root import check_positive_definite, coupled_newton, default_tol, matrix_power
 from spectral_la.errors import NotConvergedError, SingularMatrixError
 from spectral_la.newton_schulz import apply_normalization, on_wide

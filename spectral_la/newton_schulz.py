@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from spectral_la._backend import sigma_batch, working
+from spectral_la.backend import sigma_batch, working
 from spectral_la.schedules import Normalization, Schedule, schedules
 
 __all__ = ["newton_schulz", "normalize", "scalar_map"]
@@ -203,7 +203,7 @@ def scalar_map(schedule: str | Schedule, sigma: Any, steps: int | None = None) -
 
     ``sigma``: a torch tensor or NumPy float array of any shape (evaluated in
     its dtype), or an mpmath / Python number or a sequence of them (evaluated at
-    ``mp.prec``); the result has the same kind (:func:`spectral_la._backend.sigma_batch`).
+    ``mp.prec``); the result has the same kind (:func:`spectral_la.backend.sigma_batch`).
     No normalisation is applied: σ is the already-normalised singular value.
     """
     rows = schedules.resolve(schedule).coefficients(steps)

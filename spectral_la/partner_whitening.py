@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from spectral_la._backend import working
+from spectral_la.backend import working
 from spectral_la.coupled_inverse_root import coupled_sqrt
 from spectral_la.fractional_power import fractional_power
 from spectral_la.inverse_root import inverse_root

@@ -62,7 +62,7 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from spectral_la._backend import working
+from spectral_la.backend import working
 from spectral_la.validation import MAX_STEPS, check_in_range, check_int, check_result_finite
 
 __all__ = ["QDWHResult", "qdwh", "dwh_weights"]

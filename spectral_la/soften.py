@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spectral_la._backend import sigma_batch
+from spectral_la.backend import sigma_batch
 from spectral_la.newton_schulz import apply_normalization, iterate, normalised_iteration, prepare
 from spectral_la.schedules import FROBENIUS_KINDS, SOURCE_EPS, Normalization, Schedule, schedules
 from spectral_la.validation import check_in_range

@@ -100,3 +100,10 @@ def test_scalar_maps_validate_steps_the_same_way():
         sl.scalar_map("jordan_ns5", [])
     with pytest.raises(TypeError, match="sigma"):
         sl.scalar_map("jordan_ns5", ["0.5"])
+
+
+def test_the_analysis_methods_do_not_branch_on_the_kind_of_number():
+    # Scalar maps, targets and exact maps of analysis.methods go through the backend (sigma_batch,
+    # spectral_la.normalize), so one expression serves torch, NumPy and mpmath.
+    source = (ROOT / "analysis" / "methods.py").read_text()
+    assert "isinstance(" not in source.replace("isinstance(spec, Method)", "")
