@@ -86,6 +86,8 @@ class Ops(Protocol):
     def qr(self, x: Any) -> tuple[Any, Any]: ...
     def solve_spd_right(self, x: Any, m: Any) -> Any: ...
     def inv_upper(self, r: Any) -> Any: ...
+    def fast(self, x: Any) -> Any: ...  # representation for a product-bound loop (@, .mT, addmm, × scalar)
+    def slow(self, x: Any) -> Any: ...  # back to the general array
     def guard(self) -> contextlib.AbstractContextManager: ...
 
 
@@ -236,6 +238,15 @@ class TorchOps:
         eye = self.eye(r.shape[-1]).expand(r.shape)
         return torch.linalg.solve_triangular(r, eye, upper=True)
 
+    @staticmethod
+    def fast(x):
+        """Identity: torch tensors are already the fast representation of a matmul loop."""
+        return x
+
+    @staticmethod
+    def slow(x):
+        return x
+
     @contextlib.contextmanager
     def guard(self) -> Iterator[None]:
         yield
@@ -375,7 +386,22 @@ class MpOps:
     @staticmethod
     def addmm(c, a, b, beta, alpha=1):
         """``beta·c + alpha·(a @ b)`` in one python-flint pass (:func:`mp_kernels.addmm`)."""
+        if isinstance(c, mp_kernels.ArbBatch):
+            return c.addmm(a, b, beta, alpha)
         return _mp(mp_kernels.addmm(c, a, b, beta, alpha))
+
+    @staticmethod
+    def fast(x):
+        """The representation a product-bound loop should run on: flint matrices (:class:`mp_kernels.ArbBatch`)."""
+        if not mp_kernels.HAVE_FLINT:
+            return x
+        mp_kernels.flint.ctx.prec = mpmath.mp.prec
+        return mp_kernels.ArbBatch.from_objects(np.asarray(x))
+
+    @staticmethod
+    def slow(x):
+        """Back from :meth:`fast` to the object array every other operation takes."""
+        return _mp(x.to_objects()) if isinstance(x, mp_kernels.ArbBatch) else x
 
     @staticmethod
     def diagonal(x):

@@ -110,12 +110,13 @@ def gram_polynomial(ops: Any, a: Any, row: tuple) -> Any:
 
 
 def iterate(ops: Any, x: Any, rows: list[tuple]) -> Any:
-    """Apply the schedule rows to a wide working array x (m ≤ n)."""
+    """Apply the schedule rows to a wide working array x (m ≤ n); products only, in ``ops.fast`` form."""
+    x = ops.fast(x)
     for row in rows:
         a = x @ x.mT
         s = gram_polynomial(ops, a, row)
         x = ops.addmm(x, s, x, beta=ops.scalar(row[0]))
-    return x
+    return ops.slow(x)
 
 
 def newton_schulz(
