@@ -12,7 +12,10 @@ Each is reported relative to ‖R‖ in the Frobenius and spectral norms, and
 per singular value of X: with X = U Σ Vᵀ (mpmath SVD), the diagonal
 uᵢᵀ(·)vᵢ of each error and the off-diagonal leakage. For polar-type targets
 the orthogonality defect ‖FᵀF − I‖_F (small side) of the dtype result is
-added. The mpmath runs cost O(T·n³) operations at ``dps`` digits: keep n ≲ 48.
+added. For methods whose mpmath run is a product loop (the Newton–Schulz family),
+``approximation_run_radius`` certifies that run: python-flint's ball arithmetic
+bounds its distance from the same loop in exact arithmetic. The mpmath runs cost
+O(T·n³) operations at ``dps`` digits (python-flint kernels; n of a few hundred is fine).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import mpmath
 import torch
 
 from analysis.methods import Method, method
+from spectral_la import mp_kernels
 from spectral_la.validation import check_int
 
 __all__ = ["error_report"]
@@ -52,7 +56,8 @@ def error_report(spec: str | Method, X: torch.Tensor, *, dps: int = 30, compute_
     with mpmath.workdps(dps):
         xm = mpmath.matrix(x_exact.tolist())
         ref = _to_torch(m.exact(xm))
-        approx_mp = _to_torch(m.apply(xm))
+        with mp_kernels.track_radius() as tracker:
+            approx_mp = _to_torch(m.apply(xm))
         u, s, vh = mpmath.svd_r(xm, full_matrices=False)
         u_t, v_t = _to_torch(u), _to_torch(vh).T
         sigma = [float(s[i]) for i in range(len(s))]
@@ -67,6 +72,9 @@ def error_report(spec: str | Method, X: torch.Tensor, *, dps: int = 30, compute_
         "dtype": str(X.dtype).removeprefix("torch."),
         "dps": dps,
         "sigma": sigma,
+        # rigorous entrywise bound on the mpmath run's own arithmetic error in its product loops
+        # (ball arithmetic, mp_kernels.track_radius); None where the method has no such loop
+        "approximation_run_radius": tracker.radius if tracker.loops else None,
     }
     for name, e in parts.items():
         proj = u_t.T @ e @ v_t

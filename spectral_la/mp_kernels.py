@@ -33,6 +33,9 @@ algebra goes through the kernels below, at the working precision ``mp.prec``
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import mpmath
 import numpy as np
 import torch
@@ -42,7 +45,7 @@ try:
 except ImportError:  # pragma: no cover - python-flint is an optional accelerator
     flint = None
 
-__all__ = ["HAVE_FLINT", "ArbBatch", "addmm", "eigh", "matmul", "svd"]
+__all__ = ["HAVE_FLINT", "ArbBatch", "RadiusTracker", "addmm", "eigh", "matmul", "svd", "track_radius"]
 
 HAVE_FLINT = flint is not None
 
@@ -114,6 +117,36 @@ def addmm(c: np.ndarray, a: np.ndarray, b: np.ndarray, beta, alpha) -> np.ndarra
         flint.ctx.prec = old
 
 
+class RadiusTracker:
+    """Collects the ball radii of the product-bound loops run inside :func:`track_radius`."""
+
+    def __init__(self) -> None:
+        self.radius = 0.0  # max entrywise radius over every loop result (a float, rounded up)
+        self.loops = 0
+
+
+_TRACKERS: list[RadiusTracker] = []
+
+
+@contextlib.contextmanager
+def track_radius() -> Iterator[RadiusTracker]:
+    """Run the mpmath path's product-bound loops (Newton–Schulz and its kin) in full ball arithmetic.
+
+    Inside, :class:`ArbBatch` keeps python-flint's radii instead of dropping them after each
+    operation, and the tracker records the largest entrywise radius of each loop's result.
+    That radius is a **rigorous** bound on the distance between the returned midpoints and the
+    loop run in exact arithmetic on the same (already normalised) input -- the certificate of
+    an mpmath "approximation" run (analysis.error_report reports it) -- before the final
+    rounding of the result to ``mp.prec``, which adds at most one unit roundoff per entry.
+    """
+    tracker = RadiusTracker()
+    _TRACKERS.append(tracker)
+    try:
+        yield tracker
+    finally:
+        _TRACKERS.remove(tracker)
+
+
 class ArbBatch:
     """A batch of python-flint ``arb_mat`` (midpoints) standing in for an object array inside a matmul loop.
 
@@ -138,6 +171,11 @@ class ArbBatch:
         out = np.empty((len(self.mats), m, n), dtype=object)
         for i, mat in enumerate(self.mats):
             out[i] = _mpf_array(mat.mid())
+        if _TRACKERS:
+            radius = max((float(v.rad()) for mat in self.mats for v in mat.entries()), default=0.0)
+            for tracker in _TRACKERS:
+                tracker.radius = max(tracker.radius, radius * (1 + 2**-50))  # float rounding, upward
+                tracker.loops += 1
         return out.reshape(*self.batch, m, n)
 
     @property
@@ -159,7 +197,9 @@ class ArbBatch:
 
     def _like(self, mats: list, m: int, n: int, other: ArbBatch | None = None) -> ArbBatch:
         batch = self.batch if other is None or len(self.mats) >= len(other.mats) else other.batch
-        return ArbBatch([mat.mid() for mat in mats], batch, m, n)
+        if not _TRACKERS:  # midpoint arithmetic unless radii are being tracked
+            mats = [mat.mid() for mat in mats]
+        return ArbBatch(mats, batch, m, n)
 
     def __matmul__(self, other: ArbBatch) -> ArbBatch:
         return self._like([a * b for a, b in self._zip(other)], self._mn[0], other._mn[1], other)
@@ -171,7 +211,7 @@ class ArbBatch:
         return self._like([a - b for a, b in self._zip(other)], *self._mn, other)
 
     def __mul__(self, scalar) -> ArbBatch:
-        c = flint.arb(scalar)
+        c = flint.arb(scalar)  # an mpf coefficient is exact as a ball (radius 0)
         return self._like([a * c for a in self.mats], *self._mn)
 
     __rmul__ = __mul__

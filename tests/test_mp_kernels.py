@@ -120,3 +120,25 @@ def test_bad_input_on_the_mpmath_path():
         fine = mpmath.mpf(1) / 3
     out = sl.polar(mpmath.matrix([[fine, 0], [0, 1]]))
     assert out[0, 0] == 1 and out[1, 1] == 1
+
+
+def test_tracked_radius_certifies_the_newton_schulz_run():
+    # The radius bounds the mpmath run's distance from exact arithmetic: a run at 80 digits
+    # (an independent, far more precise evaluation of the same loop on the same input) must
+    # lie inside it, and the radius must be small at the working precision.
+    mpmath.mp.dps = 30
+    x = prescribed(6, 9, geometric_spectrum(6, 1e2), seed=7).x
+    with mp_kernels.track_radius() as tracker:
+        y = sl.newton_schulz(x, "polar_express", normalize="none")
+    assert tracker.loops == 1 and 0 < tracker.radius < 1e-25
+    with mpmath.workdps(80):
+        y80 = sl.newton_schulz(x, "polar_express", normalize="none")
+    u = mp_unit_roundoff()  # the final rounding of y to 30 digits, entries ≤ 1.2
+    assert max_abs_diff(y, y80) <= tracker.radius + 2 * u
+    import torch
+
+    from analysis.error_report import error_report
+
+    rep = error_report("ns:polar_express", torch.randn(5, 7, dtype=torch.float64), dps=30)
+    assert 0 < rep["approximation_run_radius"] < 1e-20
+    assert error_report("polar", torch.randn(5, 7, dtype=torch.float64), dps=30)["approximation_run_radius"] is None
