@@ -142,3 +142,23 @@ def test_tracked_radius_certifies_the_newton_schulz_run():
     rep = error_report("ns:polar_express", torch.randn(5, 7, dtype=torch.float64), dps=30)
     assert 0 < rep["approximation_run_radius"] < 1e-20
     assert error_report("polar", torch.randn(5, 7, dtype=torch.float64), dps=30)["approximation_run_radius"] is None
+
+
+def test_float64_stability_rows_show_real_float64_error(tmp_path):
+    # Measured against the 30-digit reference, float64 rows are no longer 0 by construction:
+    # the exact references land between 0 and the backward-stability size 20·n·u·κ.
+    from analysis.stability import stability_sweep
+
+    rows = stability_sweep(
+        ("msign", "polar_qdwh"),
+        dtypes=("float64",),
+        kappas=(1e2, 1e8),
+        shapes=("16x16",),
+        rank_deficiencies=(0.0,),
+        cache=tmp_path / "s.csv",
+        progress=False,
+    )
+    u = 2.0**-53
+    for r in rows:
+        assert 0 < r["rel_error"] <= 20 * 16 * u * r["kappa"], r
+        assert r["rounding_error"] == pytest.approx(r["rel_error"], rel=1e-6)  # an exact map: all rounding
