@@ -54,7 +54,7 @@ def response_data(
     sigma_range: tuple[float, float] = (1e-4, 1.2),
     points: int = 400,
     measured_dtype: str | None = None,
-    measured_size: int = 64,
+    measured_shape: tuple[int, int] = (64, 64),
 ) -> list[dict]:
     """Tidy rows {spec, sigma, f, target, error[, measured]} on a log grid over ``sigma_range``."""
     lo, hi = (float(check_in_range(v, "sigma_range", 0, None, lo_open=True)) for v in sigma_range)
@@ -72,8 +72,9 @@ def response_data(
         for s, fv, tv in zip(sigma.tolist(), f.tolist(), t.tolist(), strict=True):
             rows.append({"spec": name, "sigma": s, "f": fv, "target": tv, "error": abs(fv - tv), "kind": "map"})
         if measured_dtype is not None:
-            grid = torch.logspace(torch.log10(torch.tensor(lo)), 0, measured_size, dtype=torch.float64).flip(0)
-            for r in response(name, grid, mode="matrix", dtype=DTYPES[measured_dtype]):
+            k = min(measured_shape)
+            grid = torch.logspace(torch.log10(torch.tensor(lo)), 0, k, dtype=torch.float64).flip(0)
+            for r in response(name, grid, mode="matrix", dtype=DTYPES[measured_dtype], shape=tuple(measured_shape)):
                 rows.append(
                     {
                         "spec": name,

@@ -68,8 +68,9 @@ def _main(argv: list[str] | None) -> int:
         "--measured",
         default=None,
         choices=["float64", "float32", "bfloat16", "float16"],
-        help="overlay the measured response of a 64×64 matrix in this dtype",
+        help="overlay the measured response of a real matrix in this dtype",
     )
+    resp.add_argument("--shape", default="64x64", help="MxN of the measured matrix (default 64x64)")
     resp.add_argument("--out", type=Path, default=Path("response.png"), help="fig.png, fig.svg or data.csv")
     soft = sub.add_parser("softening", help="check Soft-Muon's closed form against the finite-step blend")
     soft.add_argument("--schedule", nargs="+", default=["polar_express"])
@@ -117,8 +118,18 @@ def _response(args: argparse.Namespace) -> int:
     suffix = args.out.suffix.lower()
     if suffix not in (".png", ".svg", ".csv"):
         raise ValueError(f"--out must end in .png, .svg or .csv, got {args.out}")
+    try:
+        shape = tuple(int(v) for v in args.shape.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--shape must look like 64x64, got {args.shape!r}") from None
+    if len(shape) != 2 or min(shape) < 1 or max(shape) > 8192:
+        raise ValueError(f"--shape must be MxN with 1 ≤ M, N ≤ 8192, got {args.shape!r}")
     fig, rows = plot_response(
-        args.specs, sigma_range=tuple(args.sigma_range), points=args.points, measured_dtype=args.measured
+        args.specs,
+        sigma_range=tuple(args.sigma_range),
+        points=args.points,
+        measured_dtype=args.measured,
+        measured_shape=shape,
     )
     if suffix == ".csv":
         write_rows(rows, args.out)

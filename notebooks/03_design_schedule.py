@@ -4,6 +4,8 @@
 # registering it for use in `newton_schulz`.
 
 # %%
+from pathlib import Path
+
 import torch
 
 import spectral_la as sl
@@ -24,3 +26,14 @@ if "my_schedule_d5_t4" not in sl.schedules:
     sl.schedules.register(res.schedule)
 y = sl.newton_schulz(torch.randn(16, 64, dtype=torch.float64), "my_schedule_d5_t4")
 print("singular values of the result:", torch.linalg.svdvals(y)[[0, -1]].tolist())
+
+# %% [markdown]
+# Its response next to Polar Express's, certified bands shaded (`spectral-la response` from the
+# saved JSON draws the same):
+
+# %%
+from figures.response_plot import plot_response
+
+fig, _ = plot_response(["my_schedule_d5_t4", "polar_express"], sigma_range=(1e-3, 1.05))
+Path("figures/out").mkdir(parents=True, exist_ok=True)
+fig.savefig("figures/out/notebook_design.png")  # shown inline in Jupyter, saved when run as a script

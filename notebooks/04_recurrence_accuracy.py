@@ -34,3 +34,14 @@ if golden_path.exists():
     golden = json.loads(golden_path.read_text())
     row = next(r for r in golden["muon_p"] if r["p"] == "1/3" and r["steps"] == 6)
     print("golden error at sigma-hat = 0.1:", row["error"][2])
+
+# %% [markdown]
+# Pin your own recurrence the same way with `spectral_la.testing` (see the README), and look at
+# the published recurrences' error against σ̂^p:
+
+# %%
+from figures.response_plot import plot_response
+
+fig, _ = plot_response(["muon_p:1/3", "muon_p:1/5", "muon_p:3/5"], sigma_range=(1e-3, 1.0), certified=False)
+Path("figures/out").mkdir(parents=True, exist_ok=True)
+fig.savefig("figures/out/notebook_recurrences.png")  # shown inline in Jupyter, saved when run as a script

@@ -18,7 +18,20 @@ def test_response_command_writes_png_svg_and_csv(tmp_path, capsys):
     )
     assert (tmp_path / "r.png").stat().st_size > 1000
     assert (
-        main(["response", "muon_p:1/3", "--points", "50", "--measured", "float32", "--out", str(tmp_path / "r.svg")])
+        main(
+            [
+                "response",
+                "muon_p:1/3",
+                "--points",
+                "50",
+                "--measured",
+                "float32",
+                "--shape",
+                "32x80",
+                "--out",
+                str(tmp_path / "r.svg"),
+            ]
+        )
         == 0
     )
     assert (tmp_path / "r.svg").read_text().startswith("<?xml")
@@ -85,6 +98,7 @@ def test_softening_command_on_a_family_and_on_a_users_npz(tmp_path, capsys):
         ["softening", "--s", "1.5"],
         ["softening", "--spectrum", "missing.npz"],
         ["softening", "--shape", "ax3"],
+        ["response", "polar_express", "--measured", "float32", "--shape", "0x3"],
     ],
 )
 def test_bad_arguments_are_one_line_errors(argv, capsys, tmp_path, monkeypatch):
