@@ -7,6 +7,8 @@ Every sweep writes one row per task. The file must never lie:
   newline (cut off) and every line that does not parse as a full row of the
   header's fields, so a damaged row is recomputed, never read as data
   (``6.3e-08`` cut to ``6.3`` is not a parse: the newline is missing).
+* **Damaged values.** With a ``valid`` predicate, a complete line whose values do not parse
+  (``finite`` = "maybe") is ignored like a cut-off one, and its key is computed again.
 * **Two writers on one file.** Appends take an exclusive ``flock`` on a lock
   file beside the CSV and re-read the keys under it: a key already written by
   another writer is not written again, so rows are never duplicated and the
@@ -22,7 +24,7 @@ import contextlib
 import csv
 import io
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 try:  # POSIX; elsewhere the store is single-writer
@@ -36,8 +38,11 @@ __all__ = ["ResultStore"]
 class ResultStore:
     """Rows with ``fields`` (the first ``len(key_fields)`` of which form the key) in a CSV file."""
 
-    def __init__(self, path: str | Path, fields: Sequence[str], key_fields: Sequence[str]) -> None:
+    def __init__(
+        self, path: str | Path, fields: Sequence[str], key_fields: Sequence[str], valid: Callable | None = None
+    ) -> None:
         self.path = Path(path)
+        self.valid = valid  # row → bool: a row that fails it is ignored (and recomputed by its writer)
         self.fields = tuple(fields)
         self.key_fields = tuple(key_fields)
         if not set(self.key_fields) <= set(self.fields):
@@ -61,7 +66,8 @@ class ResultStore:
             if values == header or len(values) != len(header):
                 continue
             row = dict(zip(header, values, strict=True))
-            out[self.key(row)] = row
+            if self.valid is None or self.valid(row):
+                out[self.key(row)] = row
         return out
 
     @contextlib.contextmanager

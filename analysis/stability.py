@@ -27,7 +27,6 @@ from pathlib import Path
 import mpmath
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from analysis.methods import method
 from analysis.result_store import ResultStore
@@ -53,7 +52,7 @@ def _input(shape: str, kappa: float, deficiency: float, seed: int) -> torch.Tens
     return torch_matrix_with_spectrum(m, n, sigma, seed=seed, batch=tuple(batch))
 
 
-def _normalised_grid(methods, dtypes, kappas, shapes, rank_deficiencies, seeds, reference="mpmath") -> list[dict]:
+def normalised_grid(methods, dtypes, kappas, shapes, rank_deficiencies, seeds, reference="mpmath") -> list[dict]:
     """The grid with every value validated and written one canonical way (10 and 10.0 are one key)."""
     for name, values in (
         ("methods", methods),
@@ -108,7 +107,7 @@ def _from_mp(y) -> torch.Tensor:
     return torch.from_numpy(np.vectorize(float, otypes=[float])(np.asarray(y, dtype=object)).astype(np.float64))
 
 
-def _run_one(cfg: dict, device: str) -> dict:
+def run_case(cfg: dict, device: str) -> dict:
     m = method(cfg["method"])
     x64 = _input(cfg["shape"], float(cfg["kappa"]), float(cfg["rank_deficiency"]), int(cfg["seed"]))
     x = x64.to(dtype=DTYPES[cfg["dtype"]], device=device)
@@ -135,7 +134,7 @@ def _run_one(cfg: dict, device: str) -> dict:
     }
 
 
-def _parse(row: dict) -> dict | None:
+def parse_row(row: dict) -> dict | None:
     """A stored row with typed values, or None if any value does not parse (it is then recomputed)."""
     if row["finite"] not in ("True", "False"):
         return None
@@ -162,6 +161,8 @@ def stability_sweep(
     device: str = "cpu",
     progress: bool = True,
     reference: str = "mpmath",
+    workers: int = 0,
+    scheduler: str | None = None,
 ) -> list[dict]:
     """Run (or resume) the sweep; returns the tidy rows of the requested grid (module docstring).
 
@@ -175,15 +176,31 @@ def stability_sweep(
     exact map and the method itself run at 30 digits (python-flint kernels), so
     they show float64's real error; ``"float64"`` is the explicit fast option
     (float64 rows then read 0 rounding error by construction).
+
+    ``workers`` > 0 (or ``scheduler``) runs the grid on dask.distributed through the one sweep
+    executor (:func:`analysis.sweeps.run_sweep`); 0 runs it in this process.
     """
-    grid = _normalised_grid(methods, dtypes, kappas, shapes, rank_deficiencies, seeds, reference)
-    store = ResultStore(cache, FIELDS, KEY_FIELDS)
-    done = {k: r for k, r in ((k, _parse(r)) for k, r in store.rows().items()) if r is not None}
-    todo = [cfg for cfg in grid if store.key(cfg) not in done]
-    for cfg in tqdm(todo, desc="stability sweep", disable=not progress):
-        row = _run_one(cfg, device)
-        store.append(row)
-        done[store.key(row)] = row
+    from analysis.sweeps import KINDS, run_sweep
+
+    grid = normalised_grid(methods, dtypes, kappas, shapes, rank_deficiencies, seeds, reference)
+    spec = {
+        "methods": list(methods),
+        "dtypes": list(dtypes),
+        "kappas": list(kappas),
+        "shapes": list(shapes),
+        "rank_deficiencies": list(rank_deficiencies),
+        "seeds": list(seeds),
+        "reference": [reference],
+    }
+    summary = run_sweep(
+        "stability", spec, cache, workers=workers, scheduler=scheduler, device=device, progress=progress
+    )
+    if summary.failures:
+        key, error = summary.failures[0]
+        raise RuntimeError(f"stability sweep: {len(summary.failures)} case(s) failed, e.g. {key}: {error}")
+    kind = KINDS["stability"]
+    store = ResultStore(cache, (*kind.key_fields, *kind.value_fields, "error"), kind.key_fields, valid=kind.valid)
+    done = {k: r for k, r in ((k, parse_row(r)) for k, r in store.rows().items()) if r is not None}
     out = []
     for cfg in grid:
         row = done[store.key(cfg)]

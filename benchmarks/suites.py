@@ -4,6 +4,7 @@
 ``roots``  coupled inverse roots and Muon^p vs eigh / SVD
 ``exact``  QDWH vs SVD polar at equal accuracy (error vs float64 SVD), eigh inverse root
 ``peers``  scipy.linalg.polar (and jax.scipy.linalg.polar when jax is importable) vs ours, CPU float64
+``sweep``  one stability grid serially and on a 2-worker local Dask cluster (ratio in one run)
 ``mp``     the high-precision path (python-flint kernels) vs plain mpmath on the same matrix: polar 48 × 48
            and inverse roots / fractional power at 50 digits, Polar Express 64 × 64 vs its 15 plain
            products, a 256 × 256 polar at 30 digits (fixed sizes: the targets of the references issue)
@@ -350,4 +351,39 @@ def mp_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
     return rows
 
 
-SUITES = {"ns": ns_suite, "roots": roots_suite, "exact": exact_suite, "peers": peers_suite, "mp": mp_suite}
+def sweep_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
+    """The same stability grid serially and on a 2-worker local Dask cluster (startup included), one run."""
+    import tempfile
+    from pathlib import Path
+
+    from analysis.sweeps import run_sweep
+
+    grid = {
+        "methods": ["ns:polar_express", "ns:jordan_ns5", "msign"],
+        "dtypes": ["float32", "bfloat16"],
+        "kappas": [1e2, 1e6, 1e10],
+        "shapes": [f"{n}x{n}" for n in sizes],
+    }
+    with tempfile.TemporaryDirectory() as d:
+        t_serial, _ = _once(lambda: run_sweep("stability", grid, Path(d) / "s.csv", workers=0, progress=False))
+        t_dask, _ = _once(lambda: run_sweep("stability", grid, Path(d) / "d.csv", workers=2, progress=False))
+    tasks = 3 * 2 * 3 * len(sizes)
+    return [
+        {"method": "stability sweep, serial", "tasks": tasks, "ms": 1e3 * t_serial, "ratio_to_serial": 1.0},
+        {
+            "method": "stability sweep, 2-worker LocalCluster",
+            "tasks": tasks,
+            "ms": 1e3 * t_dask,
+            "ratio_to_serial": t_dask / t_serial,
+        },
+    ]
+
+
+SUITES = {
+    "ns": ns_suite,
+    "roots": roots_suite,
+    "exact": exact_suite,
+    "peers": peers_suite,
+    "mp": mp_suite,
+    "sweep": sweep_suite,
+}

@@ -81,6 +81,16 @@ def _main(argv: list[str] | None) -> int:
     soft.add_argument("--shape", default="128x512", help="MxN")
     soft.add_argument("--dtype", default="float32", choices=["float64", "float32", "bfloat16", "float16"])
     soft.add_argument("--out", type=Path, default=Path("softening.png"), help="figure path (.png or .svg)")
+    sweep = sub.add_parser("sweep", help="run a grid (stability, softening, design) on dask.distributed")
+    sweep.add_argument("kind", help="stability, softening or design")
+    sweep.add_argument("--grid", type=Path, default=None, help="a TOML file: field = [values] (or a [grid] table)")
+    sweep.add_argument("--set", action="append", default=[], metavar="FIELD=V1,V2", help="a grid field (repeatable)")
+    sweep.add_argument("--out", type=Path, default=Path("sweep.csv"), help="results CSV (resumable)")
+    sweep.add_argument("--scheduler", default=None, help="an existing dask scheduler (else SPECTRAL_LA_SCHEDULER)")
+    sweep.add_argument("--workers", type=int, default=2, help="local worker processes (0: in this process)")
+    sweep.add_argument("--threads", type=int, default=1, help="torch threads per worker")
+    sweep.add_argument("--gpu", action="store_true", help="pin tasks to workers started with --resources GPU=1")
+    sweep.add_argument("--no-progress", action="store_true")
     bench = sub.add_parser("bench", help="speed and memory benchmarks (tables + JSON)")
     from benchmarks.__main__ import add_arguments
 
@@ -95,6 +105,8 @@ def _main(argv: list[str] | None) -> int:
         return _design(args)
     if args.command == "response":
         return _response(args)
+    if args.command == "sweep":
+        return _sweep(args)
     if args.command == "softening":
         return _softening(args)
     if args.command == "report":
@@ -108,6 +120,49 @@ def _main(argv: list[str] | None) -> int:
         path = build_report(args.out, device=args.device, progress=not args.no_progress, config=config)
         print(path.read_text())
         print(f"written to {path}")
+    return 0
+
+
+def _value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    import tomllib
+
+    from analysis.sweeps import run_sweep
+
+    grid: dict = {}
+    if args.grid is not None:
+        try:
+            data = tomllib.loads(args.grid.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"--grid {args.grid}: not valid TOML ({exc})") from None
+        data.pop("kind", None)
+        grid.update(data.get("grid", data))
+    for item in args.set:
+        name, sep, values = item.partition("=")
+        if not sep or not name or not values:
+            raise ValueError(f"--set must look like FIELD=V1,V2, got {item!r}")
+        grid[name.strip()] = [_value(v.strip()) for v in values.split(",")]
+    summary = run_sweep(
+        args.kind,
+        grid,
+        args.out,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        threads=args.threads,
+        resources={"GPU": 1} if args.gpu else None,
+        device="cuda" if args.gpu else "cpu",
+        progress=not args.no_progress,
+    )
+    print(summary)
+    print(f"written to {args.out}")
     return 0
 
 

@@ -1,0 +1,362 @@
+"""Sweeps beyond one machine: one executor for every grid, on dask.distributed, local by default.
+
+A sweep is a *kind* (``stability``, ``softening``, ``design``: what one task computes) and a
+*grid* (a list of values per field); every combination is one independent task. The
+executor:
+
+* runs the tasks on a ``dask.distributed`` cluster: a ``LocalCluster`` of ``workers``
+  processes on this machine by default, or an existing scheduler (``scheduler=ADDRESS``
+  or the ``SPECTRAL_LA_SCHEDULER`` environment variable); ``workers=0`` runs them in this
+  process (no Dask), with the same bookkeeping;
+* writes one row per task, keyed by its parameters, to a :class:`~analysis.result_store.ResultStore`
+  CSV as results arrive: a killed worker's tasks are rescheduled by Dask, a killed client
+  loses nothing written, a rerun skips every key already there, and two clients on one
+  file never duplicate a row (the store's lock);
+* never lets a failing task kill the sweep: the task catches its own exception, the row
+  records it in ``error``, and the summary lists the failures;
+* gives each worker ``threads`` torch threads (default 1) so workers do not fight over
+  cores, and can pin tasks to GPU workers through Dask resources (``resources={"GPU": 1}``
+  with workers started as ``dask worker ADDRESS --resources GPU=1``).
+
+Several machines: start ``dask scheduler`` on one (it prints its address,
+``tcp://HOST:8786``), ``dask worker tcp://HOST:8786 --nworkers 4 --nthreads 1`` on each
+machine, then point the sweep at it: ``spectral-la sweep stability --grid grid.toml
+--scheduler tcp://HOST:8786`` (or ``export SPECTRAL_LA_SCHEDULER=tcp://HOST:8786``). The
+output CSV is written by the client, so only the client needs the file system.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import product
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from analysis.result_store import ResultStore
+from analysis.stability import FIELDS as STABILITY_FIELDS
+from analysis.stability import KEY_FIELDS as STABILITY_KEYS
+from spectral_la.validation import check_in_range, check_int
+
+__all__ = ["KINDS", "SweepKind", "SweepSummary", "expand", "run_sweep"]
+
+STABILITY_VALUES = tuple(f for f in STABILITY_FIELDS if f not in STABILITY_KEYS)
+
+#: Largest grid one sweep accepts.
+MAX_TASKS = 1_000_000
+
+
+@dataclass(frozen=True)
+class SweepKind:
+    """What one task of a sweep computes: its grid fields (with defaults), key and value columns."""
+
+    name: str
+    defaults: dict  # field → default list of values
+    key_fields: tuple
+    value_fields: tuple
+    tasks: Callable[[dict], list[dict]]  # validated grid (every field a list) → canonical task dicts
+    run: Callable[[dict, str], dict]  # (task, torch device) → its values (raises on failure)
+
+    def valid(self, row: dict) -> bool:
+        """A stored row counts as done if it records an error or every value parses."""
+        if row.get("error"):
+            return True
+        for name in self.value_fields:
+            value = row.get(name, "")
+            if value in ("True", "False") or name == "rows":
+                continue
+            try:
+                float(value)
+            except ValueError:
+                return False
+        return True
+
+
+@dataclass
+class SweepSummary:
+    total: int
+    already_done: int
+    computed: int
+    failures: list = field(default_factory=list)  # (key dict, error text)
+
+    def __str__(self) -> str:
+        text = f"{self.total} tasks: {self.already_done} already in the output, {self.computed} computed"
+        if self.failures:
+            text += f", {len(self.failures)} failed:\n" + "\n".join(f"  {k}: {e}" for k, e in self.failures[:20])
+        return text
+
+
+# --- the kinds --------------------------------------------------------------------------------------
+
+
+def _stability_tasks(grid: dict) -> list[dict]:
+    from analysis.stability import normalised_grid
+
+    if len(grid["reference"]) != 1:
+        raise ValueError("grid field 'reference' takes one value ('mpmath' or 'float64')")
+    return normalised_grid(
+        grid["methods"],
+        grid["dtypes"],
+        grid["kappas"],
+        grid["shapes"],
+        grid["rank_deficiencies"],
+        grid["seeds"],
+        grid["reference"][0],
+    )
+
+
+def _stability_run(task: dict, device: str) -> dict:
+    from analysis.stability import run_case
+
+    row = run_case(task, device)
+    return {k: row[k] for k in ("rel_error", "rounding_error", "finite")}
+
+
+def _softening_tasks(grid: dict) -> list[dict]:
+    from analysis.softening import FAMILIES
+    from spectral_la import schedules
+
+    for name in grid["schedules"]:
+        if name not in schedules:
+            raise ValueError(f"grid field 'schedules': {name!r} is not a registered schedule")
+    for fam in grid["families"]:
+        if fam not in FAMILIES:
+            raise ValueError(f"grid field 'families': {fam!r} not in {FAMILIES}")
+    s_keys = [repr(float(check_in_range(s, "grid field 's'", 0, 1))) for s in grid["s"]]
+    shapes = [_shape(v, "shapes") for v in grid["shapes"]]
+    seeds = [str(check_int(v, "grid field 'seeds'", 0, 2**63 - 1)) for v in grid["seeds"]]
+    dtypes = [_dtype(d) for d in grid["dtypes"]]
+    keys = ("schedule", "s", "family", "shape", "dtype", "seed")
+    return [
+        dict(zip(keys, c, strict=True))
+        for c in product(grid["schedules"], s_keys, grid["families"], shapes, dtypes, seeds)
+    ]
+
+
+def _softening_run(task: dict, device: str) -> dict:
+    import torch
+
+    from analysis.softening import measure_softening, test_matrix
+
+    m, n = (int(v) for v in task["shape"].split("x"))
+    x = test_matrix(task["family"], m, n, int(task["seed"]))
+    (row,) = measure_softening(
+        task["schedule"], x, [float(task["s"])], dtype=getattr(torch, task["dtype"]), device=device
+    )
+    return {k: row[k] for k in ("f_min", "f_max", "max_rel", "mean_rel", "fro_rel")}
+
+
+def _design_tasks(grid: dict) -> list[dict]:
+    from spectral_la.design import MAX_DESIGN_DEGREE, MAX_DESIGN_STEPS, target
+
+    degrees = [str(check_int(d, "grid field 'degrees'", 3, MAX_DESIGN_DEGREE)) for d in grid["degrees"]]
+    steps = [str(check_int(t, "grid field 'steps'", 1, MAX_DESIGN_STEPS)) for t in grid["steps"]]
+    ells = [repr(float(check_in_range(v, "grid field 'ells'", 0, 1, lo_open=True, hi_open=True))) for v in grid["ells"]]
+    for t in grid["targets"]:
+        target(t)  # raises ValueError naming the target
+    safety = [repr(float(check_in_range(v, "grid field 'safety'", 1, None))) for v in grid["safety"]]
+    keys = ("degree", "steps", "ell", "target", "safety")
+    return [dict(zip(keys, c, strict=True)) for c in product(degrees, steps, ells, grid["targets"], safety)]
+
+
+def _design_run(task: dict, device: str) -> dict:
+    import json
+
+    from spectral_la.certify import certify
+    from spectral_la.design import design_schedule
+
+    res = design_schedule(
+        int(task["degree"]),
+        int(task["steps"]),
+        float(task["ell"]),
+        target_map=task["target"],
+        safety=float(task["safety"]),
+    )
+    bound = certify(res.schedule)
+    return {
+        "worst_error": float(res.worst_error),
+        "certified_upper": bound.upper,
+        "rows": json.dumps([list(r) for r in res.schedule.rows]),
+    }
+
+
+def _shape(value, name: str) -> str:
+    try:
+        dims = [int(v) for v in str(value).lower().replace(" ", "").split("x")]
+    except ValueError:
+        raise ValueError(f"grid field '{name}': shape must look like 64x64, got {value!r}") from None
+    if len(dims) != 2 or any(not 1 <= d <= 1 << 16 for d in dims):
+        raise ValueError(f"grid field '{name}': shape must be MxN with positive dims ≤ 65536, got {value!r}")
+    return "x".join(map(str, dims))
+
+
+def _dtype(value) -> str:
+    if value not in ("float64", "float32", "bfloat16", "float16"):
+        raise ValueError(f"grid field 'dtypes': {value!r} is not float64, float32, bfloat16 or float16")
+    return value
+
+
+KINDS = {
+    "stability": SweepKind(
+        "stability",
+        {
+            "methods": ["ns:polar_express"],
+            "dtypes": ["float32"],
+            "kappas": [1e2],
+            "shapes": ["64x64"],
+            "rank_deficiencies": [0.0],
+            "seeds": [0],
+            "reference": ["float64"],
+        },
+        STABILITY_KEYS,
+        STABILITY_VALUES,
+        _stability_tasks,
+        _stability_run,
+    ),
+    "softening": SweepKind(
+        "softening",
+        {
+            "schedules": ["polar_express"],
+            "s": [0.5],
+            "families": ["powerlaw"],
+            "shapes": ["128x512"],
+            "dtypes": ["float32"],
+            "seeds": [0],
+        },
+        ("schedule", "s", "family", "shape", "dtype", "seed"),
+        ("f_min", "f_max", "max_rel", "mean_rel", "fro_rel"),
+        _softening_tasks,
+        _softening_run,
+    ),
+    "design": SweepKind(
+        "design",
+        {"degrees": [5], "steps": [5], "ells": [1e-3], "targets": ["sign"], "safety": [1.0]},
+        ("degree", "steps", "ell", "target", "safety"),
+        ("worst_error", "certified_upper", "rows"),
+        _design_tasks,
+        _design_run,
+    ),
+}
+
+
+def expand(kind: str, grid: dict) -> list[dict]:
+    """The validated, canonical task list of a grid (unknown or empty fields raise, naming the field)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown sweep kind {kind!r}; kinds: {sorted(KINDS)}")
+    spec = KINDS[kind]
+    unknown = sorted(set(grid) - set(spec.defaults))
+    if unknown:
+        raise ValueError(f"{kind} grid: unknown field(s) {unknown}; fields: {sorted(spec.defaults)}")
+    full = {}
+    for name, default in spec.defaults.items():
+        values = grid.get(name, default)
+        if isinstance(values, (str, int, float)):
+            values = [values]
+        if not isinstance(values, (list, tuple)) or not values:
+            raise ValueError(f"{kind} grid: field '{name}' must be a non-empty list, got {values!r}")
+        full[name] = list(values)
+    size = 1
+    for values in full.values():
+        size *= len(values)
+    if size > MAX_TASKS:
+        raise ValueError(f"{kind} grid has {size} tasks, more than {MAX_TASKS}; split it")
+    return spec.tasks(full)
+
+
+def _execute(kind: str, task: dict, threads: int, device: str = "cpu") -> dict:
+    """One task on a worker: its values, or its error (a failing task never kills the sweep)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return {**KINDS[kind].run(task, device), "error": ""}
+    except Exception as exc:  # noqa: BLE001 - recorded in the row, reported in the summary
+        last = traceback.extract_tb(exc.__traceback__)[-1]
+        return {"error": f"{type(exc).__name__}: {exc} ({Path(last.filename).name}:{last.lineno})"}
+    finally:
+        torch.set_num_threads(before)
+
+
+def _client(scheduler: str | None, workers: int, threads: int):
+    from dask.distributed import Client, LocalCluster
+
+    address = scheduler or os.environ.get("SPECTRAL_LA_SCHEDULER")
+    if address:
+        return Client(address), None
+    cluster = LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+    )
+    return Client(cluster), cluster
+
+
+def run_sweep(
+    kind: str,
+    grid: dict,
+    out: str | Path,
+    *,
+    scheduler: str | None = None,
+    workers: int = 2,
+    threads: int = 1,
+    resources: dict | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> SweepSummary:
+    """Run (or resume) a sweep into the CSV ``out``; returns the summary (module docstring)."""
+    tasks = expand(kind, grid)
+    workers = check_int(workers, "workers", 0, 4096)
+    threads = check_int(threads, "threads", 1, 1024)
+    spec = KINDS[kind]
+    store = ResultStore(out, (*spec.key_fields, *spec.value_fields, "error"), spec.key_fields, valid=spec.valid)
+    done = store.rows()
+    todo = [t for t in tasks if store.key(t) not in done]
+    summary = SweepSummary(total=len(tasks), already_done=len(tasks) - len(todo), computed=0)
+
+    def record(task: dict, values: dict) -> None:
+        row = {**task, **{f: values.get(f, "") for f in spec.value_fields}, "error": values["error"]}
+        store.append(row)
+        summary.computed += 1
+        if values["error"]:
+            summary.failures.append((task, values["error"]))
+
+    bar = tqdm(total=len(todo), desc=f"{kind} sweep", disable=not progress)
+    if workers == 0 and not (scheduler or os.environ.get("SPECTRAL_LA_SCHEDULER")):
+        for task in todo:
+            record(task, _execute(kind, task, threads, device))
+            bar.update()
+        bar.close()
+        return summary
+    from dask.distributed import as_completed
+
+    client, cluster = _client(scheduler, workers, threads)
+    try:
+        futures = {
+            client.submit(
+                _execute,
+                kind,
+                task,
+                threads,
+                device,
+                key=f"{kind}-{i}-{hash(tuple(task.items()))}",
+                resources=resources,
+                pure=False,
+            ): task
+            for i, task in enumerate(todo)
+        }
+        for future in as_completed(futures):
+            try:
+                values = future.result()
+            except Exception as exc:  # noqa: BLE001 - e.g. KilledWorker after repeated worker deaths
+                values = {"error": f"{type(exc).__name__}: {exc}"}
+            record(futures[future], values)
+            bar.update()
+    finally:
+        bar.close()
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return summary

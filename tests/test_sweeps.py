@@ -1,0 +1,130 @@
+"""Sweeps on dask.distributed (a LocalCluster of 2 worker processes): kills, restarts, two clients, bad grids."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from analysis.sweeps import expand, run_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+# 24 tasks of ≈ 0.1 s each: long enough to kill something in the middle
+GRID = {
+    "methods": ["ns:polar_express", "ns:jordan_ns5", "msign"],
+    "dtypes": ["float32", "bfloat16"],
+    "kappas": [1e2, 1e6],
+    "shapes": ["192x192", "96x288"],
+}
+
+
+def _rows(path: Path) -> list[tuple]:
+    with path.open() as fh:
+        return sorted(tuple(r.values()) for r in csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def serial_rows(tmp_path_factory):
+    out = tmp_path_factory.mktemp("serial") / "serial.csv"
+    run_sweep("stability", GRID, out, workers=0, progress=False)
+    return _rows(out)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c:
+        yield c
+
+
+def _wait_for_rows(path: Path, n: int, timeout: float = 60) -> None:
+    start = time.time()
+    while time.time() - start < timeout:
+        if path.exists() and len(path.read_text().splitlines()) > n:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {n} rows after {timeout} s")
+
+
+def test_a_worker_killed_mid_sweep_changes_nothing(cluster, serial_rows, tmp_path):
+    from dask.distributed import Client
+
+    out = tmp_path / "killed_worker.csv"
+    worker = threading.Thread(target=run_sweep, args=("stability", GRID, out),
+                              kwargs={"scheduler": cluster.scheduler_address, "progress": False})
+    worker.start()
+    _wait_for_rows(out, 2)
+    with Client(cluster.scheduler_address) as client:
+        pids = client.run(os.getpid)
+    os.kill(next(iter(pids.values())), signal.SIGKILL)  # the nanny restarts it; Dask reruns its tasks
+    worker.join(120)
+    assert not worker.is_alive()
+    assert _rows(out) == serial_rows
+
+
+def _client_script(out: Path, address: str) -> list[str]:
+    code = (
+        "from analysis.sweeps import run_sweep; import tests.test_sweeps as t; "
+        f"run_sweep('stability', t.GRID, {str(out)!r}, scheduler={address!r}, progress=False)"
+    )
+    return [sys.executable, "-c", code]
+
+
+def test_a_killed_client_resumes(cluster, serial_rows, tmp_path):
+    out = tmp_path / "killed_client.csv"
+    proc = subprocess.Popen(_client_script(out, cluster.scheduler_address), cwd=ROOT)
+    _wait_for_rows(out, 3)
+    proc.kill()
+    proc.wait()
+    partial = len(_rows(out))
+    summary = run_sweep("stability", GRID, out, scheduler=cluster.scheduler_address, progress=False)
+    assert summary.already_done >= partial >= 3 and summary.computed == len(serial_rows) - summary.already_done
+    assert _rows(out) == serial_rows
+
+
+def test_two_clients_on_one_output(cluster, serial_rows, tmp_path):
+    out = tmp_path / "two_clients.csv"
+    procs = [subprocess.Popen(_client_script(out, cluster.scheduler_address), cwd=ROOT) for _ in range(2)]
+    for p in procs:
+        assert p.wait(180) == 0
+    lines = out.read_text().splitlines()
+    assert lines.count(lines[0]) == 1 and len(set(lines)) == len(lines)
+    assert _rows(out) == serial_rows
+
+
+def test_failures_are_recorded_not_fatal(tmp_path):
+    summary = run_sweep(
+        "stability",
+        {"methods": ["muon_p_coupled:1/2", "ns:polar_express"], "rank_deficiencies": [0.5], "shapes": ["16x16"]},
+        tmp_path / "f.csv",
+        workers=0,
+        progress=False,
+    )
+    assert summary.computed == 2 and len(summary.failures) == 1
+    assert "SingularMatrixError" in summary.failures[0][1] and "1 failed" in str(summary)
+
+
+@pytest.mark.parametrize(
+    ("kind", "grid", "match"),
+    [
+        ("stability", {"methods": ["ns:nope"]}, "schedule 'nope'"),
+        ("stability", {"shapes": ["-4x4"]}, "shape"),
+        ("stability", {"kappas": []}, "kappas"),
+        ("stability", {"colour": [1]}, "colour"),
+        ("softening", {"shapes": ["0x3"]}, "shapes"),
+        ("softening", {"s": [2]}, "'s'"),
+        ("design", {"degrees": [4000]}, "degrees"),
+        ("flow", {}, "unknown sweep kind"),
+    ],
+)
+def test_bad_grids_name_the_field(kind, grid, match):
+    with pytest.raises(ValueError, match=match):
+        expand(kind, grid)
