@@ -91,6 +91,12 @@ def _main(argv: list[str] | None) -> int:
     sweep.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     sweep.add_argument("--gpu", action="store_true", help="pin tasks to workers started with --resources GPU=1")
     sweep.add_argument("--no-progress", action="store_true")
+    cap = sub.add_parser("capture", help="train a small LM on the Python stdlib with Muon and record its states")
+    cap.add_argument("--out", type=Path, default=Path("data/captured/stdlib_lm.npz"))
+    cap.add_argument("--steps", type=int, default=1500)
+    cap.add_argument("--schedule", default="jordan_ns5")
+    cap.add_argument("--full", action="store_true", help="also keep the full matrices (larger file)")
+    cap.add_argument("--seed", type=int, default=0)
     bench = sub.add_parser("bench", help="speed and memory benchmarks (tables + JSON)")
     from benchmarks.__main__ import add_arguments
 
@@ -107,6 +113,15 @@ def _main(argv: list[str] | None) -> int:
         return _response(args)
     if args.command == "sweep":
         return _sweep(args)
+    if args.command == "capture":
+        from lab.workload import train_and_capture
+        from spectral_la.validation import check_int
+
+        check_int(args.steps, "--steps", 3, 10**6)
+        summary = train_and_capture(args.out, steps=args.steps, schedule=args.schedule, full=args.full, seed=args.seed)
+        print({k: v for k, v in summary.items() if k != "path"})
+        print(f"written to {summary['path']}")
+        return 0
     if args.command == "softening":
         return _softening(args)
     if args.command == "report":

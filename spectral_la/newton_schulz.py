@@ -70,7 +70,10 @@ def apply_normalization(ops: Any, x: Any, norm: Normalization) -> Any:
     y, e = ops.pow2_scale(x)
     size = _spectral_norm_bound(ops, y, norm.squarings) if norm.kind == "spectral" else ops.fro(y)
     denom = size * ops.scalar(norm.scale)
-    if norm.eps:
+    if norm.eps and norm.kind == "frobenius_clamp":  # max(c‖X‖, ε) = 2^e·max(c‖Y‖, ε·2^-e)
+        floor = ops.mul_pow2(ops.scalar(norm.eps), -e)
+        denom = ops.where(denom > floor, denom, floor)
+    elif norm.eps:
         denom = denom + ops.mul_pow2(ops.scalar(norm.eps), -e)
     return y / ops.where(denom > 0, denom, ops.scalar(1))  # a zero matrix stays zero
 
@@ -103,9 +106,13 @@ def gram_polynomial(ops: Any, a: Any, row: tuple) -> Any:
     coeffs = [ops.scalar(c) for c in row[1:]]
     if not coeffs:
         return a * ops.scalar(0)
-    s = a * coeffs[-1]
-    for c in reversed(coeffs[:-1]):
-        s = ops.addmm(a, s, a, beta=c)  # (S + c I) A = S A + c A
+    if len(coeffs) == 1:
+        return a * coeffs[0]
+    # Innermost pair fused as c_{k−1}A + c_k·(A A) (the form of torch.optim.Muon's step, so a
+    # degree-5 row rounds exactly as it does), then Horner: S ← c A + S A.
+    s = ops.addmm(a, a, a, beta=coeffs[-2], alpha=coeffs[-1])
+    for c in reversed(coeffs[:-2]):
+        s = ops.addmm(a, s, a, beta=c)
     return s
 
 

@@ -27,10 +27,10 @@ _TARGET_FORMAT = re.compile(r"sign|soft:[0-9.eE+-]+|soften:[0-9.eE+-]+|power:[0-
 
 __all__ = ["Normalization", "Schedule", "ScheduleRegistry", "schedules", "with_safety"]
 
-_NORM_KINDS = ("frobenius", "spectral", "scale_safe", "none")
+_NORM_KINDS = ("frobenius", "frobenius_clamp", "spectral", "scale_safe", "none")
 
 #: Kinds whose normalised σ̂ = σ/(scale·‖X‖_F + eps) is a function of σ and ‖X‖_F alone.
-FROBENIUS_KINDS = ("frobenius", "scale_safe")
+FROBENIUS_KINDS = ("frobenius", "scale_safe", "frobenius_clamp")
 
 #: The eps of Muon-family sources: X/(‖X‖_F + 1e-7).
 SOURCE_EPS = 1e-7
@@ -51,6 +51,8 @@ class Normalization:
         to that much larger. A power-iteration estimate would be tighter but is
         a *lower* bound: σ₁(X₀) > 1 makes steep schedules such as Polar
         Express diverge (p₁(1.05) ≈ 3.5 against a design range ≤ 2).
+        ``"frobenius_clamp"``: X / max(scale·‖X‖_F, eps), torch.optim.Muon's form
+        (``norm().clamp(min=eps)``); it equals ``"frobenius"`` up to eps/‖X‖_F.
         ``"scale_safe"``: X/(scale·‖X‖_F) with no eps (eps must be 0): the
         result does not depend on the scale of X at all, from the dtype's
         smallest normal to its largest finite number, and a zero matrix maps to

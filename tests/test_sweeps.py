@@ -58,8 +58,11 @@ def test_a_worker_killed_mid_sweep_changes_nothing(cluster, serial_rows, tmp_pat
     from dask.distributed import Client
 
     out = tmp_path / "killed_worker.csv"
-    worker = threading.Thread(target=run_sweep, args=("stability", GRID, out),
-                              kwargs={"scheduler": cluster.scheduler_address, "progress": False})
+    worker = threading.Thread(
+        target=run_sweep,
+        args=("stability", GRID, out),
+        kwargs={"scheduler": cluster.scheduler_address, "progress": False},
+    )
     worker.start()
     _wait_for_rows(out, 2)
     with Client(cluster.scheduler_address) as client:
