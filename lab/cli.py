@@ -97,6 +97,8 @@ def _main(argv: list[str] | None) -> int:
     cap.add_argument("--schedule", default="jordan_ns5")
     cap.add_argument("--full", action="store_true", help="also keep the full matrices (larger file)")
     cap.add_argument("--seed", type=int, default=0)
+    cap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    cap.add_argument("--no-progress", action="store_true")
     bench = sub.add_parser("bench", help="speed and memory benchmarks (tables + JSON)")
     from benchmarks.__main__ import add_arguments
 
@@ -118,7 +120,19 @@ def _main(argv: list[str] | None) -> int:
         from spectral_la.validation import check_int
 
         check_int(args.steps, "--steps", 3, 10**6)
-        summary = train_and_capture(args.out, steps=args.steps, schedule=args.schedule, full=args.full, seed=args.seed)
+        import torch
+
+        if args.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("--device cuda: no CUDA GPU is available")
+        summary = train_and_capture(
+            args.out,
+            steps=args.steps,
+            schedule=args.schedule,
+            full=args.full,
+            seed=args.seed,
+            device=args.device,
+            progress=not args.no_progress,
+        )
         print({k: v for k, v in summary.items() if k != "path"})
         print(f"written to {summary['path']}")
         return 0

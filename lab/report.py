@@ -21,7 +21,15 @@ from analysis.reference_accuracy import qdwh_convergence, reference_accuracy
 from analysis.schedule_response import gram_rounding, measured_response, schedule_bands
 from analysis.softening import softening_deviation
 from analysis.tables import markdown_table
-from figures import error_split, qdwh_iterations, recurrence_accuracy, response_plot, softening, stability
+from figures import (
+    error_split,
+    qdwh_iterations,
+    real_states,
+    recurrence_accuracy,
+    response_plot,
+    softening,
+    stability,
+)
 from spectral_la.atomic_files import atomic_write_text
 
 __all__ = ["FIGURES", "SECTIONS", "ReportConfig", "build_report"]
@@ -34,6 +42,7 @@ FIGURES = {
     "qdwh_iterations": qdwh_iterations.make,
     "error_split": error_split.make,
     "stability": stability.make,
+    "real_states": real_states.make,
 }
 
 
@@ -235,11 +244,20 @@ def section_roots(cfg: ReportConfig, fig, progress: bool) -> list[str]:
 
 
 def section_real_states(cfg: ReportConfig, fig, progress: bool) -> list[str]:
-    from analysis.real_states import DEFAULT_CAPTURE, load_capture, muon_p_rows, real_state_rows, spectrum_rows
+    from analysis.real_states import (
+        DEFAULT_CAPTURE,
+        load_capture,
+        measured_rows,
+        muon_p_rows,
+        real_state_rows,
+        softening_verdict,
+        spectrum_rows,
+    )
 
     if not DEFAULT_CAPTURE.exists():
         return ["## Real optimizer states\n", "No capture file (run `spectral-la capture`).\n"]
     meta, _ = load_capture()
+    soft_rows = real_state_rows()
     return [
         "## Real optimizer states\n",
         f"Momentum matrices of a {meta['layers']}-layer, width-{meta['width']} byte-level transformer trained "
@@ -248,10 +266,15 @@ def section_real_states(cfg: ReportConfig, fig, progress: bool) -> list[str]:
         f"uniform {meta['uniform_loss']:.2f}), captured at steps {meta['captured_steps']} "
         f"(`{DEFAULT_CAPTURE.relative_to(DEFAULT_CAPTURE.parents[2])}`, `spectral-la capture` remakes it). "
         "Spectra early to late:\n",
+        fig("real_states", "Momentum spectra ρᵢ = σᵢ/‖M‖_F over training, against the design ℓ = 1e-3."),
         markdown_table(spectrum_rows()),
         "Per schedule: the share of normalised singular values below its design interval, and Soft-Muon's "
         "claimed map against the finite-step blend at s = 0.5 on these spectra (mean and worst relative gap):\n",
-        markdown_table(real_state_rows()),
+        markdown_table(soft_rows),
+        softening_verdict(soft_rows),
+        "Newton–Schulz run on the real momentum matrices (last step, full matrices kept) follows its scalar map "
+        "to the rounding of the compute dtype:\n",
+        markdown_table(measured_rows()),
         "Muon^p's published recurrences on the same spectra (|y₆(σ̂) − σ̂^p|):\n",
         markdown_table(muon_p_rows()),
     ]

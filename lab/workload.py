@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from spectral_la.optim import Capture, Muon
 
@@ -76,6 +77,7 @@ def train_and_capture(
     capture_at: tuple[int, ...] | None = None,
     seed: int = 0,
     full: bool = False,
+    device: str = "cpu",
     progress: bool = True,
 ) -> dict:
     """Train, capture and save; returns a summary (loss curve ends, seconds, path)."""
@@ -83,12 +85,13 @@ def train_and_capture(
     data = corpus()
     split = int(0.95 * len(data))
     train, valid = data[:split], data[split:]
-    model = TinyLM(width, layers, context=context)
+    model = TinyLM(width, layers, context=context).to(device)
     hidden = _hidden_matrices(model)
     hidden_ids = {id(p) for _, p in hidden}
     others = [p for p in model.parameters() if id(p) not in hidden_ids]
     capture_at = capture_at or (max(1, steps // 30), steps // 2, steps)
-    cap = Capture([(f"blocks.{n}", p) for n, p in hidden], capture_at, full=full)
+    # full matrices of the momenta at the last step (for the measured response), or everywhere with ``full``
+    cap = Capture([(f"blocks.{n}", p) for n, p in hidden], capture_at, full=True if full else [steps])
     muon = Muon([p for _, p in hidden], lr=lr, schedule=schedule, capture=cap, batch_same_shape=True)
     adam = torch.optim.AdamW(others, lr=3e-3, weight_decay=0.0)
     gen = torch.Generator().manual_seed(seed)
@@ -97,11 +100,12 @@ def train_and_capture(
         starts = torch.randint(0, len(source) - context - 1, (batch,), generator=gen)
         x = torch.stack([source[s : s + context] for s in starts]).long()
         y = torch.stack([source[s + 1 : s + context + 1] for s in starts]).long()
-        return x, y
+        return x.to(device), y.to(device)
 
     losses = []
     start = time.perf_counter()
-    for step in range(1, steps + 1):
+    bar = tqdm(range(1, steps + 1), desc="training", disable=not progress)
+    for step in bar:
         x, y = sample(train)
         loss = nn.functional.cross_entropy(model(x).reshape(-1, 256), y.reshape(-1))
         muon.zero_grad()
@@ -110,8 +114,8 @@ def train_and_capture(
         muon.step()
         adam.step()
         losses.append(float(loss.detach()))
-        if progress and (step % 50 == 0 or step == 1):
-            print(f"step {step:4d}  loss {loss.item():.3f}  ({time.perf_counter() - start:.0f} s)", flush=True)
+        if step % 25 == 0:
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
     with torch.no_grad():
         x, y = sample(valid)
         valid_loss = float(nn.functional.cross_entropy(model(x).reshape(-1, 256), y.reshape(-1)))

@@ -63,20 +63,21 @@ class Capture:
     steps : iterable of int
         Optimizer steps (1-based) to record at.
     kinds : subset of ("grad", "momentum", "update")
-    full : bool
-        Also keep the full matrices (float32), not only their singular values.
+    full : bool or iterable of int
+        Also keep the full matrices (float32), not only their singular values: at every
+        captured step (True) or at the given steps only.
     """
 
     KINDS = ("grad", "momentum", "update")
 
-    def __init__(self, named_parameters: Iterable, steps: Iterable[int], kinds=KINDS, *, full: bool = False):
+    def __init__(self, named_parameters: Iterable, steps: Iterable[int], kinds=KINDS, *, full=False):
         self.names = {id(p): name for name, p in named_parameters}
         self.steps = {check_int(s, "steps", 1, 10**9) for s in steps}
         bad = [k for k in kinds if k not in self.KINDS]
         if bad:
             raise ValueError(f"kinds must be among {self.KINDS}, got {bad}")
         self.kinds = tuple(kinds)
-        self.full = bool(full)
+        self.full = full if isinstance(full, bool) else {check_int(s, "full", 1, 10**9) for s in full}
         self.arrays: dict[str, np.ndarray] = {}
         self.meta: dict[str, Any] = {}
 
@@ -89,7 +90,7 @@ class Capture:
         name = self.names[id(param)]
         m = matrix.detach().double().cpu()
         self.arrays[f"sv/{name}/{kind}/{step}"] = torch.linalg.svdvals(m).numpy()
-        if self.full:
+        if self.full is True or (not isinstance(self.full, bool) and step in self.full):
             self.arrays[f"matrix/{name}/{kind}/{step}"] = m.float().numpy()
 
     def save(self, path: str | Path, **meta: Any) -> Path:

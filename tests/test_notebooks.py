@@ -35,4 +35,5 @@ def test_there_is_one_notebook_per_use_case():
         "02_validate_softening",
         "03_design_schedule",
         "04_recurrence_accuracy",
+        "05_real_states",
     ]
