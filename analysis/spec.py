@@ -81,6 +81,16 @@ def parse(text: str | MethodSpec) -> MethodSpec:
     return MethodSpec(kind=kind, **values)
 
 
+def _number(text: str, name: str, raw: str, convert, lo, hi, what: str):
+    try:
+        value = convert(raw)
+    except (ValueError, ZeroDivisionError):
+        raise _field_error(text, name, f"must be {what}, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise _field_error(text, name, f"must lie in [{lo}, {hi}], got {raw}")
+    return value
+
+
 def _parse_field(text: str, name: str, raw: str):
     match name:
         case "schedule":
@@ -88,27 +98,9 @@ def _parse_field(text: str, name: str, raw: str):
                 raise _field_error(text, "schedule", f"{raw!r} is not registered; registered: {sorted(schedules)}")
             return raw
         case "steps":
-            try:
-                steps = int(raw)
-            except ValueError:
-                raise _field_error(text, "steps", f"must be an int, got {raw!r}") from None
-            if not 0 <= steps <= MAX_STEPS:
-                raise _field_error(text, "steps", f"must lie in [0, {MAX_STEPS}], got {steps}")
-            return steps
+            return _number(text, "steps", raw, int, 0, MAX_STEPS, "an int")
         case "s":
-            try:
-                s = float(raw)
-            except ValueError:
-                raise _field_error(text, "s", f"must be a number, got {raw!r}") from None
-            if not 0 <= s <= 1:
-                raise _field_error(text, "s", f"must lie in [0, 1], got {s}")
-            return s
+            return _number(text, "s", raw, float, 0, 1, "a number")
         case "p":
-            try:
-                p = Fraction(raw)
-            except (ValueError, ZeroDivisionError):
-                raise _field_error(text, "p", f"must be a fraction or a number, got {raw!r}") from None
-            if not 0 <= p <= 1:
-                raise _field_error(text, "p", f"must lie in [0, 1], got {raw}")
-            return p
+            return _number(text, "p", raw, Fraction, 0, 1, "a fraction or a number")
     raise AssertionError(name)

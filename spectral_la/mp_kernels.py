@@ -410,12 +410,7 @@ def _svd_2d(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     resolved = [val > mpmath.sqrt(u_work) * s[0] for val in s]
     zero = [val <= 2 * m * u_work * s[0] for val in s]
     if s[0] == 0 or not all(r or z for r, z in zip(resolved, zero, strict=True)):
-        uu, ss, vv = mpmath.svd_r(mpmath.matrix(x.tolist()), full_matrices=False)
-        return (
-            np.array(uu.tolist(), dtype=object),
-            np.array([ss[i] for i in range(ss.rows)], dtype=object),
-            np.array(vv.tolist(), dtype=object),
-        )
+        return _mpmath_svd_2d(x)
     r = sum(resolved)
     with mpmath.extraprec(mpmath.mp.prec):  # X V Σ⁻¹ at doubled precision: error u²κ + u, not uκ
         u_r = matmul(x, v[:, :r]) / s[None, :r]
@@ -431,35 +426,29 @@ def _svd_2d(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def svd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Thin SVD ``U, S, Vᵀ`` (S descending) of object arrays of mpf, batched."""
-    if flint is None:
-        return _mpmath_svd(x)
+    """Thin SVD ``U, S, Vᵀ`` (S descending) of object arrays of mpf, batched (mpmath.svd_r without flint)."""
     batch = x.shape[:-2]
     m, n = x.shape[-2:]
     k = min(m, n)
     u = np.empty((*batch, m, k), dtype=object)
     s = np.empty((*batch, k), dtype=object)
     vh = np.empty((*batch, k, n), dtype=object)
-    old = flint.ctx.prec
+    one = _svd_2d if flint is not None else _mpmath_svd_2d
+    old = flint.ctx.prec if flint is not None else None
     try:
         for idx in np.ndindex(*batch):
-            u[idx], s[idx], vh[idx] = _svd_2d(np.asarray(x[idx]))
+            u[idx], s[idx], vh[idx] = one(np.asarray(x[idx]))
     finally:
-        flint.ctx.prec = old
+        if flint is not None:
+            flint.ctx.prec = old
     return u, s, vh
 
 
-def _mpmath_svd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """mpmath.svd_r per matrix (the path without python-flint)."""
-    batch = x.shape[:-2]
-    m, n = x.shape[-2:]
-    k = min(m, n)
-    u = np.empty((*batch, m, k), dtype=object)
-    s = np.empty((*batch, k), dtype=object)
-    vh = np.empty((*batch, k, n), dtype=object)
-    for idx in np.ndindex(*batch):
-        uu, ss, vv = mpmath.svd_r(mpmath.matrix(np.asarray(x[idx]).tolist()), full_matrices=False)
-        u[idx] = np.array(uu.tolist(), dtype=object)
-        s[idx] = [ss[i] for i in range(ss.rows)]
-        vh[idx] = np.array(vv.tolist(), dtype=object)
-    return u, s, vh
+def _mpmath_svd_2d(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """mpmath.svd_r of one matrix (the path without python-flint, and the rank-deficient fallback)."""
+    uu, ss, vv = mpmath.svd_r(mpmath.matrix(x.tolist()), full_matrices=False)
+    return (
+        np.array(uu.tolist(), dtype=object),
+        np.array([ss[i] for i in range(ss.rows)], dtype=object),
+        np.array(vv.tolist(), dtype=object),
+    )
