@@ -255,6 +255,7 @@ def save_schedule(schedule: Schedule, path: str | Path) -> Path:
         "target": schedule.target,
         "safety": schedule.safety,
         "source": schedule.source,
+        "cycle": schedule.cycle,
         "normalization": {
             "kind": schedule.normalization.kind,
             "scale": schedule.normalization.scale,
@@ -282,7 +283,7 @@ def load_schedule(path: str | Path, *, register: bool = False, overwrite: bool =
         raise ValueError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    missing = [k for k in _SCHEDULE_FIELDS if k not in data]
+    missing = [k for k in _SCHEDULE_FIELDS if k not in data and k not in _OPTIONAL_FIELDS]
     if missing:
         raise ValueError(f"{path}: missing field(s) {missing}")
     unknown = sorted(set(data) - set(_SCHEDULE_FIELDS))
@@ -300,8 +301,9 @@ def load_schedule(path: str | Path, *, register: bool = False, overwrite: bool =
             raise ValueError(f"{path}: field {field!r} must be finite, got {value!r}")
         return out
 
-    if not isinstance(data["repeat_last"], bool):
-        raise ValueError(f"{path}: field 'repeat_last' must be a JSON boolean, got {data['repeat_last']!r}")
+    for flag in ("repeat_last", "cycle"):
+        if not isinstance(data.get(flag, False), bool):
+            raise ValueError(f"{path}: field {flag!r} must be a JSON boolean, got {data[flag]!r}")
     rows = data["rows"]
     if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
         raise ValueError(f"{path}: field 'rows' must be a list of lists of numbers")
@@ -320,6 +322,7 @@ def load_schedule(path: str | Path, *, register: bool = False, overwrite: bool =
             safety=number(data["safety"], "safety"),
             source=data["source"],
             normalization=Normalization(**norm),
+            cycle=data.get("cycle", False),
         )
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path}: {exc}") from None
@@ -328,4 +331,16 @@ def load_schedule(path: str | Path, *, register: bool = False, overwrite: bool =
     return sched
 
 
-_SCHEDULE_FIELDS = ("name", "rows", "steps", "repeat_last", "interval", "target", "safety", "source", "normalization")
+_SCHEDULE_FIELDS = (
+    "name",
+    "rows",
+    "steps",
+    "repeat_last",
+    "interval",
+    "target",
+    "safety",
+    "source",
+    "normalization",
+    "cycle",
+)
+_OPTIONAL_FIELDS = ("cycle",)

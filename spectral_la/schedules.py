@@ -104,6 +104,9 @@ class Schedule:
     repeat_last
         Whether steps beyond ``len(rows)`` reuse the last row; otherwise asking
         for more steps than rows is an error.
+    cycle
+        Whether steps beyond ``len(rows)`` start the rows over (Emerging-Optimizers'
+        mode for its "quintic" and "aol" sets); excludes ``repeat_last``.
     interval
         Design interval (ℓ, u) of the normalised singular values.
     normalization
@@ -125,6 +128,7 @@ class Schedule:
     target: str = "sign"
     safety: float = 1.0
     source: str = ""
+    cycle: bool = False
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
@@ -142,7 +146,11 @@ class Schedule:
         object.__setattr__(self, "steps", check_int(self.steps, f"schedule {self.name!r}: steps", 1, MAX_STEPS))
         if not isinstance(self.repeat_last, bool):
             raise TypeError(f"schedule {self.name!r}: repeat_last must be a bool, got {self.repeat_last!r}")
-        if not self.repeat_last and self.steps > len(rows):
+        if not isinstance(self.cycle, bool):
+            raise TypeError(f"schedule {self.name!r}: cycle must be a bool, got {self.cycle!r}")
+        if self.cycle and self.repeat_last:
+            raise ValueError(f"schedule {self.name!r}: cycle and repeat_last exclude each other")
+        if not self.repeat_last and not self.cycle and self.steps > len(rows):
             raise ValueError(f"schedule {self.name!r}: {self.steps} steps but only {len(rows)} rows")
         if len(self.interval) != 2:
             raise ValueError(f"{where}: interval must be a pair (ℓ, u), got {self.interval!r}")
@@ -169,8 +177,10 @@ class Schedule:
         """The rows used by ``steps`` steps (default: ``self.steps``)."""
         steps = self.steps if steps is None else steps
         steps = check_int(steps, "steps", 0, MAX_STEPS)
-        if steps > len(self.rows) and not self.repeat_last:
+        if steps > len(self.rows) and not (self.repeat_last or self.cycle):
             raise ValueError(f"schedule {self.name!r} defines {len(self.rows)} steps, {steps} requested")
+        if self.cycle:
+            return [self.rows[k % len(self.rows)] for k in range(steps)]
         return [self.rows[min(k, len(self.rows) - 1)] for k in range(steps)]
 
 
@@ -347,5 +357,104 @@ schedules.register(
         interval=(1e-3, 1.0),
         normalization=_MUON_NORM,
         source="microsoft/dion, dion/newton_schulz_triton.py (zeropower_via_newtonschulz5), X/(‖X‖_F + 1e-7).",
+    )
+)
+
+# --- the peers' variants (Emerging-Optimizers, modded-nanogpt / dion, torch.optim) ---------------------
+
+#: torch.optim.Muon's and Emerging-Optimizers' normalisation: X / max(‖X‖_F, 1e-7).
+_CLAMP_NORM = Normalization(kind="frobenius_clamp", scale=1.0, eps=1e-7)
+_EO = "NVIDIA-NeMo/Emerging-Optimizers, emerging_optimizers/orthogonalized_optimizers/muon_utils.py @ 0001f6e2"
+
+schedules.register(
+    Schedule(
+        name="torch_muon",
+        rows=((3.4445, -4.7750, 2.0315),),
+        steps=5,
+        repeat_last=True,
+        interval=(1e-3, 1.0),
+        normalization=_CLAMP_NORM,
+        source="torch.optim.Muon (torch 2.13, torch/optim/_muon.py): Jordan's NS5 rows, X/max(‖X‖_F, 1e-7).",
+    )
+)
+
+schedules.register(
+    Schedule(
+        name="eo_quintic",
+        rows=(
+            (4.0848, -6.8946, 2.9270),
+            (3.9505, -6.3029, 2.6377),
+            (3.7418, -5.5913, 2.3037),
+            (2.8769, -3.1427, 1.2046),
+            (2.8366, -3.0525, 1.2012),
+        ),
+        steps=5,
+        repeat_last=False,
+        cycle=True,
+        interval=(1e-3, 1.0),
+        normalization=_CLAMP_NORM,
+        source=f"{_EO}: _COEFFICIENT_SETS['quintic'] (modded-nanogpt's rows), cycled past 5 steps.",
+    )
+)
+
+schedules.register(
+    Schedule(
+        name="eo_polar_express",
+        rows=(
+            (8.2051, -22.9019, 16.4607),
+            (4.0664, -2.8612, 0.5184),
+            (3.9096, -2.8234, 0.5250),
+            (3.2856, -2.4153, 0.4853),
+            (2.2779, -1.6198, 0.3985),
+            (1.8726, -1.2307, 0.3585),
+            (1.8564, -1.2132, 0.3568),
+            (1.8750, -1.2500, 0.3750),
+        ),
+        steps=8,
+        repeat_last=True,
+        interval=(1e-3, 1.0),
+        safety=1.01,
+        normalization=_CLAMP_NORM,
+        source=f"{_EO}: _COEFFICIENT_SETS['polar_express'] (arXiv 2505.16932 rows with the 1.01 safety folded in, "
+        "4 decimals), X/max(‖X‖_F, 1e-7), the last row repeated past 8 steps.",
+    )
+)
+
+schedules.register(
+    Schedule(
+        name="eo_aol",
+        rows=(
+            (4.0098, -7.0585, 2.4635),
+            (3.4585, -5.5479, 2.5959),
+            (2.7573, -3.2939, 1.4254),
+            (2.7215, -3.0494, 1.3169),
+        ),
+        steps=4,
+        repeat_last=False,
+        cycle=True,
+        interval=(1e-3, 1.0),
+        normalization=_CLAMP_NORM,
+        source=f"{_EO}: _COEFFICIENT_SETS['aol'] (from thib-s/flash-newton-schulz); EO applies them without the "
+        "AOL rescaling they were tuned with, and so does this entry.",
+    )
+)
+
+schedules.register(
+    Schedule(
+        name="polar_express_modded",
+        rows=(
+            (8.156554524902461, -22.48329292557795, 15.878769915207462),
+            (4.042929935166739, -2.808917465908714, 0.5000178451051316),
+            (3.8916678022926607, -2.772484153217685, 0.5060648178503393),
+            (3.285753657755655, -2.3681294933425376, 0.46449024233003106),
+            (2.3465413258596377, -1.7097828382687081, 0.42323551169305323),
+        ),
+        steps=5,
+        repeat_last=False,
+        interval=(1e-3, 1.0),
+        safety=1.02,
+        normalization=Normalization(kind="frobenius", scale=1.02, eps=1e-6),
+        source="KellerJordan/modded-nanogpt train_gpt.py polar_express (arXiv 2505.16932 construction, 2% safety), "
+        "X/(1.02‖X‖_F + 1e-6); the variant microsoft/dion's Muon, NorMuon and Dion2 run by default.",
     )
 )
