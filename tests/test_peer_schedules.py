@@ -90,3 +90,21 @@ def test_cycle_mode():
     assert sched.coefficients(9) == [sched.rows[k % 4] for k in range(9)]
     with pytest.raises(ValueError, match="exclude"):
         sl.Schedule(name="x", rows=((1.5, -0.5),), steps=1, repeat_last=True, cycle=True, interval=(0.1, 1))
+
+
+def test_effective_intervals_rank_and_certify():
+    from analysis.schedule_response import effective_intervals
+
+    rows = {r["schedule"]: r for r in effective_intervals(["polar_express", "jordan_ns5", "eo_aol"])}
+    pe = rows["polar_express"]
+    # Polar Express holds |1 − f| ≤ 0.3 below its nominal 1e-3 (its safety margin), certified there
+    assert 5e-4 < pe["ell_eff(τ=0.3)"] < 1e-3
+    assert pe["certified_max_abs_1_minus_f_on_[ell(τ=0.3),1]"] <= 0.3 * (1 + 1e-3)
+    # Jordan's NS5 is a ±0.5 band by design: no τ = 0.3 interval at all
+    assert (
+        rows["jordan_ns5"]["ell_eff(τ=0.5)"] > 0
+        and rows["jordan_ns5"]["ell_eff(τ=0.3)"] != rows["jordan_ns5"]["ell_eff(τ=0.3)"]
+    )
+    # Emerging-Optimizers' "aol" rows, run without the AOL rescaling they were tuned for, send σ̂ ≥ 0.9 to ≈ −1
+    f = sl.scalar_map("eo_aol", torch.tensor([0.95], dtype=torch.float64))
+    assert float(f) < -0.9
