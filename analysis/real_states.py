@@ -5,7 +5,8 @@ from the captured spectra (``spectral_la.optim.Capture``, ``spectral-la capture`
 scalar maps -- the same iteration code as the matrix maps:
 
 * **below the design interval**: the fraction of a momentum matrix's normalised singular
-  values σ̂ = σ/(c‖M‖_F) under the schedule's ℓ, where the map has not reached its band;
+  values σ̂ = σ/(c‖M‖_F) under the schedule's nominal ℓ, and under its effective ℓ_eff(τ = 0.3)
+  (:func:`analysis.schedule_response.effective_intervals`), where the map has not reached its band;
 * **softening on real updates**: Soft-Muon's claimed (1 − s) + sρ against the finite-step
   (1 − s)f(ρ/c) + sρ, as the mean and worst relative gap over the matrix's own ρ = σ/‖M‖_F;
 * **Muon^p on real spectra**: the published bivariate recurrence's error |y(σ̂) − σ̂^p|;
@@ -77,7 +78,10 @@ def real_state_rows(
     s: float = 0.5,
 ) -> list[dict]:
     """Per schedule and captured step, over every captured momentum matrix (module docstring)."""
+    from analysis.schedule_response import effective_intervals
+
     _, spectra = load_capture(path)
+    effective = {r["schedule"]: r["ell_eff(τ=0.3)"] for r in effective_intervals(list(schedules))}
     rows = []
     for step in sorted({k[2] for k in spectra}):
         svs = [torch.from_numpy(v) for (n, k, st), v in spectra.items() if k == "momentum" and st == step]
@@ -86,6 +90,12 @@ def real_state_rows(
             sched = sl.schedules[name]
             ell, scale = sched.interval[0], sched.normalization.scale
             below = float(np.mean([float((r / scale < ell).double().mean()) for r in rhos]))
+            ell_eff = effective[name]
+            below_eff = (
+                float("nan")
+                if np.isnan(ell_eff)
+                else float(np.mean([float((r / scale < ell_eff).double().mean()) for r in rhos]))
+            )
             gaps = [
                 (sl.soften_scalar_map(name, r, s) - sl.soften_target_map(r, s)).abs() / sl.soften_target_map(r, s)
                 for r in rhos
@@ -95,6 +105,7 @@ def real_state_rows(
                     "step": step,
                     "schedule": name,
                     "below_interval": below,
+                    "below_effective_interval": below_eff,
                     "soften_mean_rel": float(torch.cat(gaps).mean()),
                     "soften_max_rel": float(torch.cat(gaps).max()),
                 }
