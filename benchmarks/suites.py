@@ -187,11 +187,35 @@ def exact_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
     return rows
 
 
+def _torch_muon_rows(sizes, device, min_run_time) -> list[dict]:
+    """Our torch_muon schedule against torch.optim.Muon's own Newton–Schulz, same input, bf16 (bit-identical)."""
+    from torch.optim._muon import _zeropower_via_newtonschulz as torch_ns
+
+    rows = []
+    for n in sizes:
+        x = torch.randn(n, 4 * n, device=device, generator=torch.Generator(device).manual_seed(0))
+        theirs = partial(torch_ns, x, (3.4445, -4.7750, 2.0315), 5, 1e-7)
+        ours = partial(sl.newton_schulz, x, "torch_muon", compute_dtype=torch.bfloat16, check_finite=False)
+        t_theirs, t_ours = seconds(theirs, min_run_time), seconds(ours, min_run_time)
+        rows.append(
+            {
+                "method": "newton_schulz torch_muon vs torch.optim.Muon NS (bf16)",
+                "shape": f"{n}x{4 * n}",
+                "dtype": "float32 in, bfloat16 compute",
+                "ms": 1e3 * t_ours,
+                "peer_ms": 1e3 * t_theirs,
+                "ratio_to_peer": t_ours / t_theirs,
+                "bit_identical": bool(torch.equal(ours(), theirs().float())),
+            }
+        )
+    return rows
+
+
 def peers_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
     import numpy as np
     import scipy.linalg
 
-    rows = []
+    rows = _torch_muon_rows(sizes, device, min_run_time)
     try:
         import jax
         import jax.numpy as jnp

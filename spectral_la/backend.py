@@ -70,7 +70,7 @@ class Ops(Protocol):
     def power(self, x: Any, p: Any) -> Any: ...
     def pow2_scale(self, x: Any) -> tuple[Any, Any]: ...
     def mul_pow2(self, y: Any, t: Any) -> Any: ...
-    def fro(self, x: Any) -> Any: ...
+    def fro(self, x: Any, *, prescaled: bool = False) -> Any: ...
     def norm1_inf(self, x: Any) -> tuple[Any, Any]: ...
     def batch_max(self, x: Any) -> Any: ...
     def batch_min(self, x: Any) -> Any: ...
@@ -152,8 +152,13 @@ class TorchOps:
         half = torch.floor(t / 2)
         return y * torch.exp2(half).to(y.dtype) * torch.exp2(t - half).to(y.dtype)
 
-    def fro(self, x):
-        """Frobenius norm per matrix, shape ``(..., 1, 1)``; overflows only if the norm itself does."""
+    def fro(self, x, *, prescaled: bool = False):
+        """Frobenius norm per matrix, shape ``(..., 1, 1)``; overflows only if the norm itself does.
+
+        ``prescaled``: x already came from :meth:`pow2_scale` (entries ≤ 1), so no second rescaling.
+        """
+        if prescaled:
+            return torch.linalg.matrix_norm(x, "fro", keepdim=True)
         y, e = self.pow2_scale(x)
         return self.mul_pow2(torch.linalg.matrix_norm(y, "fro", keepdim=True), e)
 
@@ -343,7 +348,7 @@ class MpOps:
         return _mp(y * np.vectorize(lambda v: mpmath.mpf(2) ** v, otypes=[object])(np.asarray(t, dtype=object)))
 
     @staticmethod
-    def fro(x):
+    def fro(x, *, prescaled: bool = False):
         return _vsqrt((x * x).sum(axis=(-2, -1), keepdims=True))
 
     @staticmethod

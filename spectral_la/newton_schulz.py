@@ -68,7 +68,7 @@ def apply_normalization(ops: Any, x: Any, norm: Normalization) -> Any:
     if norm.kind == "none":
         return x
     y, e = ops.pow2_scale(x)
-    size = _spectral_norm_bound(ops, y, norm.squarings) if norm.kind == "spectral" else ops.fro(y)
+    size = _spectral_norm_bound(ops, y, norm.squarings) if norm.kind == "spectral" else ops.fro(y, prescaled=True)
     denom = size * ops.scalar(norm.scale)
     if norm.eps and norm.kind == "frobenius_clamp":  # max(c‖X‖, ε) = 2^e·max(c‖Y‖, ε·2^-e)
         floor = ops.mul_pow2(ops.scalar(norm.eps), -e)
