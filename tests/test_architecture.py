@@ -59,7 +59,8 @@ def test_no_cross_module_private_imports():
     for package in LAYERS:
         for path in (ROOT / package).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):
-                if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                ours = isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in LAYERS
+                if ours and node.level == 0:  # (a benchmark may call a peer's private function: that is the peer)
                     private += [f"{path.relative_to(ROOT)}: {a.name}" for a in node.names if a.name.startswith("_")]
     assert private == []
 
