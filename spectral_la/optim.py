@@ -127,6 +127,10 @@ class Muon(torch.optim.Optimizer):
         Orthogonalise same-shape parameters of a group in one batched call.
     capture : Capture, optional
         Recorder of gradients, momenta and updates.
+    check_finite : bool
+        Raise ``ValueError`` naming the parameter when a gradient holds NaN or Inf (one host
+        synchronisation per parameter and step). Off by default, as in torch.optim.Muon, where
+        such a gradient propagates into the weights.
     """
 
     def __init__(
@@ -147,6 +151,7 @@ class Muon(torch.optim.Optimizer):
         adjust_lr_fn: str | None = None,
         batch_same_shape: bool = False,
         capture: Capture | None = None,
+        check_finite: bool = False,
     ) -> None:
         check_in_range(lr, "lr", 0, None)
         check_in_range(weight_decay, "weight_decay", 0, None)
@@ -175,12 +180,18 @@ class Muon(torch.optim.Optimizer):
             power=power,
             adjust_lr_fn=adjust_lr_fn,
             batch_same_shape=bool(batch_same_shape),
+            check_finite=bool(check_finite),
         )
         super().__init__(params, defaults)
         self.capture = capture
         self._step_count = 0
         if capture is not None:
             capture.meta = {"optimizer": "spectral_la.optim.Muon", **{k: v for k, v in defaults.items()}}
+
+    def _name(self, p: torch.Tensor) -> str:
+        if self.capture is not None and id(p) in self.capture.names:
+            return repr(self.capture.names[id(p)])
+        return f"of shape {tuple(p.shape)}"
 
     def _orthogonalise(self, group: dict, m: torch.Tensor) -> torch.Tensor:
         kw = {"compute_dtype": group["compute_dtype"], "check_finite": False}
@@ -207,6 +218,8 @@ class Muon(torch.optim.Optimizer):
             for p in params:
                 if p.grad.ndim != 2:
                     raise ValueError(f"Muon updates 2-D parameters only, got a gradient of shape {tuple(p.grad.shape)}")
+                if group["check_finite"] and not bool(torch.isfinite(p.grad).all()):
+                    raise ValueError(f"the gradient of parameter {self._name(p)} has non-finite entries (NaN or Inf)")
                 state = self.state[p]
                 if "momentum_buffer" not in state:
                     state["momentum_buffer"] = torch.zeros_like(p.grad, memory_format=torch.preserve_format)

@@ -141,3 +141,12 @@ def test_capture_records_singular_values_and_metadata(tmp_path):
     assert "sv/weight/grad/2" not in data
     m = data["matrix/weight/grad/3"]
     np.testing.assert_allclose(np.linalg.svd(m, compute_uv=False), data["sv/weight/grad/3"], rtol=1e-5)
+
+
+def test_check_finite_names_the_parameter():
+    model = torch.nn.Linear(6, 4, bias=False)
+    cap = Capture(model.named_parameters(), steps=[1])
+    opt = Muon(model.parameters(), check_finite=True, capture=cap)
+    model.weight.grad = torch.full((4, 6), float("nan"))
+    with pytest.raises(ValueError, match="'weight' has non-finite"):
+        opt.step()
