@@ -31,7 +31,7 @@ import torch
 from analysis.methods import method
 from analysis.result_store import ResultStore
 from analysis.spectra import torch_matrix_with_spectrum
-from spectral_la.validation import check_in_range, check_int
+from spectral_la.validation import check_in_range, check_int, parse_shape
 
 __all__ = ["KEY_FIELDS", "stability_sweep"]
 
@@ -75,15 +75,7 @@ def normalised_grid(methods, dtypes, kappas, shapes, rank_deficiencies, seeds, r
     for k in kappas:
         k = float(check_in_range(k, "kappa", 1, 1e300))
         kappa_keys.append(repr(k))
-    shape_keys = []
-    for shape in shapes:
-        try:
-            dims = [int(v) for v in str(shape).lower().replace(" ", "").split("x")]
-        except ValueError:
-            raise ValueError(f"shape must look like '64x64' or '8x32x32', got {shape!r}") from None
-        if len(dims) < 2 or any(not 1 <= d <= 1 << 16 for d in dims):
-            raise ValueError(f"shape must have ≥ 2 positive dims, each ≤ 65536, got {shape!r}")
-        shape_keys.append("x".join(map(str, dims)))
+    shape_keys = ["x".join(map(str, parse_shape(shape, "shape", max_dims=8))) for shape in shapes]
     def_keys = [repr(float(check_in_range(d, "rank_deficiency", 0, 1, hi_open=True))) for d in rank_deficiencies]
     seed_keys = [str(check_int(sd, "seed", 0, 2**63 - 1)) for sd in seeds]
     if reference not in ("mpmath", "float64"):

@@ -38,9 +38,10 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from analysis.result_store import ResultStore
+from analysis.stability import DTYPES as STABILITY_DTYPES
 from analysis.stability import FIELDS as STABILITY_FIELDS
 from analysis.stability import KEY_FIELDS as STABILITY_KEYS
-from spectral_la.validation import check_in_range, check_int
+from spectral_la.validation import check_in_range, check_int, parse_shape
 
 __all__ = ["KINDS", "SweepKind", "SweepSummary", "expand", "run_sweep"]
 
@@ -127,7 +128,7 @@ def _softening_tasks(grid: dict) -> list[dict]:
         if fam not in FAMILIES:
             raise ValueError(f"grid field 'families': {fam!r} not in {FAMILIES}")
     s_keys = [repr(float(check_in_range(s, "grid field 's'", 0, 1))) for s in grid["s"]]
-    shapes = [_shape(v, "shapes") for v in grid["shapes"]]
+    shapes = ["x".join(map(str, parse_shape(v, "grid field 'shapes'"))) for v in grid["shapes"]]
     seeds = [str(check_int(v, "grid field 'seeds'", 0, 2**63 - 1)) for v in grid["seeds"]]
     dtypes = [_dtype(d) for d in grid["dtypes"]]
     keys = ("schedule", "s", "family", "shape", "dtype", "seed")
@@ -184,19 +185,9 @@ def _design_run(task: dict, device: str) -> dict:
     }
 
 
-def _shape(value, name: str) -> str:
-    try:
-        dims = [int(v) for v in str(value).lower().replace(" ", "").split("x")]
-    except ValueError:
-        raise ValueError(f"grid field '{name}': shape must look like 64x64, got {value!r}") from None
-    if len(dims) != 2 or any(not 1 <= d <= 1 << 16 for d in dims):
-        raise ValueError(f"grid field '{name}': shape must be MxN with positive dims ≤ 65536, got {value!r}")
-    return "x".join(map(str, dims))
-
-
 def _dtype(value) -> str:
-    if value not in ("float64", "float32", "bfloat16", "float16"):
-        raise ValueError(f"grid field 'dtypes': {value!r} is not float64, float32, bfloat16 or float16")
+    if value not in STABILITY_DTYPES:
+        raise ValueError(f"grid field 'dtypes': {value!r} is not one of {sorted(STABILITY_DTYPES)}")
     return value
 
 

@@ -152,17 +152,6 @@ def _main(argv: list[str] | None) -> int:
     return 0
 
 
-def _shape(text: str) -> tuple[int, int]:
-    """An ``MxN`` option value, each side in [1, 8192]."""
-    try:
-        shape = tuple(int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"--shape must look like 128x512, got {text!r}") from None
-    if len(shape) != 2 or min(shape) < 1 or max(shape) > 8192:
-        raise ValueError(f"--shape must be MxN with 1 ≤ M, N ≤ 8192, got {text!r}")
-    return shape
-
-
 def _value(text: str):
     for kind in (int, float):
         try:
@@ -213,7 +202,9 @@ def _response(args: argparse.Namespace) -> int:
     suffix = args.out.suffix.lower()
     if suffix not in (".png", ".svg", ".csv"):
         raise ValueError(f"--out must end in .png, .svg or .csv, got {args.out}")
-    shape = _shape(args.shape)
+    from spectral_la.validation import parse_shape
+
+    shape = parse_shape(args.shape, "--shape", max_size=8192)
     fig, rows = plot_response(
         args.specs,
         sigma_range=tuple(args.sigma_range),
@@ -246,7 +237,9 @@ def _softening(args: argparse.Namespace) -> int:
 
     for s in args.s:
         check_in_range(s, "--s", 0, 1)
-    shape = _shape(args.shape)
+    from spectral_la.validation import parse_shape
+
+    shape = parse_shape(args.shape, "--shape", max_size=8192)
     if args.out.suffix.lower() not in (".png", ".svg"):
         raise ValueError(f"--out must end in .png or .svg, got {args.out}")
     x = spectrum_matrix(args.spectrum, shape)

@@ -33,15 +33,15 @@ from spectral_la.schedules import Normalization, Schedule, schedules
 __all__ = ["newton_schulz", "normalize", "scalar_map"]
 
 
-def resolve_normalization(normalize: Any, schedule: Schedule) -> Normalization:
+def resolve_normalization(normalize: Any, schedule: Schedule | None = None) -> Normalization:
     """None → the schedule's own; a kind name → that kind with default scale/eps."""
-    if normalize is None:
+    if normalize is None and schedule is not None:
         return schedule.normalization
     if isinstance(normalize, Normalization):
         return normalize
     if isinstance(normalize, str):
         return Normalization(kind=normalize)
-    raise TypeError(f"normalize must be None, a kind name or a Normalization, got {type(normalize).__name__}")
+    raise TypeError(f"normalize must be a kind name or a Normalization, got {type(normalize).__name__}")
 
 
 def _spectral_norm_bound(ops: Any, y: Any, squarings: int) -> Any:
@@ -92,10 +92,7 @@ def normalize(X: Any, normalization: Any = "frobenius") -> Any:
     >>> normalize(torch.tensor([[3.0, 4.0]]), "scale_safe")
     tensor([[0.6000, 0.8000]])
     """
-    if isinstance(normalization, str):
-        normalization = Normalization(kind=normalization)
-    if not isinstance(normalization, Normalization):
-        raise TypeError(f"normalization must be a Normalization or a kind name, got {type(normalization).__name__}")
+    normalization = resolve_normalization(normalization)
     ops, x, restore = working(X)
     with ops.guard():
         return restore(apply_normalization(ops, x, normalization))

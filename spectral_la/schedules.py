@@ -233,6 +233,18 @@ schedules = ScheduleRegistry()
 
 _MUON_NORM = Normalization(kind="frobenius", scale=1.0, eps=1e-7)
 
+#: Jordan's NS5 step (3.4445, −4.7750, 2.0315): Muon's original, torch.optim.Muon's default.
+JORDAN_NS5_ROW = (3.4445, -4.7750, 2.0315)
+
+#: The five tuned quintic rows of modded-nanogpt, run by microsoft/dion and Emerging-Optimizers ("quintic").
+MODDED_QUINTIC_ROWS = (
+    (4.0848, -6.8946, 2.9270),
+    (3.9505, -6.3029, 2.6377),
+    (3.7418, -5.5913, 2.3037),
+    (2.8769, -3.1427, 1.2046),
+    (2.8366, -3.0525, 1.2012),
+)
+
 schedules.register(
     Schedule(
         name="newton_schulz_cubic",
@@ -260,7 +272,7 @@ schedules.register(
 schedules.register(
     Schedule(
         name="jordan_ns5",
-        rows=((3.4445, -4.7750, 2.0315),),
+        rows=(JORDAN_NS5_ROW,),
         steps=5,
         repeat_last=True,
         interval=(1e-3, 1.0),
@@ -345,13 +357,7 @@ schedules.register(
 schedules.register(
     Schedule(
         name="dion_ns5",
-        rows=(
-            (4.0848, -6.8946, 2.9270),
-            (3.9505, -6.3029, 2.6377),
-            (3.7418, -5.5913, 2.3037),
-            (2.8769, -3.1427, 1.2046),
-            (2.8366, -3.0525, 1.2012),
-        ),
+        rows=MODDED_QUINTIC_ROWS,
         steps=5,
         repeat_last=False,
         interval=(1e-3, 1.0),
@@ -369,7 +375,7 @@ _EO = "NVIDIA-NeMo/Emerging-Optimizers, emerging_optimizers/orthogonalized_optim
 schedules.register(
     Schedule(
         name="torch_muon",
-        rows=((3.4445, -4.7750, 2.0315),),
+        rows=(JORDAN_NS5_ROW,),
         steps=5,
         repeat_last=True,
         interval=(1e-3, 1.0),
@@ -381,13 +387,7 @@ schedules.register(
 schedules.register(
     Schedule(
         name="eo_quintic",
-        rows=(
-            (4.0848, -6.8946, 2.9270),
-            (3.9505, -6.3029, 2.6377),
-            (3.7418, -5.5913, 2.3037),
-            (2.8769, -3.1427, 1.2046),
-            (2.8366, -3.0525, 1.2012),
-        ),
+        rows=MODDED_QUINTIC_ROWS,
         steps=5,
         repeat_last=False,
         cycle=True,

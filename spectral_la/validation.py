@@ -8,6 +8,7 @@ import numbers
 from typing import Any
 
 __all__ = [
+    "parse_shape",
     "MAX_STEPS",
     "check_finite",
     "check_result_finite",
@@ -78,6 +79,21 @@ def check_real(value: Any, name: str) -> float:
     if not finite:
         raise ValueError(f"{name} must be finite, got {value}")
     return value
+
+
+def parse_shape(value: Any, name: str, *, min_dims: int = 2, max_dims: int = 2, max_size: int = 1 << 16) -> tuple:
+    """A shape written ``"MxN"`` (or ``"BxMxN"`` where ``max_dims`` allows), each dim in [1, max_size]."""
+    try:
+        dims = tuple(int(v) for v in str(value).lower().replace(" ", "").split("x"))
+    except ValueError:
+        raise ValueError(f"{name} must look like 64x64, got {value!r}") from None
+    if not min_dims <= len(dims) <= max_dims or any(not 1 <= d <= max_size for d in dims):
+        raise ValueError(
+            f"{name} must have {min_dims}–{max_dims} dims, each in [1, {max_size}], got {value!r}"
+            if max_dims > min_dims
+            else f"{name} must be MxN with each dim in [1, {max_size}], got {value!r}"
+        )
+    return dims
 
 
 def check_int(value: Any, name: str, lo: int | None = None, hi: int | None = None) -> int:
