@@ -30,7 +30,7 @@ from spectral_la.muon_p import MUON_P_NORMALIZATION
 from spectral_la.schedules import FROBENIUS_KINDS
 from spectral_la.soften import BLEND_NORMALIZATION
 
-__all__ = ["Method", "MethodSpec", "method", "parse"]
+__all__ = ["Method", "MethodSpec", "frobenius_schedules", "method", "parse"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,15 @@ def _fro_normaliser(scale: float, eps: float):
 
 def _identity(sigma, fro):
     return sigma
+
+
+def frobenius_schedules(names=None) -> list[str]:
+    """The registered schedules (or those of ``names``) whose normalised σ̂ is a function of σ and ‖X‖_F.
+
+    The others (AOL, spectral bound) scale X by more than its singular values, so no scalar map of σ
+    predicts their matrix result; the σ-based analyses skip them and the matrix-level ones keep them.
+    """
+    return [n for n in (names or list(sl.schedules)) if sl.schedules[n].normalization.kind in FROBENIUS_KINDS]
 
 
 def _frobenius_schedule(schedule: str) -> sl.Schedule:

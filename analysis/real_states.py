@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 import spectral_la as sl
+from analysis.methods import frobenius_schedules
 
 __all__ = [
     "DEFAULT_CAPTURE",
@@ -158,7 +159,7 @@ def measured_rows(
     rows = []
     for (name, step), m in sorted(load_matrices(path).items()):
         u, sig, vh = torch.linalg.svd(m, full_matrices=False)
-        for sched_name in schedules:
+        for sched_name in frobenius_schedules(schedules):
             norm = sl.schedules[sched_name].normalization
             sig_hat = sig / (norm.scale * torch.linalg.matrix_norm(m) + norm.eps)
             predicted = sl.scalar_map(sched_name, sig_hat)

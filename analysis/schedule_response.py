@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 import spectral_la as sl
+from analysis.methods import frobenius_schedules
 from analysis.response import response
 from analysis.spectra import torch_matrix_with_spectrum
 from spectral_la.certify import certify
@@ -57,7 +58,7 @@ def measured_response(
 ) -> list[dict]:
     """Per schedule and compute dtype: max |uᵢᵀNS(X)vᵢ − f(σ̂ᵢ)| and the leakage, via :func:`analysis.response`."""
     rows = []
-    jobs = [(name, dt) for name in (names or list(sl.schedules)) for dt in dtypes]
+    jobs = [(name, dt) for name in frobenius_schedules(names) for dt in dtypes]
     for name, dtype in tqdm(jobs, desc="schedule response", disable=not progress):
         sigma = torch.logspace(0, np.log10(sl.schedules[name].interval[0]), n, dtype=torch.float64)
         measured = response(

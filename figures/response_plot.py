@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 import spectral_la as sl
-from analysis.methods import method
+from analysis.methods import frobenius_schedules, method
 from analysis.response import response
 from analysis.spec import parse
 from figures._style import new_figure, save
@@ -179,14 +179,22 @@ def write_rows(rows: list[dict], path: str | Path) -> Path:
 
 
 def families() -> dict[str, list[str]]:
-    """The registered schedules in small-multiple families: Polar Express kin, tuned quintics, classic, others."""
-    names = list(sl.schedules)
+    """The registered schedules in small-multiple families: Polar Express kin, tuned quintics, classic, others.
+
+    Schedules whose normalisation is not a function of σ (AOL, the spectral bound) are left out:
+    no σ-map predicts their matrix result (:func:`analysis.methods.frobenius_schedules`).
+    """
+    names = frobenius_schedules()
     groups = {
-        "Polar Express and its variants": [n for n in names if "polar_express" in n],
-        "tuned quintics (Jordan, You, dion, EO, torch)": [
-            n for n in names if n in ("jordan_ns5", "torch_muon", "you_ns6", "dion_ns5", "eo_quintic", "eo_aol")
+        "Polar Express and its variants (Remez-designed)": [n for n in names if "polar_express" in n or n == "eo_cans"],
+        "tuned quintics (Jordan, You, dion, EO, torch, DeepSeek-V4)": [
+            n
+            for n in names
+            if n in ("jordan_ns5", "torch_muon", "you_ns6", "dion_ns5", "eo_quintic", "eo_aol", "eo_deepseekv4")
         ],
-        "classic Newton–Schulz": [n for n in names if n.startswith("newton_schulz_")],
+        "classic Newton–Schulz and tuned cubics": [
+            n for n in names if n.startswith("newton_schulz_") or n == "eo_cubic5"
+        ],
     }
     placed = {n for group in groups.values() for n in group}
     rest = [n for n in names if n not in placed]

@@ -66,11 +66,13 @@ class Ops(Protocol):
     def scalar(self, v: Any) -> Any: ...
     def where(self, cond: Any, a: Any, b: Any) -> Any: ...
     def sqrt(self, x: Any) -> Any: ...
+    def rsqrt(self, x: Any) -> Any: ...
     def maximum(self, x: Any, v: Any) -> Any: ...
     def power(self, x: Any, p: Any) -> Any: ...
     def pow2_scale(self, x: Any) -> tuple[Any, Any]: ...
     def mul_pow2(self, y: Any, t: Any) -> Any: ...
-    def fro(self, x: Any, *, prescaled: bool = False) -> Any: ...
+    def fro(self, x: Any, *, prescaled: bool = False, float64: bool = False) -> Any: ...
+    def row_abs_sums(self, x: Any) -> Any: ...  # Σⱼ|xᵢⱼ| per row, shape (..., m, 1)
     def norm1_inf(self, x: Any) -> tuple[Any, Any]: ...
     def batch_max(self, x: Any) -> Any: ...
     def batch_min(self, x: Any) -> Any: ...
@@ -119,6 +121,10 @@ class TorchOps:
         return torch.sqrt(x)
 
     @staticmethod
+    def rsqrt(x):
+        return torch.rsqrt(x)
+
+    @staticmethod
     def maximum(x, v: float):
         return torch.clamp_min(x, v)
 
@@ -152,15 +158,22 @@ class TorchOps:
         half = torch.floor(t / 2)
         return y * torch.exp2(half).to(y.dtype) * torch.exp2(t - half).to(y.dtype)
 
-    def fro(self, x, *, prescaled: bool = False):
+    def fro(self, x, *, prescaled: bool = False, float64: bool = False):
         """Frobenius norm per matrix, shape ``(..., 1, 1)``; overflows only if the norm itself does.
 
         ``prescaled``: x already came from :meth:`pow2_scale` (entries ≤ 1), so no second rescaling.
+        ``float64``: reduce in float64 and round the norm to x's dtype.
         """
-        if prescaled:
-            return torch.linalg.matrix_norm(x, "fro", keepdim=True)
-        y, e = self.pow2_scale(x)
-        return self.mul_pow2(torch.linalg.matrix_norm(y, "fro", keepdim=True), e)
+        if not prescaled:
+            y, e = self.pow2_scale(x)
+            return self.mul_pow2(self.fro(y, prescaled=True, float64=float64), e)
+        if float64:
+            return torch.linalg.vector_norm(x, dim=(-2, -1), keepdim=True, dtype=torch.float64).to(x.dtype)
+        return torch.linalg.matrix_norm(x, "fro", keepdim=True)
+
+    @staticmethod
+    def row_abs_sums(x):
+        return x.abs().sum(dim=-1, keepdim=True)
 
     def randn(self, shape, seed: int = 0):
         """A fixed standard normal array (a seeded generator on the device): deterministic perturbations."""
@@ -330,6 +343,10 @@ class MpOps:
         return _mp(_vsqrt(x))
 
     @staticmethod
+    def rsqrt(x):
+        return _mp(1 / _vsqrt(x))
+
+    @staticmethod
     def maximum(x, v):
         return _mp(np.where(x > v, x, mpmath.mpf(v)))
 
@@ -348,8 +365,12 @@ class MpOps:
         return _mp(y * np.vectorize(lambda v: mpmath.mpf(2) ** v, otypes=[object])(np.asarray(t, dtype=object)))
 
     @staticmethod
-    def fro(x, *, prescaled: bool = False):
+    def fro(x, *, prescaled: bool = False, float64: bool = False):
         return _vsqrt((x * x).sum(axis=(-2, -1), keepdims=True))
+
+    @staticmethod
+    def row_abs_sums(x):
+        return _mp(_vabs(x).sum(axis=-1, keepdims=True))
 
     @staticmethod
     def randn(shape, seed: int = 0):

@@ -59,23 +59,54 @@ def _spectral_norm_bound(ops: Any, y: Any, squarings: int) -> Any:
 
 
 def apply_normalization(ops: Any, x: Any, norm: Normalization) -> Any:
-    """X / (scale·‖X‖ + eps) per matrix (x in the wide orientation), at any scale of X.
+    """X / (scale·‖X‖ + eps) per matrix (x in the wide orientation), at any scale of X (:func:`normalise_with_gram`)."""
+    return normalise_with_gram(ops, x, norm)[0]
+
+
+def normalise_with_gram(ops: Any, x: Any, norm: Normalization) -> tuple[Any, Any]:
+    """``(X₀, G)`` for a wide x: the normalised X₀ and, where the normalisation formed it, G = X₀X₀ᵀ (else None).
 
     X = 2^e·Y with max|Y| ∈ [1/2, 1) (exact), and X/(c‖X‖ + ε) = Y/(c‖Y‖ + ε·2^-e):
     ‖Y‖ ∈ [1/2, √(mn)] never overflows or underflows. ε·2^-e may overflow for an
     X far below ε; the quotient is then 0, where the exact one is below ε⁻¹·tiny.
     """
     if norm.kind == "none":
-        return x
+        return x, None
     y, e = ops.pow2_scale(x)
-    size = _spectral_norm_bound(ops, y, norm.squarings) if norm.kind == "spectral" else ops.fro(y, prescaled=True)
+    if norm.kind == "aol":
+        return _aol(ops, y, e, norm)
+    if norm.kind == "spectral":
+        size = _spectral_norm_bound(ops, y, norm.squarings)
+    else:
+        size = ops.fro(y, prescaled=True, float64=norm.in_float64)
     denom = size * ops.scalar(norm.scale)
     if norm.eps and norm.kind == "frobenius_clamp":  # max(c‖X‖, ε) = 2^e·max(c‖Y‖, ε·2^-e)
         floor = ops.mul_pow2(ops.scalar(norm.eps), -e)
         denom = ops.where(denom > floor, denom, floor)
     elif norm.eps:
         denom = denom + ops.mul_pow2(ops.scalar(norm.eps), -e)
-    return y / ops.where(denom > 0, denom, ops.scalar(1))  # a zero matrix stays zero
+    return y / ops.where(denom > 0, denom, ops.scalar(1)), None  # a zero matrix stays zero
+
+
+def _aol(ops: Any, y: Any, e: Any, norm: Normalization) -> tuple[Any, Any]:
+    """AOL: X₀ = D Y/scale, D = diag(1/√max(rᵢ, ε·4^-e)), rᵢ = Σⱼ|(YYᵀ)ᵢⱼ|; G = D(YYᵀ)D/scale².
+
+    (X = 2^e·Y, so the rows sums of |XXᵀ| are 4^e·rᵢ and DX = D_Y·Y exactly.) Every
+    absolute row sum of G is ≤ 1/scale², hence σ₁(X₀) ≤ 1/scale (Prach & Lampert 2022, Thm 1).
+    The product order is microsoft/dion's (``newton_schulz_triton_fast``): X·s, then (A·s)·sᵀ.
+    """
+    a = y @ y.mT
+    r = ops.row_abs_sums(a)
+    if norm.eps:
+        floor = ops.mul_pow2(ops.scalar(norm.eps), -2 * e)
+        r = ops.where(r > floor, r, floor)
+    else:
+        r = ops.where(r > 0, r, ops.scalar(1))  # a zero row stays zero
+    s = ops.rsqrt(r)
+    x0, g = y * s, a * s * s.mT
+    if norm.scale != 1:
+        x0, g = x0 / ops.scalar(norm.scale), g / ops.scalar(norm.scale**2)
+    return x0, g
 
 
 def normalize(X: Any, normalization: Any = "frobenius") -> Any:
@@ -113,13 +144,21 @@ def gram_polynomial(ops: Any, a: Any, row: tuple) -> Any:
     return s
 
 
-def iterate(ops: Any, x: Any, rows: list[tuple]) -> Any:
-    """Apply the schedule rows to a wide working array x (m ≤ n); products only, in ``ops.fast`` form."""
+def iterate(ops: Any, x: Any, rows: list[tuple], gram: Any = None) -> Any:
+    """Apply the schedule rows to a wide working array x (m ≤ n); products only, in ``ops.fast`` form.
+
+    ``gram``: X Xᵀ of the input if the normalisation formed it (AOL), used by the first step.
+    A cubic row (c₀, c₁) is one fused product X ← c₀X + c₁·(A X) (Emerging-Optimizers' form).
+    """
     x = ops.fast(x)
+    a = None if gram is None else ops.fast(gram)
     for row in rows:
-        a = x @ x.mT
-        s = gram_polynomial(ops, a, row)
-        x = ops.addmm(x, s, x, beta=ops.scalar(row[0]))
+        a = x @ x.mT if a is None else a
+        if len(row) == 2:
+            x = ops.addmm(x, a, x, beta=ops.scalar(row[0]), alpha=ops.scalar(row[1]))
+        else:
+            x = ops.addmm(x, gram_polynomial(ops, a, row), x, beta=ops.scalar(row[0]))
+        a = None
     return ops.slow(x)
 
 
@@ -142,7 +181,8 @@ def newton_schulz(
         A name in :data:`spectral_la.schedules` or a :class:`Schedule`.
     steps : int, optional
         Number of steps (default: the schedule's). 0 returns the normalised X.
-    normalize : None, "frobenius", "spectral", "scale_safe", "none" or Normalization
+    normalize : None, a kind name ("frobenius", "frobenius_clamp", "spectral", "scale_safe", "aol", "none")
+        or a Normalization
         None uses the schedule's own (e.g. Polar Express: X/(1.01‖X‖_F + 1e-7)).
     compute_dtype : torch.dtype, optional
         torch compute dtype; default fp64/fp32 as given, bf16/fp16 upcast to
@@ -193,7 +233,12 @@ def prepare(
 
 def normalised_iteration(ops: Any, x: Any, rows: list[tuple], norm: Normalization) -> Any:
     """Normalise and iterate on the wide orientation of x; the body of :func:`newton_schulz`."""
-    return on_wide(lambda w: iterate(ops, apply_normalization(ops, w, norm), rows), x)
+
+    def run(w: Any) -> Any:
+        x0, gram = normalise_with_gram(ops, w, norm)
+        return iterate(ops, x0, rows, gram)
+
+    return on_wide(run, x)
 
 
 def on_wide(fn: Any, x: Any) -> Any:

@@ -27,7 +27,7 @@ _TARGET_FORMAT = re.compile(r"sign|soft:[0-9.eE+-]+|soften:[0-9.eE+-]+|power:[0-
 
 __all__ = ["Normalization", "Schedule", "ScheduleRegistry", "schedules", "with_safety"]
 
-_NORM_KINDS = ("frobenius", "frobenius_clamp", "spectral", "scale_safe", "none")
+_NORM_KINDS = ("frobenius", "frobenius_clamp", "spectral", "scale_safe", "aol", "none")
 
 #: Kinds whose normalised σ̂ = σ/(scale·‖X‖_F + eps) is a function of σ and ‖X‖_F alone.
 FROBENIUS_KINDS = ("frobenius", "scale_safe", "frobenius_clamp")
@@ -57,6 +57,16 @@ class Normalization:
         result does not depend on the scale of X at all, from the dtype's
         smallest normal to its largest finite number, and a zero matrix maps to
         zero. The default of designed schedules.
+        ``"aol"``: X₀ = D X/scale with D = diag(1/√max(Σⱼ|(XXᵀ)ᵢⱼ|, eps)), the
+        AOL rescaling (Prach & Lampert, "Almost-orthogonal layers", ECCV 2022,
+        arXiv 2208.03160, Thm 1) on the Gram side: DXXᵀD has every absolute
+        row sum ≤ 1, so σ₁(X₀) ≤ 1 is *guaranteed* (Schur's test) and, for a
+        nearly diagonal-dominant Gram, σ_min(X₀) is far larger than after a
+        Frobenius scaling. Not a function of the singular values: it changes
+        the polar factor (polar(DX) ≠ polar(X) unless D commutes with XXᵀ),
+        and the iteration approximates polar(DX). The rescaled Gram DAD is
+        reused by the first step (microsoft/dion ``newton_schulz_triton_fast``).
+        eps = 0 leaves a zero row at zero and is scale-invariant.
         ``"none"``: X is used as given (already scaled).
     scale, eps
         X₀ = X / (scale·‖X‖ + eps). eps (default 1e-7 as in the Muon-family
@@ -66,12 +76,18 @@ class Normalization:
         orthogonalised (‖X‖_F = 1e-30 gives an output of norm ≈ 1e-23·c₀^T).
         Every kind is computed after an exact power-of-two prescaling by the
         largest entry, so no norm overflows or underflows whatever X's scale.
+    in_float64
+        Reduce the Frobenius norm in float64 and round it to the working dtype
+        (Emerging-Optimizers' ``normalize_in_double``). After the power-of-two
+        prescaling it changes no result's safety, only its last bit: with it a
+        registered schedule reproduces that source's normalisation bit for bit.
     """
 
     kind: str = "frobenius"
     scale: float = 1.0
     eps: float | None = None
     squarings: int = 3
+    in_float64: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in _NORM_KINDS:
@@ -90,6 +106,10 @@ class Normalization:
                 f"normalization kind 'scale_safe' takes no eps (it would break scale invariance), got {self.eps}"
             )
         check_int(self.squarings, "squarings", 0, 16)
+        if not isinstance(self.in_float64, bool):
+            raise TypeError(f"normalization in_float64 must be a bool, got {self.in_float64!r}")
+        if self.in_float64 and self.kind not in FROBENIUS_KINDS:
+            raise ValueError(f"normalization in_float64 applies to the kinds {FROBENIUS_KINDS}, not {self.kind!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -368,9 +388,11 @@ schedules.register(
 
 # --- the peers' variants (Emerging-Optimizers, modded-nanogpt / dion, torch.optim) ---------------------
 
-#: torch.optim.Muon's and Emerging-Optimizers' normalisation: X / max(‖X‖_F, 1e-7).
+#: torch.optim.Muon's normalisation: X / max(‖X‖_F, 1e-7).
 _CLAMP_NORM = Normalization(kind="frobenius_clamp", scale=1.0, eps=1e-7)
-_EO = "NVIDIA-NeMo/Emerging-Optimizers, emerging_optimizers/orthogonalized_optimizers/muon_utils.py @ 0001f6e2"
+#: Emerging-Optimizers' since its commit 7ebd3cf ("Reduce eps for newton_schulz"): X / max(‖X‖_F, 1e-15).
+_EO_NORM = Normalization(kind="frobenius_clamp", scale=1.0, eps=1e-15)
+_EO = "NVIDIA-NeMo/Emerging-Optimizers, emerging_optimizers/orthogonalized_optimizers/muon_utils.py @ fd772921"
 
 schedules.register(
     Schedule(
@@ -392,7 +414,7 @@ schedules.register(
         repeat_last=False,
         cycle=True,
         interval=(1e-3, 1.0),
-        normalization=_CLAMP_NORM,
+        normalization=_EO_NORM,
         source=f"{_EO}: _COEFFICIENT_SETS['quintic'] (modded-nanogpt's rows), cycled past 5 steps.",
     )
 )
@@ -414,9 +436,9 @@ schedules.register(
         repeat_last=True,
         interval=(1e-3, 1.0),
         safety=1.01,
-        normalization=_CLAMP_NORM,
+        normalization=_EO_NORM,
         source=f"{_EO}: _COEFFICIENT_SETS['polar_express'] (arXiv 2505.16932 rows with the 1.01 safety folded in, "
-        "4 decimals), X/max(‖X‖_F, 1e-7), the last row repeated past 8 steps.",
+        "4 decimals), X/max(‖X‖_F, 1e-15), the last row repeated past 8 steps.",
     )
 )
 
@@ -433,9 +455,10 @@ schedules.register(
         repeat_last=False,
         cycle=True,
         interval=(1e-3, 1.0),
-        normalization=_CLAMP_NORM,
-        source=f"{_EO}: _COEFFICIENT_SETS['aol'] (from thib-s/flash-newton-schulz); EO applies them without the "
-        "AOL rescaling they were tuned with, and so does this entry.",
+        normalization=_EO_NORM,
+        source=f"{_EO}: _COEFFICIENT_SETS['aol'], from thib-s/flash-newton-schulz @ b73111d, where they were tuned "
+        "with an AOL rescaling whose Gram update was later found wrong (A/s instead of D A D, fixed in cdb03db with "
+        "new rows, see 'dion_aol'); EO applies them without any AOL rescaling, and so does this entry.",
     )
 )
 
@@ -456,5 +479,80 @@ schedules.register(
         normalization=Normalization(kind="frobenius", scale=1.02, eps=1e-6),
         source="KellerJordan/modded-nanogpt train_gpt.py polar_express (arXiv 2505.16932 construction, 2% safety), "
         "X/(1.02‖X‖_F + 1e-6); the variant microsoft/dion's Muon, NorMuon and Dion2 run by default.",
+    )
+)
+
+schedules.register(
+    Schedule(
+        name="eo_cans",
+        rows=(
+            (8.4703, -25.1081, 18.6293),
+            (4.1828, -3.1087, 0.5806),
+            (3.9619, -2.9541, 0.5630),
+            (3.2866, -2.4647, 0.5074),
+            (2.2737, -1.6447, 0.4162),
+        ),
+        steps=5,
+        repeat_last=True,
+        interval=(1e-3, 1.0),
+        normalization=_EO_NORM,
+        source=f"{_EO}: _COEFFICIENT_SETS['cans'] (Grishina, Smirnov & Rakhuba, 'Accelerating Newton-Schulz "
+        "iteration for orthogonalization via Chebyshev-type polynomials', arXiv 2506.10935: Remez with an adaptive "
+        "interval), the last row repeated. The source states no design interval: [1e-3, 1] is nominal, see "
+        "analysis.schedule_response.effective_intervals.",
+    )
+)
+
+schedules.register(
+    Schedule(
+        name="eo_deepseekv4",
+        rows=(JORDAN_NS5_ROW,) * 8 + ((2.0, -1.5, 0.5),) * 2,
+        steps=10,
+        repeat_last=True,
+        interval=(1e-3, 1.0),
+        normalization=_EO_NORM,
+        source=f"{_EO}: _COEFFICIENT_SETS['deepseekv4'] (DeepSeek-V4 report): eight steps of Jordan's row to reach "
+        "the band around 1, then two of p(x) = 2x − 1.5x³ + 0.5x⁵ (p(1) = 1, p'(1) = 0), which pull the band onto 1; "
+        "the last row repeated.",
+    )
+)
+
+schedules.register(
+    Schedule(
+        name="eo_cubic5",
+        rows=(
+            (3.3656576, -3.3420992),
+            (2.5744352, -1.4957376),
+            (2.5368962, -1.4312570),
+            (2.4418906, -1.2764040),
+            (2.2230472, -0.9630650),
+        ),
+        steps=5,
+        repeat_last=False,
+        interval=(7e-3, 1.0),
+        normalization=_EO_NORM,
+        source=f"{_EO}: _COEFFICIENT_SETS['cubic5'] (arXiv 2606.00371, relaxed cubic schedule for an effective "
+        "bf16 lower bound ℓ₀ = 7e-3): cubic rows p(x) = c₀x + c₁x³, two products a step (EO stores them with "
+        "c₂ = 0 and takes its cubic path; EO allows exactly 5 steps).",
+    )
+)
+
+schedules.register(
+    Schedule(
+        name="dion_aol",
+        rows=(
+            (4.6051, -9.6552, 5.6769),
+            (4.7505, -6.0861, 2.1790),
+            (2.7763, -2.3190, 0.5523),
+            (2.4231, -2.2861, 0.8193),
+        ),
+        steps=4,
+        repeat_last=False,
+        interval=(1e-3, 1.0),
+        normalization=Normalization(kind="aol", eps=1e-7),
+        source="microsoft/dion, dion/newton_schulz_triton.py @ 0a059a4 (newton_schulz_triton_fast; rows and AOL "
+        "rescaling from thib-s/flash-newton-schulz @ cdb03db, tuned by a genetic search): X₀ = D X with "
+        "D = diag(Σⱼ|(XXᵀ)ᵢⱼ|)^(-1/2) clamped at 1e-7, its Gram reused by the first of four steps. It approximates "
+        "polar(DX), not polar(X).",
     )
 )

@@ -285,3 +285,61 @@ def test_runs_on_device(device):
     # Polar Express (safety 1.01) on a Gaussian matrix: σ in its 5-step band ~[0.7, 1.2].
     assert float(s.min()) > 0.6 and float(s.max()) < 1.25
     assert math.isfinite(float(s.sum()))
+
+
+def _aol_numpy(x: np.ndarray, eps: float = 0.0) -> np.ndarray:
+    """D X with D = diag(Σⱼ|(XXᵀ)ᵢⱼ|)^(-1/2) (Prach & Lampert 2022), wide orientation, NumPy float64."""
+    r = np.abs(x @ x.T).sum(axis=1)
+    r = np.maximum(r, eps) if eps else np.where(r > 0, r, 1.0)
+    return x / np.sqrt(r)[:, None]
+
+
+@pytest.mark.parametrize(
+    "spectrum", ["gaussian", "rank_deficient", "ill_conditioned", "flat"], ids=lambda s: s.replace("_", "-")
+)
+def test_aol_normalisation_bounds_sigma_max(spectrum):
+    gen = torch.Generator().manual_seed(11)
+    x = torch.randn(4, 24, 40, dtype=torch.float64, generator=gen)
+    if spectrum == "rank_deficient":
+        x = x[..., :, :3] @ x[..., :3, :]
+    elif spectrum == "ill_conditioned":
+        x, _, _ = _construct(24, 40, np.logspace(0, -12, 24), seed=4, dtype=torch.float64)
+    elif spectrum == "flat":
+        x, _, _ = _construct(24, 40, [1.0] * 24, seed=4, dtype=torch.float64)
+    norm = Normalization(kind="aol", eps=0.0)
+    got = newton_schulz(x, "dion_aol", 0, normalize=norm)
+    flat = got.reshape(-1, 24, 40)
+    for g, xi in zip(flat, x.reshape(-1, 24, 40), strict=True):
+        ref = _aol_numpy(xi.numpy())
+        # one Gram, one row sum, one rsqrt and one product in float64: a few units of u
+        assert np.abs(g.numpy() - ref).max() <= 50 * unit_roundoff(torch.float64) * np.abs(ref).max()
+        # Schur's test: every row sum of |D X Xᵀ D| is ≤ 1, so σ₁ ≤ 1 (up to the rounding of the Gram)
+        assert float(torch.linalg.matrix_norm(g, 2)) <= 1 + 100 * 24 * unit_roundoff(torch.float64)
+    # for a flat spectrum AOL is exact (XXᵀ = I): σ̂ = 1, where Frobenius gives 1/√24
+    if spectrum == "flat":
+        assert float((torch.linalg.svdvals(got) - 1).abs().max()) <= 1e-12
+
+
+def test_aol_normalisation_scale_invariant_and_zero_safe():
+    x = torch.randn(16, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(12))
+    norm = Normalization(kind="aol", eps=0.0)
+    base = newton_schulz(x, "dion_aol", normalize=norm)
+    for k in (-900, -60, 60, 900):  # exact powers of two: the prescaled Y is the same array
+        assert torch.equal(newton_schulz(x * 2.0**k, "dion_aol", normalize=norm), base)
+    x[3] = 0
+    y = newton_schulz(x, "dion_aol", normalize=norm)
+    assert torch.isfinite(y).all() and not y[3].any()
+    assert not newton_schulz(torch.zeros(4, 6), "dion_aol").any()
+    # the first step reuses D(XXᵀ)D: the same map as normalising, then iterating from scratch
+    x0 = newton_schulz(x, "dion_aol", 0, normalize=norm)
+    again = newton_schulz(x0, "dion_aol", normalize="none")
+    assert float((again - y).abs().max()) <= 1e-12
+
+
+def test_aol_iteration_in_mpmath_matches_float64():
+    mpmath.mp.dps = 30
+    x = torch.randn(5, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(13))
+    y64 = newton_schulz(x, "dion_aol")
+    ymp = newton_schulz(mpmath.matrix(x.tolist()), "dion_aol")
+    # float64 rounding through 4 steps of slope ≤ ~5: ≤ 1e-12 against the 30-digit run
+    assert max(abs(float(ymp[i, j]) - float(y64[i, j])) for i in range(5) for j in range(7)) <= 1e-12
