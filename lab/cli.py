@@ -58,6 +58,11 @@ def _main(argv: list[str] | None) -> int:
     des.add_argument("--target", default="sign", help="'sign', 'soft:<s>' or 'power:<p>'")
     des.add_argument("--safety", type=float, default=1.0, help="rows become p(x/safety), last row exempt")
     des.add_argument("--cushion", type=float, default=None, help="Polar Express cushion (default the paper's)")
+    des.add_argument(
+        "--safety-in-recurrence",
+        action="store_true",
+        help="scale each row by the safety before forming the next interval (modded-nanogpt's construction)",
+    )
     des.add_argument("--name", default=None)
     des.add_argument("--out", type=Path, default=None, help="write the schedule as JSON (load_schedule reads it)")
     resp = sub.add_parser("response", help="plot the singular-value response of any methods (two panels)")
@@ -271,6 +276,7 @@ def _design(args: argparse.Namespace) -> int:
             target_map=args.target,
             safety=args.safety,
             cushion=PE_CUSHION if args.cushion is None else args.cushion,
+            safety_in_recurrence=args.safety_in_recurrence,
             name=args.name,
         )
     except ValueError as exc:
@@ -286,7 +292,8 @@ def _design(args: argparse.Namespace) -> int:
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for k, row in enumerate(sched.rows, start=1):
         print(f"| {k} | " + " | ".join(repr(c) for c in row) + " |")
-    print(f"\nworst error of the design (exact arithmetic, before safety): {float(res.worst_error):.6g}")
+    when = "with the safety in the recurrence" if args.safety_in_recurrence else "before safety"
+    print(f"\nworst error of the design (exact arithmetic, {when}): {float(res.worst_error):.6g}")
     print(
         f"certified max |f − target| on [{args.ell:g}, 1]: ≤ {bound.upper:.6g} "
         f"(attained ≥ {bound.estimate:.6g} at σ = {bound.at:.4g}; {bound.boxes} boxes, "

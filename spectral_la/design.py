@@ -108,14 +108,15 @@ class DesignResult:
     schedule: Schedule
     intervals: tuple  # (ℓ_k, u_k) before each step and after the last (sign target), mpf
     worst_error: Any  # sign: 1 − ℓ_T of the unscaled design; others: grid estimate
-    rows_exact: tuple  # mpf rows before safety scaling
+    rows_exact: tuple  # mpf rows before post-hoc safety scaling (with it where it is in the recurrence)
 
 
-def _greedy_sign(degree, steps, ell, cushion, pade_threshold):
+def _greedy_sign(degree, steps, ell, cushion, pade_threshold, recurrence_safety=None, exempt_last=True):
+    """Greedy rows; with ``recurrence_safety`` s each row becomes p(x/s) *before* the next interval is formed."""
     lo_k, hi_k = mpmath.mpf(ell), mpmath.mpf(1)
     one, zero = target("sign").value, target("sign").derivative
     rows, intervals = [], [(lo_k, hi_k)]
-    for _ in range(steps):
+    for k in range(steps):
         if lo_k / hi_k >= 1 - mpmath.mpf(pade_threshold):
             base = pade_row(degree)
             coeffs = tuple(c / hi_k ** (2 * j + 1) for j, c in enumerate(base))
@@ -123,8 +124,17 @@ def _greedy_sign(degree, steps, ell, cushion, pade_threshold):
             coeffs = remez_odd(one, zero, degree, max(lo_k, mpmath.mpf(cushion) * hi_k), hi_k).coefficients
         p_min, p_max = _extremes(coeffs, lo_k, hi_k)
         s = 2 / (p_min + p_max)
-        rows.append(tuple(s * c for c in coeffs))
-        lo_k, hi_k = s * p_min, s * p_max
+        row = tuple(s * c for c in coeffs)
+        if recurrence_safety is None or (exempt_last and k == steps - 1):
+            lo_k, hi_k = s * p_min, s * p_max
+        else:
+            sf = mpmath.mpf(recurrence_safety)
+            row = tuple(c / sf ** (2 * j + 1) for j, c in enumerate(row))
+            # the next interval is the image under the *safe* row: its minimum, and 2 − min, an upper
+            # bound of its maximum (p(x/s) ≤ max p = 2 − s·p_min ≤ 2 − min p(x/s) on [ℓ_k, u_k])
+            lo_k = _extremes(row, lo_k, hi_k)[0]
+            hi_k = 2 - lo_k
+        rows.append(row)
         intervals.append((lo_k, hi_k))
     return rows, intervals, max(1 - lo_k, hi_k - 1)
 
@@ -175,6 +185,8 @@ def design_schedule(
     target_map: str | Target = "sign",
     safety: float = 1.0,
     exempt_last: bool = True,
+    safety_in_recurrence: bool = False,
+    normalization: str = "scale_safe",
     cushion: float = PE_CUSHION,
     pade_threshold: float = 5e-6,
     name: str | None = None,
@@ -191,6 +203,19 @@ def design_schedule(
     target_map : "sign", "soft:<s>", "power:<p>" or Target
     safety : float ≥ 1
         Rows become p(x/safety); the last is exempt if ``exempt_last``.
+    safety_in_recurrence : bool
+        Sign target only. False (the paper's Algorithm 1): design for [ℓ, 1] in
+        exact arithmetic, then scale every row. True (the released construction
+        behind modded-nanogpt's and microsoft/dion's ``polar_express``): each
+        row is scaled before the next interval is formed, so the later rows are
+        designed for the lower bound the *safe* rows actually reach. With
+        ``cushion=0.02, safety=1.02`` it reproduces that table
+        (:data:`spectral_la.schedules` ``"polar_express_modded"``).
+    normalization : "scale_safe" or "aol"
+        How the schedule scales X before its first step (:class:`Normalization`,
+        eps = 0, scale = ``safety``): X/(s‖X‖_F), or the AOL rescaling D X/s,
+        which guarantees σ₁ ≤ 1/s and lifts σ_min (the design interval [ℓ, 1]
+        then refers to the AOL-scaled singular values).
     cushion, pade_threshold
         Polar Express construction details (sign target only).
     name : str, optional
@@ -219,27 +244,35 @@ def design_schedule(
     ell = float(check_in_range(ell, "ell", 0, 1, lo_open=True, hi_open=True))
     safety = float(check_in_range(safety, "safety", 1, None))
     cushion = float(check_in_range(cushion, "cushion", 0, 1, hi_open=True))
+    if normalization not in ("scale_safe", "aol"):
+        raise ValueError(f"normalization must be 'scale_safe' or 'aol', got {normalization!r}")
     tgt = target(target_map)
     with mpmath.workdps(dps):
+        if safety_in_recurrence and tgt.name != "sign":
+            raise ValueError(f"safety_in_recurrence applies to the sign target, not {tgt.name!r}")
         if tgt.name == "sign":
-            rows, intervals, worst = _greedy_sign(degree, steps, ell, cushion, pade_threshold)
+            in_rec = safety if safety_in_recurrence else None
+            rows, intervals, worst = _greedy_sign(degree, steps, ell, cushion, pade_threshold, in_rec, exempt_last)
         else:
             rows = _fit_composition(tgt, degree, steps, ell)
             intervals = ((mpmath.mpf(ell), mpmath.mpf(1)),)
             xs = [mpmath.mpf(ell) * (1 / mpmath.mpf(ell)) ** (mpmath.mpf(i) / 2000) for i in range(2001)]
             worst = max(abs(compose(rows, x) - tgt.value(x)) for x in xs)
-        effective = with_safety([[float(c) for c in r] for r in rows], safety, exempt_last=exempt_last)
+        post_safety = 1.0 if safety_in_recurrence else safety  # in the recurrence: already in the rows
+        effective = with_safety([[float(c) for c in r] for r in rows], post_safety, exempt_last=exempt_last)
     sched = Schedule(
-        name=name or f"designed_d{degree}_t{steps}_l{ell:g}_{tgt.name}_s{safety:g}",
+        name=name
+        or f"designed_d{degree}_t{steps}_l{ell:g}_{tgt.name}_s{safety:g}{'r' if safety_in_recurrence else ''}"
+        + ("_aol" if normalization == "aol" else ""),
         rows=effective,
         steps=steps,
         repeat_last=tgt.name == "sign",
         interval=(float(ell), 1.0),
-        normalization=Normalization(kind="scale_safe", scale=safety),
+        normalization=Normalization(kind=normalization, scale=safety, eps=0.0),
         target=tgt.name,
         safety=safety,
         source=f"spectral_la.design_schedule(degree={degree}, steps={steps}, ell={ell:g}, target={tgt.name!r}, "
-        f"safety={safety:g}, cushion={cushion:g})",
+        f"safety={safety:g}{', in the recurrence' if safety_in_recurrence else ''}, cushion={cushion:g})",
     )
     return DesignResult(sched, tuple(intervals), worst, tuple(rows))
 
@@ -261,6 +294,7 @@ def save_schedule(schedule: Schedule, path: str | Path) -> Path:
             "scale": schedule.normalization.scale,
             "eps": schedule.normalization.eps,
             "squarings": schedule.normalization.squarings,
+            "in_float64": schedule.normalization.in_float64,
         },
     }
     path = Path(path)

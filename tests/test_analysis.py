@@ -73,7 +73,7 @@ def test_quick_report_has_every_section_and_reads_its_sizes(tmp_path):
     for name in schedules:
         assert f"| {name} |" in text
     # the prose reads the sizes from the config, not from hand-typed text
-    assert f"({cfg.qdwh_n}×{cfg.qdwh_n}, float64)" in text and "G 24×16" in text and "128×128" not in text
+    assert f"({cfg.qdwh_n}×{cfg.qdwh_n}, float64)" in text and "G 24×16" in text and "(128×128, float64)" not in text
     assert "figures/ns_response.png" in text and "figures/stability.png" not in text
     assert "closest reproduction of the change's ~6.5%" in text
 

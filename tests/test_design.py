@@ -161,3 +161,34 @@ def test_cli_design(tmp_path, capsys):
     assert "certified max |f − target|" in text and "| 1 |" in text and "| 3 |" in text
     assert load_schedule(out).degree == 5
     assert main(["design", "--degree", "4"]) == 2
+
+
+def test_safety_in_recurrence_reproduces_modded_polar_express():
+    """The modded-nanogpt / dion Polar Express rows are the greedy design with cushion 0.02 and the
+    1.02 safety applied inside the recurrence (last row exempt): reproduced to the table's 16 digits."""
+    res = design_schedule(5, 5, 1e-3, cushion=0.02, safety=1.02, safety_in_recurrence=True)
+    table = schedules["polar_express_modded"].rows
+    for got, ref in zip(res.schedule.rows, table, strict=True):
+        for g, r in zip(got, ref, strict=True):
+            # the table's digits are float64 roundings of a Remez solve (ours at 50 digits): ≤ 1e-13 relative
+            assert abs(g - r) <= 1e-13 * abs(r)
+    # in the recurrence the tracked ℓ_T is the schedule's true worst error on [ℓ, 1]: the certificate agrees
+    bound = certify(res.schedule, interval=(1e-3, 1.0))
+    assert abs(bound.upper - float(res.worst_error)) <= 1e-8
+    # and the post-hoc safety of the paper's Algorithm 1, same s and cushion, is worse on the same interval
+    post = design_schedule(5, 5, 1e-3, cushion=0.02, safety=1.02)
+    assert certify(post.schedule, interval=(1e-3, 1.0)).upper > bound.upper + 0.02
+    with pytest.raises(ValueError, match="sign target"):
+        design_schedule(5, 1, 1e-2, target_map="power:0.5", safety_in_recurrence=True)
+
+
+def test_aol_design_round_trips_and_is_certified(tmp_path):
+    res = design_schedule(5, 4, 0.05, normalization="aol")
+    sched = res.schedule
+    assert sched.normalization.kind == "aol" and sched.normalization.eps == 0
+    back = load_schedule(save_schedule(sched, tmp_path / "aol.json"))
+    assert back == sched
+    # no safety, no cushion effect at ℓ = 0.05 > cushion: the greedy bound 1 − ℓ_T is the certified one
+    assert abs(certify(sched).upper - float(res.worst_error)) <= 1e-8
+    with pytest.raises(ValueError, match="normalization"):
+        design_schedule(5, 2, 0.1, normalization="spectral")
