@@ -7,7 +7,9 @@ Every row compares a recurrence with its exact counterpart (SVD / eigh):
   (scalar map, float64, by the iteration itself), where it is worst, and the
   smallest σ̂ from which it diverges (error > 1); the coupled route's max
   error on a 64 × 256 matrix with σ log-spaced over [1e-3, 1].
-* :func:`coupled_root_accuracy` -- iterations to tolerance and max error vs eigh.
+* :func:`coupled_root_accuracy` -- iterations to tolerance, matrix products and max error vs eigh,
+  for coupled Newton, classic coupled Newton–Schulz and the CANS schedule (a Polar Express
+  design for ℓ = √(λ_min/‖A‖_F), 12 steps, driving the same coupled iteration).
 * :func:`whitening_accuracy` -- relative error of the matmul and isotropic
   partner-whitened directions, for a Gaussian and a near-isotropic partner.
 * :func:`tracking_accuracy` -- largest principal angle of the tracked leading
@@ -59,20 +61,37 @@ def coupled_root_accuracy(n: int = 32, kappas=(1e1, 1e4, 1e8), rs=(2, 4)) -> lis
         for r in rs:
             exact = sl.inverse_root(a, r)
             scale = float(exact.abs().max())
-            methods = ["newton", "newton_schulz"] if r == 2 else ["newton"]
-            for method in methods:
-                res = sl.coupled_inverse_root(a, r, method=method)
+            runs = {"newton": {"method": "newton"}}
+            if r == 2:
+                ell = math.sqrt(float(lam.min()) / float(torch.linalg.matrix_norm(a)))
+                cans = sl.design_schedule(5, 12, 0.9 * ell, name=f"cans_l{0.9 * ell:.3g}").schedule
+                runs |= {
+                    "newton_schulz": {"method": "newton_schulz"},
+                    f"newton_schulz + CANS ({cans.name})": {"method": "newton_schulz", "schedule": cans},
+                }
+            for label, kw in runs.items():
+                res = sl.coupled_inverse_root(a, r, **kw)
                 rows.append(
                     {
                         "kappa": kappa,
                         "r": r,
-                        "method": method,
+                        "method": label,
                         "iterations": res.iterations,
+                        "products": res.iterations * _products_per_step(r, kw),
                         "converged": res.converged,
                         "rel_error_vs_eigh": float((res.root - exact).abs().max()) / scale,
                     }
                 )
     return rows
+
+
+def _products_per_step(r: int, kw: dict) -> int:
+    """Matrix products a step: Newton X·T and T^r·M (binary powering); NS ZY, the Horner ones, Y·T and T·Z."""
+    if kw["method"] == "newton":
+        # X·T, then T^r (⌊log₂r⌋ squarings and popcount(r) − 1 products) times M
+        return 1 + (r.bit_length() - 1) + (bin(r).count("1") - 1) + 1
+    row = sl.schedules.resolve(kw.get("schedule", "newton_schulz_cubic")).rows[0]
+    return len(row) + 1
 
 
 def whitening_accuracy(lam: float = 1e-3, shape: tuple[int, int] = (96, 64)) -> list[dict]:

@@ -257,7 +257,9 @@ def section_roots(cfg: ReportConfig, fig, progress: bool) -> list[str]:
         markdown_table(muonp),
         "## Coupled inverse roots vs eigh\n",
         f"{cfg.roots_n}×{cfg.roots_n} SPD, eigenvalues log-spaced over [1/κ, 1]; tolerance-driven stopping "
-        "(√(n·u)) plus one step. Relative max error against eigh.\n",
+        "(√(n·u)) plus one step. Relative max error against eigh, and the matrix products used. The CANS row "
+        "drives the same coupled Newton–Schulz iteration with a Remez-designed sign schedule for "
+        "ℓ = √(λ_min/‖A‖_F) (arXiv 2506.10935) instead of the classic (3I − ZY)/2.\n",
         markdown_table(roots),
         "## Partner whitening (Compositional Muon)\n",
         "Relative Frobenius error of msign(G C⁻¹)C⁻¹ with the matmul route (coupled NS + Polar Express) and the "

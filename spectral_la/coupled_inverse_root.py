@@ -24,6 +24,17 @@ grows by about (1 + 1/r)^r ≤ e per step, so an eigenvalue ratio κ needs
 
 Y → (B/c)^{1/2} and Z → (B/c)^{-1/2} when ‖I − B/c‖₂ < 1, which the scaling
 guarantees for B ≻ 0. It returns the square root too (:func:`coupled_sqrt`).
+Any odd-polynomial sign schedule drives it (``schedule``): a row p(x) =
+x·q(x²), q(m) = c₀ + c₁m + …, gives T = q(ZY). This is the sign iteration
+applied to [[0, B/c], [I, 0]], whose sign is [[0, (B/c)^{1/2}], [(B/c)^{-1/2}, 0]]
+and whose eigenvalues are ±√(λᵢ/c) (Higham 2008, Thm 6.9 and §6.7): a
+schedule designed for the sign on [√(λ_min/c), 1] takes every eigenvalue there.
+The classic step is the row (3/2, −1/2) (``"newton_schulz_cubic"``, the default);
+a Remez-designed schedule (:func:`spectral_la.design_schedule`, Polar Express's
+construction) is the CANS coupled inverse square root (Grishina, Smirnov &
+Rakhuba 2025, arXiv 2506.10935: Chebyshev-alternance polynomials for the polar
+factor and the coupled inverse square root). A degree-(2k+1) step costs k + 2
+products (ZY, k − 1 Horner products, Y T and T Z).
 
 Stopping rule: iterate until ‖M − I‖_F ≤ tol (Newton) or ‖Z Y − I‖_F ≤ tol
 (Newton–Schulz), checked every ``check_every`` steps (one host sync per check
@@ -50,6 +61,8 @@ from typing import Any, NamedTuple
 from spectral_la.backend import working
 from spectral_la.errors import NotPositiveSemidefiniteError, SingularMatrixError
 from spectral_la.inverse_root import SLACK, scaled_shift, symmetric_part_checked
+from spectral_la.newton_schulz import gram_polynomial
+from spectral_la.schedules import Schedule, schedules
 from spectral_la.validation import MAX_STEPS, check_in_range, check_int, check_result_finite
 
 __all__ = ["RootResult", "coupled_inverse_root", "coupled_sqrt"]
@@ -178,22 +191,39 @@ def coupled_newton(ops: Any, b: Any, r: int, steps, max_iterations, check_every,
     return x, it, res, converged
 
 
-def _newton_schulz(ops: Any, b: Any, steps, max_iterations, check_every, tol):
+def _sign_schedule(schedule: str | Schedule, steps: int | None) -> Schedule:
+    """The schedule driving coupled Newton–Schulz: a sign schedule that can run ``steps`` (or to tol)."""
+    sched = schedules.resolve(schedule)
+    if sched.target != "sign":
+        raise ValueError(f"schedule {sched.name!r} targets {sched.target!r}; coupled Newton–Schulz needs a sign one")
+    if steps is None and not (sched.repeat_last or sched.cycle):
+        raise ValueError(
+            f"schedule {sched.name!r} has {len(sched.rows)} fixed rows and cannot iterate to a tolerance: pass steps"
+        )
+    if steps is not None:
+        sched.coefficients(steps)  # raises naming the schedule if it has too few rows
+    return sched
+
+
+def _newton_schulz(ops: Any, b: Any, steps, max_iterations, check_every, tol, schedule="newton_schulz_cubic"):
     n = b.shape[-1]
     eye = ops.eye(n)
     c = ops.fro(b)
     y = b / c
     z = eye + 0 * y
+    sched = schedules.resolve(schedule)
+    count = len(sched.rows)
 
     def step(state):
-        y, z = state
-        t = (eye * ops.scalar(3) - z @ y) / ops.scalar(2)
-        return y @ t, t @ z
+        y, z, k = state
+        row = sched.rows[k % count] if sched.cycle else sched.rows[min(k, count - 1)]
+        t = eye * ops.scalar(row[0]) + gram_polynomial(ops, z @ y, row)  # q(ZY) = c₀I + c₁M + …
+        return y @ t, t @ z, k + 1
 
     def residual(state):
         return ops.fro(state[1] @ state[0] - eye)
 
-    (y, z), it, res, converged = _run(ops, (y, z), step, residual, steps, max_iterations, check_every, tol)
+    (y, z, _), it, res, converged = _run(ops, (y, z, 0), step, residual, steps, max_iterations, check_every, tol)
     root_c = ops.sqrt(c)
     return y * root_c, z / root_c, it, res, converged
 
@@ -212,6 +242,7 @@ def coupled_inverse_root(
     max_iterations: int = 100,
     check_every: int = 1,
     tol: float | None = None,
+    schedule: str | Schedule = "newton_schulz_cubic",
     compute_dtype: Any = None,
     check_finite: bool = True,
 ) -> RootResult:
@@ -234,6 +265,11 @@ def coupled_inverse_root(
         Fixed step count (no per-step host synchronisation). Default: iterate to ``tol``.
     max_iterations, check_every, tol
         Stopping rule of the default mode; tol defaults to √(n·u).
+    schedule : str or Schedule
+        ``method="newton_schulz"`` only: the sign schedule whose rows give
+        T = q(ZY) (module docstring); the default is the classic step, a
+        :func:`spectral_la.design_schedule` result for ℓ = √(λ_min/‖B‖_F) the
+        CANS iteration. Its normalisation is not used (B is scaled by ‖B‖_F).
     compute_dtype : torch.dtype, optional
         As in :func:`spectral_la.newton_schulz` (default fp32 for half inputs).
 
@@ -251,11 +287,12 @@ def coupled_inverse_root(
     """
     _validate(r, eps, method, steps, max_iterations)
     check_int(check_every, "check_every", 1, MAX_STEPS)
+    sched = _sign_schedule(schedule, steps) if method == "newton_schulz" else None
     with _shifted_operand(A, eps, tol, compute_dtype, check_finite) as (ops, b, e, restore, threshold):
         if method == "newton":
             root, it, res, converged = coupled_newton(ops, b, r, steps, max_iterations, check_every, threshold)
         else:
-            _, root, it, res, converged = _newton_schulz(ops, b, steps, max_iterations, check_every, threshold)
+            _, root, it, res, converged = _newton_schulz(ops, b, steps, max_iterations, check_every, threshold, sched)
         root = ops.mul_pow2(root, e * (ops.scalar(-1) / ops.scalar(r)))
     root = restore(root)
     check_result_finite(root, "(A + εI)^{-1/r}")
@@ -269,17 +306,30 @@ def coupled_sqrt(
     steps: int | None = None,
     max_iterations: int = 100,
     tol: float | None = None,
+    schedule: str | Schedule = "newton_schulz_cubic",
     compute_dtype: Any = None,
     check_finite: bool = True,
 ) -> tuple[Any, Any, RootResult]:
     """(A + εI)^{1/2} and (A + εI)^{-1/2} together, by coupled Newton–Schulz.
 
+    ``schedule`` as in :func:`coupled_inverse_root` (a designed one: CANS).
     Returns ``(sqrt, inv_sqrt, info)`` with ``info`` a :class:`RootResult` whose
     ``root`` is the inverse square root.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from spectral_la import design_schedule
+    >>> A = torch.diag(torch.tensor([1e-3, 0.5, 4.0], dtype=torch.float64))
+    >>> cans = design_schedule(5, 6, 0.01).schedule  # ℓ ≤ √(λ_min/‖A‖_F) = √(1e-3/4.03)
+    >>> sq, inv, info = coupled_sqrt(A, schedule=cans, steps=6)
+    >>> torch.allclose(torch.diagonal(inv), torch.tensor([1e-3, 0.5, 4.0], dtype=torch.float64) ** -0.5)
+    True
     """
     _validate(2, eps, "newton_schulz", steps, max_iterations)
+    sched = _sign_schedule(schedule, steps)
     with _shifted_operand(A, eps, tol, compute_dtype, check_finite) as (ops, b, e, restore, threshold):
-        sq, inv, it, res, converged = _newton_schulz(ops, b, steps, max_iterations, 1, threshold)
+        sq, inv, it, res, converged = _newton_schulz(ops, b, steps, max_iterations, 1, threshold, sched)
         half = e * (ops.scalar(1) / ops.scalar(2))
         sq, inv = ops.mul_pow2(sq, half), ops.mul_pow2(inv, -half)
     inv_r, sq_r = restore(inv), restore(sq)

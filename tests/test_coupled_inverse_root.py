@@ -53,6 +53,49 @@ def test_newton_schulz_sqrt_pair(kappa):
     torch.testing.assert_close(res.root, inv, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("kappa", [1e2, 1e4, 1e8])
+def test_cans_schedule_matches_and_needs_fewer_products(kappa):
+    """Coupled NS driven by a Remez-designed sign schedule for ℓ = √(λ_min/‖A‖_F) (CANS, arXiv 2506.10935).
+
+    Reference: the closed form Q diag(λ^{-1/2}) Qᵀ of the constructed A. Same tolerance argument
+    as the classic iteration (the same stopping rule): 10·n·κ·u·‖A^{-1/2}‖₂.
+    """
+    import math
+
+    from spectral_la import design_schedule
+
+    n = 32
+    g = torch.Generator().manual_seed(3)
+    q, _ = torch.linalg.qr(torch.randn(n, n, dtype=torch.float64, generator=g))
+    lam = torch.logspace(0, -math.log10(kappa), n, dtype=torch.float64)
+    a = (q * lam) @ q.T
+    exact = (q * lam.rsqrt()) @ q.T
+    ell = math.sqrt(float(lam.min()) / float(torch.linalg.matrix_norm(a)))
+    # 12 designed steps: past ℓ_T ≈ 1 the design's rows are the Padé (Newton–Schulz) step, which
+    # converges quadratically when repeated, so the tolerance mode can run it
+    cans = design_schedule(5, 12, 0.9 * ell).schedule
+    sq, inv, info = coupled_sqrt(a, schedule=cans)
+    classic = coupled_inverse_root(a, 2, method="newton_schulz")
+    assert info.converged and classic.converged
+    bound = 10 * n * kappa * unit_roundoff(torch.float64) * kappa**0.5
+    assert float((inv - exact).abs().max()) <= bound
+    assert float((sq @ sq - a).abs().max()) <= 10 * n * kappa**0.5 * unit_roundoff(torch.float64)
+    # a degree-5 step costs 4 products (ZY, M², Y·T, T·Z), the classic one 3: CANS takes fewer in all
+    assert 4 * info.iterations < 3 * classic.iterations
+
+
+def test_coupled_schedule_errors():
+    a = _spd(4, 10.0)
+    with pytest.raises(ValueError, match="fixed rows"):
+        coupled_sqrt(a, schedule="dion_ns5")
+    with pytest.raises(ValueError, match="needs a sign one"):
+        from spectral_la import design_schedule
+
+        coupled_sqrt(a, schedule=design_schedule(5, 1, 0.1, target_map="power:0.5").schedule, steps=1)
+    with pytest.raises(ValueError, match="defines 5 steps"):
+        coupled_sqrt(a, schedule="dion_ns5", steps=6)
+
+
 def test_eps_regularises_a_singular_matrix():
     g = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     a = g @ g.T  # rank 3
