@@ -24,7 +24,7 @@ import torch
 
 import spectral_la as sl
 from analysis.spectra import torch_matrix_with_spectrum
-from benchmarks.harness import matmul_rate, peak_memory_mib, seconds
+from benchmarks.harness import matmul_rate, paired_seconds, peak_memory_mib, seconds
 
 __all__ = ["SUITES"]
 
@@ -187,27 +187,59 @@ def exact_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
     return rows
 
 
-def _torch_muon_rows(sizes, device, min_run_time) -> list[dict]:
-    """Our torch_muon schedule against torch.optim.Muon's own Newton–Schulz, same input, bf16 (bit-identical)."""
+def _peer_ns_rows(sizes, device, min_run_time) -> list[dict]:
+    """Our registered peer variants against the peers' own steps, same input and compute dtype.
+
+    torch.optim.Muon is called as installed; Emerging-Optimizers and dion are not installable here,
+    so their steps run as restated in :mod:`benchmarks.peer_formulas` (the same torch operations).
+    The peers return their compute dtype (bf16); ours returns the input's (fp32): ``ratio_to_peer_cast``
+    times the peer with that final cast, the like-for-like output.
+    """
     from torch.optim._muon import _zeropower_via_newtonschulz as torch_ns
 
+    from benchmarks.peer_formulas import DION_AOL_ROWS, EO_SETS, dion_aol_newton_schulz, eo_newton_schulz
+
+    bf16 = torch.bfloat16
     rows = []
     for n in sizes:
         x = torch.randn(n, 4 * n, device=device, generator=torch.Generator(device).manual_seed(0))
-        theirs = partial(torch_ns, x, (3.4445, -4.7750, 2.0315), 5, 1e-7)
-        ours = partial(sl.newton_schulz, x, "torch_muon", compute_dtype=torch.bfloat16, check_finite=False)
-        t_theirs, t_ours = seconds(theirs, min_run_time), seconds(ours, min_run_time)
-        rows.append(
-            {
-                "method": "newton_schulz torch_muon vs torch.optim.Muon NS (bf16)",
-                "shape": f"{n}x{4 * n}",
-                "dtype": "float32 in, bfloat16 compute",
-                "ms": 1e3 * t_ours,
-                "peer_ms": 1e3 * t_theirs,
-                "ratio_to_peer": t_ours / t_theirs,
-                "bit_identical": bool(torch.equal(ours(), theirs().float())),
-            }
-        )
+        cases = [
+            (
+                "torch_muon vs torch.optim.Muon NS",
+                "float32 in, bfloat16 compute",
+                partial(sl.newton_schulz, x, "torch_muon", compute_dtype=bf16, check_finite=False),
+                partial(torch_ns, x, (3.4445, -4.7750, 2.0315), 5, 1e-7),
+            ),
+            (
+                "eo_quintic vs Emerging-Optimizers newton_schulz (restated)",
+                "float32",
+                partial(sl.newton_schulz, x, "eo_quintic", check_finite=False),
+                partial(eo_newton_schulz, x, EO_SETS["eo_quintic"], 5, True),
+            ),
+            (
+                "dion_aol vs dion newton_schulz_triton_fast (restated, no Triton)",
+                "float32 in, bfloat16 compute",
+                partial(sl.newton_schulz, x, "dion_aol", compute_dtype=bf16, check_finite=False),
+                partial(dion_aol_newton_schulz, x, DION_AOL_ROWS),
+            ),
+        ]
+        for method, dtype, ours, theirs in cases:
+            t_ours, t_theirs, ratio = paired_seconds(ours, theirs, min_run_time)
+            _, t_cast, ratio_cast = paired_seconds(ours, lambda theirs=theirs: theirs().float(), min_run_time)
+            ref = theirs().float()
+            rows.append(
+                {
+                    "method": method,
+                    "shape": f"{n}x{4 * n}",
+                    "dtype": dtype,
+                    "ms": 1e3 * t_ours,
+                    "peer_ms": 1e3 * t_theirs,
+                    "ratio_to_peer": ratio,
+                    "ratio_to_peer_cast": ratio_cast,
+                    "bit_identical": bool(torch.equal(ours(), ref)),
+                    "max_abs_diff": float((ours() - ref).abs().max()),
+                }
+            )
     return rows
 
 
@@ -215,7 +247,7 @@ def peers_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
     import numpy as np
     import scipy.linalg
 
-    rows = _torch_muon_rows(sizes, device, min_run_time)
+    rows = _peer_ns_rows(sizes, device, min_run_time)
     try:
         import jax
         import jax.numpy as jnp

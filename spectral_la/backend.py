@@ -73,6 +73,7 @@ class Ops(Protocol):
     def mul_pow2(self, y: Any, t: Any) -> Any: ...
     def fro(self, x: Any, *, prescaled: bool = False, float64: bool = False) -> Any: ...
     def row_abs_sums(self, x: Any) -> Any: ...  # Σⱼ|xᵢⱼ| per row, shape (..., m, 1)
+    def unscaled_fro(self, x: Any, *, float64: bool = False, squared: bool = False) -> Any: ...  # ‖X‖_F or None
     def norm1_inf(self, x: Any) -> tuple[Any, Any]: ...
     def batch_max(self, x: Any) -> Any: ...
     def batch_min(self, x: Any) -> Any: ...
@@ -140,11 +141,20 @@ class TorchOps:
         norm, square and Gram matrix formed after it is free of overflow and
         underflow whatever the input's scale (DESIGN.md, principle 6). No host
         synchronisation: e is a tensor of shape ``(..., 1, 1)``.
+
+        Two passes over x: the largest |entry|, then one product by 2^-e, with
+        -e clamped to the dtype's normal exponents so that 2^-e is itself a
+        normal number. The clamp only acts where max|x| is within a
+        factor 4 of the largest finite value (max|x·2^-e| ∈ [1, 4) then) or is
+        subnormal (max|x·2^-e| ≥ 2^-(p+1) for p mantissa bits); e is the
+        exponent actually applied, so x = 2^e·(x·2^-e) exactly in every case.
         """
-        amax = x.abs().amax(dim=(-2, -1), keepdim=True)
+        amax = x.abs().amax(dim=(-2, -1), keepdim=True)  # (an ∞-norm reduction is 10× slower in bf16 on CPU)
         _, e = torch.frexp(amax)
-        e = e.to(torch.float64)  # exponent arithmetic (e·p, −e/r) in float64: exact for every dtype's range
-        return self.mul_pow2(x, -e), e
+        info = torch.finfo(x.dtype)
+        lo, hi = math.frexp(info.tiny)[1] - 1, math.frexp(info.max)[1] - 1  # 2^t normal for t ∈ [lo, hi]
+        t = torch.clamp(-e, lo, hi)
+        return x * torch.exp2(t.to(x.dtype)), -t.to(torch.float64)  # exponents in float64: e·p, −e/r exact
 
     def mul_pow2(self, y, t):
         """``y·2^t`` for a real exponent t, in two factors 2^⌊t/2⌋·2^{t−⌊t/2⌋} so none leaves the dtype's range.
@@ -170,6 +180,25 @@ class TorchOps:
         if float64:
             return torch.linalg.vector_norm(x, dim=(-2, -1), keepdim=True, dtype=torch.float64).to(x.dtype)
         return torch.linalg.matrix_norm(x, "fro", keepdim=True)
+
+    def unscaled_fro(self, x, *, float64: bool = False, squared: bool = False):
+        """‖X‖_F per matrix without prescaling where that is provably accurate and the check is free, else None.
+
+        Free means on the host (CPU tensors: no device synchronisation). Accurate: every
+        norm is finite and ≥ √(mn·tiny/u), so squares that underflow (each < tiny) change
+        ‖X‖² by at most mn·tiny ≤ u·‖X‖², and at most max/4, so c·‖X‖ with the
+        normalisation's c ≤ 2 stays finite. Then X/(c‖X‖ + ε) needs no power-of-two
+        prescaling, and gives the bits the prescaled route gives (:meth:`pow2_scale`).
+        ``squared``: the caller forms X Xᵀ (entries ≤ ‖X‖²), so the upper limit is √(max)/2.
+        """
+        if x.device.type != "cpu":
+            return None
+        info = torch.finfo(x.dtype)
+        size = self.fro(x, prescaled=True, float64=float64)
+        lo = math.sqrt(x.shape[-1] * x.shape[-2] * info.tiny / info.eps)
+        hi = math.sqrt(info.max) / 2 if squared else info.max / 4
+        ok = (size >= lo) & (size <= hi)  # False for NaN and Inf
+        return size if bool(ok.all()) else None
 
     @staticmethod
     def row_abs_sums(x):
@@ -210,6 +239,8 @@ class TorchOps:
     @staticmethod
     def addmm(c, a, b, beta, alpha=1.0):
         """``beta·c + alpha·(a @ b)`` as one fused BLAS call (addmm / baddbmm)."""
+        if a.ndim == b.ndim == c.ndim == 2:  # the common case, without the cost of broadcast_shapes
+            return torch.addmm(c, a, b, beta=beta, alpha=alpha)
         batch = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2], c.shape[:-2])
         if not batch:
             return torch.addmm(c, a, b, beta=beta, alpha=alpha)
@@ -367,6 +398,11 @@ class MpOps:
     @staticmethod
     def fro(x, *, prescaled: bool = False, float64: bool = False):
         return _vsqrt((x * x).sum(axis=(-2, -1), keepdims=True))
+
+    @staticmethod
+    def unscaled_fro(x, *, float64: bool = False, squared: bool = False):
+        """None: mpf exponents are unbounded, the (no-op) prescaled route is the only one."""
+        return None
 
     @staticmethod
     def row_abs_sums(x):

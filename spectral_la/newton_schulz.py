@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from spectral_la.backend import sigma_batch, working
-from spectral_la.schedules import Normalization, Schedule, schedules
+from spectral_la.schedules import FROBENIUS_KINDS, Normalization, Schedule, schedules
 
 __all__ = ["newton_schulz", "normalize", "scalar_map"]
 
@@ -72,6 +72,12 @@ def normalise_with_gram(ops: Any, x: Any, norm: Normalization) -> tuple[Any, Any
     """
     if norm.kind == "none":
         return x, None
+    if norm.kind in FROBENIUS_KINDS or norm.kind == "aol":
+        # ‖X‖ already in range (a free check on the host): the same bits as prescaling, fewer passes.
+        # AOL forms XXᵀ, whose entries are ≤ ‖X‖²: in range while ‖X‖ ≤ √(max)/2.
+        size = ops.unscaled_fro(x, float64=norm.in_float64, squared=norm.kind == "aol")
+        if size is not None:
+            return _aol(ops, x, None, norm) if norm.kind == "aol" else (_divide(ops, x, size, norm, None), None)
     y, e = ops.pow2_scale(x)
     if norm.kind == "aol":
         return _aol(ops, y, e, norm)
@@ -79,17 +85,28 @@ def normalise_with_gram(ops: Any, x: Any, norm: Normalization) -> tuple[Any, Any
         size = _spectral_norm_bound(ops, y, norm.squarings)
     else:
         size = ops.fro(y, prescaled=True, float64=norm.in_float64)
-    denom = size * ops.scalar(norm.scale)
-    if norm.eps and norm.kind == "frobenius_clamp":  # max(c‖X‖, ε) = 2^e·max(c‖Y‖, ε·2^-e)
-        floor = ops.mul_pow2(ops.scalar(norm.eps), -e)
-        denom = ops.where(denom > floor, denom, floor)
-    elif norm.eps:
-        denom = denom + ops.mul_pow2(ops.scalar(norm.eps), -e)
-    return y / ops.where(denom > 0, denom, ops.scalar(1)), None  # a zero matrix stays zero
+    return _divide(ops, y, size, norm, e), None
+
+
+def _divide(ops: Any, y: Any, size: Any, norm: Normalization, e: Any) -> Any:
+    """y / (scale·size + ε·2^-e), or y / max(scale·size, ε·2^-e) for the clamp kind (e = None: 0).
+
+    With y = X·2^-e and size = ‖Y‖ this is X/(scale‖X‖ + ε) divided in range; dividing by a
+    power of two commutes with rounding, so e = None on an X whose norm is in range gives the
+    same bits as the prescaled route (in bf16/fp16 up to ε's own rounding: the host ε enters
+    the sum unrounded, as in the sources' ``norm + eps``, the prescaled one rounded to the dtype).
+    """
+    denom = size * ops.scalar(norm.scale) if norm.scale != 1 else size
+    if norm.eps:
+        floor = ops.scalar(norm.eps) if e is None else ops.mul_pow2(ops.scalar(norm.eps), -e)
+        if norm.kind == "frobenius_clamp":  # max(c‖X‖, ε) = 2^e·max(c‖Y‖, ε·2^-e)
+            return y / ops.where(denom > floor, denom, floor)
+        return y / (denom + floor)
+    return y / ops.where(denom > 0, denom, ops.scalar(1))  # a zero matrix stays zero
 
 
 def _aol(ops: Any, y: Any, e: Any, norm: Normalization) -> tuple[Any, Any]:
-    """AOL: X₀ = D Y/scale, D = diag(1/√max(rᵢ, ε·4^-e)), rᵢ = Σⱼ|(YYᵀ)ᵢⱼ|; G = D(YYᵀ)D/scale².
+    """AOL: X₀ = D Y/scale, D = diag(1/√max(rᵢ, ε·4^-e)), rᵢ = Σⱼ|(YYᵀ)ᵢⱼ|; G = D(YYᵀ)D/scale² (e = None: 0).
 
     (X = 2^e·Y, so the rows sums of |XXᵀ| are 4^e·rᵢ and DX = D_Y·Y exactly.) Every
     absolute row sum of G is ≤ 1/scale², hence σ₁(X₀) ≤ 1/scale (Prach & Lampert 2022, Thm 1).
@@ -98,7 +115,7 @@ def _aol(ops: Any, y: Any, e: Any, norm: Normalization) -> tuple[Any, Any]:
     a = y @ y.mT
     r = ops.row_abs_sums(a)
     if norm.eps:
-        floor = ops.mul_pow2(ops.scalar(norm.eps), -2 * e)
+        floor = ops.scalar(norm.eps) if e is None else ops.mul_pow2(ops.scalar(norm.eps), -2 * e)
         r = ops.where(r > floor, r, floor)
     else:
         r = ops.where(r > 0, r, ops.scalar(1))  # a zero row stays zero

@@ -343,3 +343,31 @@ def test_aol_iteration_in_mpmath_matches_float64():
     ymp = newton_schulz(mpmath.matrix(x.tolist()), "dion_aol")
     # float64 rounding through 4 steps of slope ≤ ~5: ≤ 1e-12 against the 30-digit run
     assert max(abs(float(ymp[i, j]) - float(y64[i, j])) for i in range(5) for j in range(7)) <= 1e-12
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("kind", ["frobenius", "frobenius_clamp", "scale_safe", "aol"])
+def test_unscaled_norm_route_gives_the_prescaled_bits(dtype, kind, monkeypatch):
+    """The host-checked route without prescaling (CPU) against the power-of-two prescaled one."""
+    from spectral_la.backend import TorchOps
+
+    x = torch.randn(3, 40, 64, generator=torch.Generator().manual_seed(14)).to(dtype)
+    norm = Normalization(kind=kind)
+    fast = newton_schulz(x, "polar_express", normalize=norm, compute_dtype=dtype)
+    assert TorchOps(dtype, x.device).unscaled_fro(x) is not None  # this input takes the fast route
+    monkeypatch.setattr(TorchOps, "unscaled_fro", lambda self, x, float64=False, squared=False: None)
+    slow = newton_schulz(x, "polar_express", normalize=norm, compute_dtype=dtype)
+    assert torch.equal(fast, slow)
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e-20, 1e36])
+def test_unscaled_norm_route_declines_out_of_range_inputs(scale):
+    from spectral_la.backend import TorchOps
+
+    x = torch.randn(40, 64, generator=torch.Generator().manual_seed(15)) * scale
+    # ‖X‖ below √(mn·tiny/u) ≈ 3e-15 (squares may underflow) or above max/4 (c‖X‖ may overflow)
+    assert TorchOps(torch.float32, x.device).unscaled_fro(x) is None
+    y = newton_schulz(x, "polar_express", normalize="scale_safe")
+    ref = newton_schulz(x.double() / scale, "polar_express", normalize="scale_safe")
+    # float32 iteration against the float64 one on the rescaled input: a float32 rounding level
+    assert float((y.double() - ref).abs().max()) <= 1e-4
