@@ -28,7 +28,7 @@ def seconds(fn: Callable, min_run_time: float) -> float:
     return Timer(stmt="fn()", globals={"fn": fn}).blocked_autorange(min_run_time=min_run_time).median
 
 
-def paired_seconds(ours: Callable, theirs: Callable, min_run_time: float, rounds: int = 3) -> tuple[float, float, float]:
+def paired_seconds(ours: Callable, theirs: Callable, min_run_time: float, rounds: int = 3) -> tuple:
     """(ours, theirs, ratio): timed in alternation ``rounds`` times; the medians, and the median per-round ratio.
 
     Alternating the two in one run is what makes a ratio on a noisy shared machine meaningful (the
