@@ -75,8 +75,12 @@ EO_SETS = {
 EO_CYCLES = {"eo_quintic", "eo_aol", "torch_muon"}
 
 
-def eo_newton_schulz(x, rows, steps, cycle, eps=1e-15, normalize_in_double=False):
-    """EO's newton_schulz (fd772921): F.normalize or the float64 norm, then its fused steps, c = 0: cubic path."""
+def eo_newton_schulz(x, rows, steps, cycle, eps=1e-15, normalize_in_double=False, compute_dtype=None):
+    """EO's newton_schulz (fd772921): F.normalize or the float64 norm, then its fused steps, c = 0: cubic path.
+
+    ``compute_dtype=torch.bfloat16`` is EO's path under fp32 matmul precision "medium": it normalises
+    in the input's float32, then casts to bf16, iterates, and casts the result back to float32.
+    """
     transpose = x.size(-2) > x.size(-1)
     if transpose:
         x = x.mT
@@ -84,6 +88,8 @@ def eo_newton_schulz(x, rows, steps, cycle, eps=1e-15, normalize_in_double=False
         X = x / torch.linalg.vector_norm(x, dim=(-2, -1), keepdim=True, dtype=torch.float64).to(x.dtype)
     else:
         X = torch.nn.functional.normalize(x, p=2, dim=(-2, -1), eps=eps)
+    if compute_dtype is not None:
+        X = X.to(compute_dtype)
     sets = [rows[k % len(rows)] if cycle else rows[min(k, len(rows) - 1)] for k in range(steps)]
     for a, b, c in sets:
         A = X @ X.mT
@@ -92,6 +98,7 @@ def eo_newton_schulz(x, rows, steps, cycle, eps=1e-15, normalize_in_double=False
             X = torch.addmm(X, B, X, alpha=1.0, beta=a)
         else:
             X = torch.addmm(X, A, X, alpha=b, beta=a)
+    X = X.to(torch.float32) if compute_dtype is not None else X
     return X.mT if transpose else X
 
 
