@@ -100,7 +100,7 @@ def _divide(ops: Any, y: Any, size: Any, norm: Normalization, e: Any) -> Any:
     if norm.eps:
         floor = ops.scalar(norm.eps) if e is None else ops.mul_pow2(ops.scalar(norm.eps), -e)
         if norm.kind == "frobenius_clamp":  # max(c‖X‖, ε) = 2^e·max(c‖Y‖, ε·2^-e)
-            return y / ops.where(denom > floor, denom, floor)
+            return y / (ops.maximum(denom, floor) if e is None else ops.where(denom > floor, denom, floor))
         return y / (denom + floor)
     return y / ops.where(denom > 0, denom, ops.scalar(1))  # a zero matrix stays zero
 
