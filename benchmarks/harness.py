@@ -28,16 +28,17 @@ def seconds(fn: Callable, min_run_time: float) -> float:
     return Timer(stmt="fn()", globals={"fn": fn}).blocked_autorange(min_run_time=min_run_time).median
 
 
-def paired_seconds(ours: Callable, theirs: Callable, min_run_time: float, rounds: int = 3) -> tuple:
-    """(ours, theirs, ratio): timed in alternation ``rounds`` times; the medians, and the median per-round ratio.
+def paired_seconds(ours: Callable, theirs: Callable, min_run_time: float, rounds: int = 5) -> tuple:
+    """(ours, theirs, ratio, (lowest, highest) ratio): timed in alternation ``rounds`` times.
 
     Alternating the two in one run is what makes a ratio on a noisy shared machine meaningful (the
-    per-round ratio cancels what slows both); the spread of those ratios is the noise to quote.
+    per-round ratio cancels what slows both); the medians are returned, with the spread of the
+    per-round ratios, which is the noise to quote.
     """
     pairs = [(seconds(ours, min_run_time), seconds(theirs, min_run_time)) for _ in range(rounds)]
     ratios = sorted(a / b for a, b in pairs)
     med = sorted(a for a, _ in pairs)[rounds // 2], sorted(b for _, b in pairs)[rounds // 2]
-    return med[0], med[1], ratios[rounds // 2]
+    return med[0], med[1], ratios[rounds // 2], (ratios[0], ratios[-1])
 
 
 def peak_memory_mib(fn: Callable, device: str) -> float:

@@ -193,7 +193,8 @@ def _peer_ns_rows(sizes, device, min_run_time) -> list[dict]:
     torch.optim.Muon is called as installed; Emerging-Optimizers and dion are not installable here,
     so their steps run as restated in :mod:`benchmarks.peer_formulas` (the same torch operations).
     The peers return their compute dtype (bf16); ours returns the input's (fp32): ``ratio_to_peer_cast``
-    times the peer with that final cast, the like-for-like output.
+    times the peer with that final cast, the like-for-like output. ``ratio_to_peer`` is the median of
+    five alternated rounds and ``ratio_spread`` their range (the noise of this machine).
     """
     from torch.optim._muon import _zeropower_via_newtonschulz as torch_ns
 
@@ -203,7 +204,14 @@ def _peer_ns_rows(sizes, device, min_run_time) -> list[dict]:
     rows = []
     for n in sizes:
         x = torch.randn(n, 4 * n, device=device, generator=torch.Generator(device).manual_seed(0))
+        xb = x.to(bf16)
         cases = [
+            (
+                "torch_muon vs torch.optim.Muon NS, bf16 in and out",
+                "bfloat16",
+                partial(sl.newton_schulz, xb, "torch_muon", compute_dtype=bf16, check_finite=False),
+                partial(torch_ns, xb, (3.4445, -4.7750, 2.0315), 5, 1e-7),
+            ),
             (
                 "torch_muon vs torch.optim.Muon NS",
                 "float32 in, bfloat16 compute",
@@ -224,9 +232,11 @@ def _peer_ns_rows(sizes, device, min_run_time) -> list[dict]:
             ),
         ]
         for method, dtype, ours, theirs in cases:
-            t_ours, t_theirs, ratio = paired_seconds(ours, theirs, min_run_time)
-            _, t_cast, ratio_cast = paired_seconds(ours, lambda theirs=theirs: theirs().float(), min_run_time)
-            ref = theirs().float()
+            t_ours, t_theirs, ratio, spread = paired_seconds(ours, theirs, min_run_time)
+            out = ours().dtype
+            cast = partial(lambda fn, dt: fn().to(dt), theirs, out)
+            ratio_cast = paired_seconds(ours, cast, min_run_time)[2] if theirs().dtype != out else ratio
+            ref = theirs().to(out)
             rows.append(
                 {
                     "method": method,
@@ -235,6 +245,7 @@ def _peer_ns_rows(sizes, device, min_run_time) -> list[dict]:
                     "ms": 1e3 * t_ours,
                     "peer_ms": 1e3 * t_theirs,
                     "ratio_to_peer": ratio,
+                    "ratio_spread": f"{spread[0]:.2f}–{spread[1]:.2f}",
                     "ratio_to_peer_cast": ratio_cast,
                     "bit_identical": bool(torch.equal(ours(), ref)),
                     "max_abs_diff": float((ours() - ref).abs().max()),
