@@ -91,13 +91,14 @@ def eo_newton_schulz(x, rows, steps, cycle, eps=1e-15, normalize_in_double=False
     if compute_dtype is not None:
         X = X.to(compute_dtype)
     sets = [rows[k % len(rows)] if cycle else rows[min(k, len(rows) - 1)] for k in range(steps)]
+    addmm = torch.baddbmm if X.ndim == 3 else torch.addmm  # EO's batched_newton_schulz_step for 3-D input
     for a, b, c in sets:
         A = X @ X.mT
         if c != 0.0:
-            B = torch.addmm(A, A, A, alpha=c, beta=b)
-            X = torch.addmm(X, B, X, alpha=1.0, beta=a)
+            B = addmm(A, A, A, alpha=c, beta=b)
+            X = addmm(X, B, X, alpha=1.0, beta=a)
         else:
-            X = torch.addmm(X, A, X, alpha=b, beta=a)
+            X = addmm(X, A, X, alpha=b, beta=a)
     X = X.to(torch.float32) if compute_dtype is not None else X
     return X.mT if transpose else X
 

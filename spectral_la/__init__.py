@@ -11,6 +11,7 @@ from spectral_la.coupled_inverse_root import RootResult, coupled_inverse_root, c
 from spectral_la.design import DesignResult, design_schedule, load_schedule, save_schedule
 from spectral_la.eigenbasis import EigenbasisTracker, subspace_angles
 from spectral_la.errors import (
+    DivergedError,
     LinAlgError,
     NotConvergedError,
     NotPositiveSemidefiniteError,
@@ -35,6 +36,7 @@ __all__ = [
     "design_schedule",
     "load_schedule",
     "save_schedule",
+    "DivergedError",
     "LinAlgError",
     "EigenbasisTracker",
     "Normalization",

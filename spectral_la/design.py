@@ -268,7 +268,7 @@ def design_schedule(
         steps=steps,
         repeat_last=tgt.name == "sign",
         interval=(float(ell), 1.0),
-        normalization=Normalization(kind=normalization, scale=safety, eps=0.0),
+        normalization=Normalization(kind=normalization, scale=safety, eps=0.0, before_cast=True),
         target=tgt.name,
         safety=safety,
         source=f"spectral_la.design_schedule(degree={degree}, steps={steps}, ell={ell:g}, target={tgt.name!r}, "
@@ -295,6 +295,7 @@ def save_schedule(schedule: Schedule, path: str | Path) -> Path:
             "eps": schedule.normalization.eps,
             "squarings": schedule.normalization.squarings,
             "in_float64": schedule.normalization.in_float64,
+            "before_cast": schedule.normalization.before_cast,
         },
     }
     path = Path(path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "DivergedError",
     "LinAlgError",
     "NotConvergedError",
     "NotPositiveSemidefiniteError",
@@ -37,3 +38,7 @@ class ResultOverflowError(LinAlgError, OverflowError):
 
 class NotConvergedError(LinAlgError):
     """An iteration did not reach its stopping criterion within its iteration cap."""
+
+
+class DivergedError(NotConvergedError):
+    """A fixed-step iteration left the finite range of its compute dtype (Inf or NaN in the result)."""

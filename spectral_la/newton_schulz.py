@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from spectral_la.backend import sigma_batch, working
+from spectral_la.errors import DivergedError
 from spectral_la.schedules import FROBENIUS_KINDS, Normalization, Schedule, schedules
 
 __all__ = ["newton_schulz", "normalize", "scalar_map"]
@@ -206,7 +207,8 @@ def newton_schulz(
         fp32 (pass ``torch.bfloat16`` to iterate in bf16 as Muon does on GPU).
         The result has X's dtype.
     check_finite : bool
-        Reject NaN/Inf in X (one host sync on a GPU; off in a training loop).
+        Reject NaN/Inf in X, and raise :class:`DivergedError` for NaN/Inf in the result (two host syncs
+        on a GPU; off in a training loop).
 
     Returns
     -------
@@ -224,7 +226,27 @@ def newton_schulz(
     ops, x, restore, rows, norm = prepare(X, schedule, steps, normalize, compute_dtype, check_finite)
     with ops.guard():
         y = normalised_iteration(ops, x, rows, norm)
+    if check_finite:
+        check_iterates_finite(y, schedule)
     return restore(y)
+
+
+def check_iterates_finite(y: Any, schedule: str | Schedule) -> None:
+    """Raise :class:`DivergedError` if a fixed-step iteration produced Inf/NaN from a finite input (one host sync).
+
+    From a normalised input every registered schedule stays bounded in exact arithmetic; it
+    overflows only where rounding put a σ̂ above the schedule's range and the rows amplify it
+    (e.g. Emerging-Optimizers' cans rows in bf16: p₁(1) ≈ 1.99 with slope ≈ 26 there).
+    """
+    import torch
+
+    if isinstance(y, torch.Tensor) and not bool(torch.isfinite(y).all()):
+        name = schedules.resolve(schedule).name
+        raise DivergedError(
+            f"the iteration of schedule {name!r} in {y.dtype} left the finite range: rounding put a normalised "
+            "singular value above the range the rows keep bounded; use fewer steps, a wider compute dtype or a "
+            "schedule with a safety margin above 1 (analysis.schedule_response.schedule_bands: max_f_on_[u,1.01u])"
+        )
 
 
 class Prepared(NamedTuple):
@@ -244,8 +266,19 @@ def prepare(
     sched = schedules.resolve(schedule)
     rows = sched.coefficients(steps)
     norm = resolve_normalization(normalize, sched)
+    if norm.before_cast and compute_dtype is not None and norm.kind != "none":
+        ops_in, x_in, restore = working(X, check_finite_entries=check_finite)
+        if ops_in.kind == "torch" and ops_in.dtype != compute_dtype:
+            # normalise in the input's precision, then round to the compute dtype (Normalization.before_cast)
+            x0 = on_wide(lambda w: apply_normalization(ops_in, w, norm), x_in)
+            ops, x0, _ = working(x0, compute_dtype=compute_dtype, check_finite_entries=False)
+            return Prepared(ops, x0, restore, rows, NO_NORMALIZATION)
     ops, x, restore = working(X, compute_dtype=compute_dtype, check_finite_entries=check_finite)
     return Prepared(ops, x, restore, rows, norm)
+
+
+#: What the iteration applies to an input its prologue has already normalised.
+NO_NORMALIZATION = Normalization(kind="none")
 
 
 def normalised_iteration(ops: Any, x: Any, rows: list[tuple], norm: Normalization) -> Any:

@@ -76,6 +76,15 @@ class Normalization:
         orthogonalised (‖X‖_F = 1e-30 gives an output of norm ≈ 1e-23·c₀^T).
         Every kind is computed after an exact power-of-two prescaling by the
         largest entry, so no norm overflows or underflows whatever X's scale.
+    before_cast
+        With a ``compute_dtype`` below the input's precision: normalise in the
+        input's precision, then round X₀ to the compute dtype
+        (Emerging-Optimizers' order under bf16 matmul precision). False: round
+        X first and normalise in the compute dtype (torch.optim.Muon, dion,
+        modded-nanogpt). In bf16 the latter can put σ̂₁ about two ulps (≈ 0.4%)
+        above 1, where a schedule with no margin above 1 turns directions
+        round: EO's cubic5 has p₁(x) < 0 for x > 1.0035 and, run cast-first
+        on near rank-one bf16 inputs, flips the leading direction.
     in_float64
         Reduce the Frobenius norm in float64 and round it to the working dtype
         (Emerging-Optimizers' ``normalize_in_double``). After the power-of-two
@@ -88,6 +97,7 @@ class Normalization:
     eps: float | None = None
     squarings: int = 3
     in_float64: bool = False
+    before_cast: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in _NORM_KINDS:
@@ -106,8 +116,9 @@ class Normalization:
                 f"normalization kind 'scale_safe' takes no eps (it would break scale invariance), got {self.eps}"
             )
         check_int(self.squarings, "squarings", 0, 16)
-        if not isinstance(self.in_float64, bool):
-            raise TypeError(f"normalization in_float64 must be a bool, got {self.in_float64!r}")
+        for flag in ("in_float64", "before_cast"):
+            if not isinstance(getattr(self, flag), bool):
+                raise TypeError(f"normalization {flag} must be a bool, got {getattr(self, flag)!r}")
         if self.in_float64 and self.kind not in FROBENIUS_KINDS:
             raise ValueError(f"normalization in_float64 applies to the kinds {FROBENIUS_KINDS}, not {self.kind!r}")
 
@@ -391,7 +402,7 @@ schedules.register(
 #: torch.optim.Muon's normalisation: X / max(‖X‖_F, 1e-7).
 _CLAMP_NORM = Normalization(kind="frobenius_clamp", scale=1.0, eps=1e-7)
 #: Emerging-Optimizers' since its commit 7ebd3cf ("Reduce eps for newton_schulz"): X / max(‖X‖_F, 1e-15).
-_EO_NORM = Normalization(kind="frobenius_clamp", scale=1.0, eps=1e-15)
+_EO_NORM = Normalization(kind="frobenius_clamp", scale=1.0, eps=1e-15, before_cast=True)
 _EO = "NVIDIA-NeMo/Emerging-Optimizers, emerging_optimizers/orthogonalized_optimizers/muon_utils.py @ fd772921"
 
 schedules.register(

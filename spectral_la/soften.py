@@ -20,7 +20,13 @@ from __future__ import annotations
 from typing import Any
 
 from spectral_la.backend import sigma_batch
-from spectral_la.newton_schulz import apply_normalization, iterate, normalised_iteration, prepare
+from spectral_la.newton_schulz import (
+    apply_normalization,
+    check_iterates_finite,
+    iterate,
+    normalised_iteration,
+    prepare,
+)
 from spectral_la.schedules import FROBENIUS_KINDS, SOURCE_EPS, Normalization, Schedule, schedules
 from spectral_la.validation import check_in_range
 
@@ -64,6 +70,8 @@ def soften(
         ns = normalised_iteration(ops, x, rows, norm)
         direct = apply_normalization(ops, x, BLEND_NORMALIZATION)
         out = ops.lerp(ns, direct, ops.scalar(s))
+    if check_finite:
+        check_iterates_finite(out, schedule)
     return restore(out)
 
 

@@ -119,18 +119,56 @@ def test_dion_aol_float32_bit_for_bit(shape):
     assert float((got16 - ref16).abs().max()) <= 0.05
 
 
+@pytest.mark.parametrize("shape", [(64, 128), (128, 64), (3, 64, 128)])
 @pytest.mark.parametrize("name", ["eo_quintic", "eo_aol", "eo_polar_express", "eo_cans", "eo_deepseekv4", "eo_cubic5"])
-def test_emerging_optimizers_sets_bfloat16(name):
-    x = torch.randn(64, 128, generator=torch.Generator().manual_seed(1))
+def test_emerging_optimizers_sets_bfloat16(name, shape):
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
     sched = sl.schedules[name]
     steps = len(sched.rows) if name == "eo_cubic5" else 2 * len(sched.rows)
     ref = eo_newton_schulz(x, EO_SETS[name], steps, name in EO_CYCLES, compute_dtype=torch.bfloat16)
-    got = sl.newton_schulz(x, name, steps, compute_dtype=torch.bfloat16)
-    # Both iterate in bf16 (ulp(1) = 2^-7). EO normalises in float32 and then rounds, we round x and
-    # then normalise in bf16: the starting points differ by ≤ 1 ulp relative, and the last step's own
-    # rounding is ≤ 1 ulp of entries ≤ 1; the earlier differences are pulled into the band by the map.
-    # Measured ≤ 1.1 ulp (cans); asserted ≤ 3 ulps.
-    assert float((got - ref).abs().max()) <= 3 * 2.0**-7
+    got = sl.newton_schulz(x, name, steps, compute_dtype=torch.bfloat16, check_finite=False)
+    # EO normalises in float32 and then casts (Normalization.before_cast): the same operations in the
+    # same order, so bit for bit in bf16 too -- including where EO's own result overflows (below)
+    torch.testing.assert_close(got, ref, rtol=0, atol=0, equal_nan=True)
+    if not torch.isfinite(ref).all():
+        with pytest.raises(sl.DivergedError, match=name):
+            sl.newton_schulz(x, name, steps, compute_dtype=torch.bfloat16)
+
+
+def test_cans_rows_have_no_safety_margin_above_one():
+    """A finding on EO's cans set: like the Polar Express table *without* its safety factor, the first
+    row sends 1 to 2 − ℓ₁ ≈ 1.99 with slope ≈ 26, and the composition is only tuned on [ℓ, 1]: a σ̂ 1e-4
+    above 1 comes out at ~3e4, a bf16 rounding (~4e-3) above 1 overflows. The registered Polar Express
+    (safety 1.01) and EO's own polar_express stay in their band there. Our default check_finite turns the
+    resulting NaN into a DivergedError (test_emerging_optimizers_sets_bfloat16)."""
+    rows = sl.schedules["eo_cans"].rows
+    assert abs(sum(rows[0]) - 1.9915) < 1e-12  # p₁(1)
+    sigma = torch.tensor([1.0, 1 + 1e-4, 1.004], dtype=torch.float64)
+    cans = sl.scalar_map("eo_cans", sigma)
+    assert abs(float(cans[0]) - 1) <= 0.12 and float(cans[1]) > 1e4 and float(cans[2]) > 1e50
+    for safe in ("polar_express", "eo_polar_express"):
+        assert float((sl.scalar_map(safe, sigma) - 1).abs().max()) <= 0.1
+
+
+def test_cast_first_normalisation_flips_cubic5_on_near_rank_one_bf16():
+    """Why before_cast matters: cubic5's first row p(x) = 3.366x − 3.342x³ is negative for x > 1.0035.
+
+    Normalised in bf16 after the cast, σ̂₁ of a near rank-one matrix lands up to ~2 bf16 ulps above 1
+    and the leading direction comes out with the wrong sign; normalised in float32 first (EO's order,
+    the registered one) it stays in the band.
+    """
+    cast_first = sl.Normalization(kind="frobenius_clamp", eps=1e-15)
+    flipped = 0
+    for seed in range(40):
+        g = torch.Generator().manual_seed(seed)
+        noise = 1e-3 * torch.randn(64, 256, generator=g)
+        x = torch.randn(64, 1, generator=g) @ torch.randn(1, 256, generator=g) + noise
+        u, _, vh = torch.linalg.svd(x.double(), full_matrices=False)
+        ours = sl.newton_schulz(x, "eo_cubic5", compute_dtype=torch.bfloat16)
+        assert float(u[:, 0] @ ours.double() @ vh[0]) >= 0.7  # |1 − f| ≤ 0.3 is cubic5's band
+        other = sl.newton_schulz(x, "eo_cubic5", compute_dtype=torch.bfloat16, normalize=cast_first)
+        flipped += float(u[:, 0] @ other.double() @ vh[0]) < 0.7
+    assert flipped > 0
 
 
 def test_torch_muon_bfloat16_is_torch_optim_muon_bit_for_bit():
