@@ -17,7 +17,7 @@ __all__ = [
     "EO_SETS",
     "dion_aol_newton_schulz",
     "eo_newton_schulz",
-    "modded_polar_express",
+    "unfused_newton_schulz",
 ]
 
 #: microsoft/dion newton_schulz_triton_fast @ 0a059a4 (thib-s/flash-newton-schulz @ cdb03db).
@@ -122,13 +122,20 @@ def dion_aol_newton_schulz(G, rows, epsilon=1e-7, dtype=torch.bfloat16):
     return X.mT if G.size(-2) > G.size(-1) else X
 
 
-def modded_polar_express(G, rows, steps=5, eps=1e-6, dtype=torch.float32):
+def unfused_newton_schulz(G, rows, steps=None, eps=1e-6, scale=1.02, dtype=torch.float32):
+    """The unfused step of modded-nanogpt's ``polar_express`` and of microsoft/dion's ``zeropower_via_newtonschulz5``.
+
+    Cast to ``dtype``, X / (scale·‖X‖_F + eps), then B = bA + c(A A), X ← aX + BX. modded-nanogpt
+    (train_gpt.py): scale 1.02, eps 1e-6; dion (newton_schulz_triton.py @ 0a059a4): scale 1, eps 1e-7,
+    bf16. Batched over a leading dimension as dion's is.
+    """
     X = G.to(dtype)
-    if G.size(0) > G.size(1):
-        X = X.T
-    X = X / (X.norm() * (1 + 2e-2) + eps)
+    tall = G.size(-2) > G.size(-1)
+    if tall:
+        X = X.mT
+    X = X / (X.norm(dim=(-2, -1), keepdim=True) * scale + eps)
     for a, b, c in rows[:steps]:
-        A = X @ X.T
+        A = X @ X.mT
         B = b * A + c * (A @ A)
         X = a * X + B @ X
-    return X.T if G.size(0) > G.size(1) else X
+    return X.mT if tall else X

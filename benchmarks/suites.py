@@ -198,7 +198,13 @@ def _peer_ns_rows(sizes, device, min_run_time) -> list[dict]:
     """
     from torch.optim._muon import _zeropower_via_newtonschulz as torch_ns
 
-    from benchmarks.peer_formulas import DION_AOL_ROWS, EO_SETS, dion_aol_newton_schulz, eo_newton_schulz
+    from benchmarks.peer_formulas import (
+        DION_AOL_ROWS,
+        EO_SETS,
+        dion_aol_newton_schulz,
+        eo_newton_schulz,
+        unfused_newton_schulz,
+    )
 
     bf16 = torch.bfloat16
     rows = []
@@ -223,6 +229,18 @@ def _peer_ns_rows(sizes, device, min_run_time) -> list[dict]:
                 "float32",
                 partial(sl.newton_schulz, x, "eo_quintic", check_finite=False),
                 partial(eo_newton_schulz, x, EO_SETS["eo_quintic"], 5, True),
+            ),
+            (
+                "dion_ns5 vs dion zeropower_via_newtonschulz5 (restated, uncompiled)",
+                "float32 in, bfloat16 compute",
+                partial(sl.newton_schulz, x, "dion_ns5", compute_dtype=bf16, check_finite=False),
+                partial(unfused_newton_schulz, x, sl.schedules["dion_ns5"].rows, eps=1e-7, scale=1.0, dtype=bf16),
+            ),
+            (
+                "polar_express_modded vs modded-nanogpt polar_express (restated, uncompiled)",
+                "float32 in, bfloat16 compute",
+                partial(sl.newton_schulz, x, "polar_express_modded", compute_dtype=bf16, check_finite=False),
+                partial(unfused_newton_schulz, x, sl.schedules["polar_express_modded"].rows, dtype=bf16),
             ),
             (
                 "dion_aol vs dion newton_schulz_triton_fast (restated, no Triton)",
