@@ -1,10 +1,11 @@
 """Scalar maps of the registered schedules and their measured matrix response.
 
 * :func:`schedule_bands`: f(σ) of each schedule on a log grid of its design
-  interval [ℓ, 1] (float64, by the iteration itself on 1 × 1 matrices): the band
-  [min f, max f] and the grid's max |1 − f|, next to the certified bound of
-  :func:`spectral_la.certify.certify` (ball arithmetic) and the certified max
-  of f just above the interval (overshoot).
+  interval [ℓ, 1] where the source states one, else of its effective interval
+  (float64, by the iteration itself on 1 × 1 matrices): the band [min f, max f] and
+  the grid's max |1 − f|, next to the certified bound of
+  :func:`spectral_la.certify.certify` (ball arithmetic), the certified max of f just
+  above the interval (overshoot) and its grid min there (a turned-round direction).
 * :func:`effective_intervals`: for every schedule, the largest [ℓ, 1] on which its
   T-step map stays within a band |1 − f| ≤ τ (from a float64 grid), the certified
   worst error there, and the matrix products the schedule costs: the table to choose a
@@ -29,25 +30,44 @@ from spectral_la.certify import certify
 __all__ = ["effective_intervals", "gram_rounding", "measured_response", "schedule_bands"]
 
 
-def schedule_bands(names=None, *, points: int = 2001) -> list[dict]:
+def schedule_bands(names=None, *, points: int = 2001, tau: float = 0.3) -> list[dict]:
+    """Per schedule: its scalar map on the interval it is meant for, certified, and what happens just above 1.
+
+    The interval is the design interval where the source states it (or its construction fixes it),
+    else the measured effective interval [ℓ_eff(τ), 1] (:func:`effective_intervals`): a nominal
+    [1e-3, 1] would report bands on an interval the source never designed for. ``max_f_on_[u,1.01u]``
+    is certified (:func:`spectral_la.certify`), ``min_f_on_[u,1.01u]`` a float64 grid value: a σ̂
+    pushed above 1 by rounding is sent high by unsafe steep schedules and below 0 (its direction
+    turned round) by those with no margin above 1.
+    """
+    names = list(names or sl.schedules)
+    effective = {r["schedule"]: r[f"ell_eff(τ={tau:g})"] for r in effective_intervals(names, taus=(tau,))}
     rows = []
-    for name in names or list(sl.schedules):
+    for name in names:
         sched = sl.schedules[name]
         lo, hi = sched.interval
+        where = "stated"
+        if not sched.interval_stated and not np.isnan(effective[name]):
+            lo, where = effective[name], f"effective (τ = {tau:g})"
+        elif not sched.interval_stated:
+            where = f"nominal (no τ = {tau:g} band)"
         sigma = torch.logspace(np.log10(lo), np.log10(hi), points, dtype=torch.float64)
+        above = torch.linspace(hi, 1.01 * hi, 201, dtype=torch.float64)
         f = sl.scalar_map(name, sigma)
-        bound = certify(name)
+        bound = certify(name, interval=(lo, hi))
         rows.append(
             {
                 "schedule": name,
                 "degree": sched.degree,
                 "steps": sched.steps,
-                "interval": f"[{lo:g}, {hi:g}]",
+                "interval": f"[{lo:.3g}, {hi:g}]",
+                "which": where,
                 "min_f": float(f.min()),
                 "max_f": float(f.max()),
                 "grid_max_abs_1_minus_f": float((1 - f).abs().max()),
                 "certified_max_abs_1_minus_f": bound.upper,
                 "max_f_on_[u,1.01u]": bound.overshoot,
+                "min_f_on_[u,1.01u]": float(sl.scalar_map(name, above).min()),
             }
         )
     return rows

@@ -289,6 +289,7 @@ def save_schedule(schedule: Schedule, path: str | Path) -> Path:
         "safety": schedule.safety,
         "source": schedule.source,
         "cycle": schedule.cycle,
+        "interval_stated": schedule.interval_stated,
         "normalization": {
             "kind": schedule.normalization.kind,
             "scale": schedule.normalization.scale,
@@ -336,7 +337,7 @@ def load_schedule(path: str | Path, *, register: bool = False, overwrite: bool =
             raise ValueError(f"{path}: field {field!r} must be finite, got {value!r}")
         return out
 
-    for flag in ("repeat_last", "cycle"):
+    for flag in ("repeat_last", "cycle", "interval_stated"):
         if not isinstance(data.get(flag, False), bool):
             raise ValueError(f"{path}: field {flag!r} must be a JSON boolean, got {data[flag]!r}")
     rows = data["rows"]
@@ -358,6 +359,7 @@ def load_schedule(path: str | Path, *, register: bool = False, overwrite: bool =
             source=data["source"],
             normalization=Normalization(**norm),
             cycle=data.get("cycle", False),
+            interval_stated=data.get("interval_stated", True),
         )
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path}: {exc}") from None
@@ -377,5 +379,6 @@ _SCHEDULE_FIELDS = (
     "source",
     "normalization",
     "cycle",
+    "interval_stated",
 )
-_OPTIONAL_FIELDS = ("cycle",)
+_OPTIONAL_FIELDS = ("cycle", "interval_stated")

@@ -140,6 +140,10 @@ class Schedule:
         mode for its "quintic" and "aol" sets); excludes ``repeat_last``.
     interval
         Design interval (ℓ, u) of the normalised singular values.
+    interval_stated
+        Whether the source states (or its construction fixes) that interval; False where it
+        does not and ``interval`` is our nominal [1e-3, 1] (the report then uses the
+        measured effective interval, :func:`analysis.schedule_response.effective_intervals`).
     normalization
         The normalisation the source applies before iterating.
     target
@@ -160,6 +164,7 @@ class Schedule:
     safety: float = 1.0
     source: str = ""
     cycle: bool = False
+    interval_stated: bool = True
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
@@ -177,8 +182,9 @@ class Schedule:
         object.__setattr__(self, "steps", check_int(self.steps, f"schedule {self.name!r}: steps", 1, MAX_STEPS))
         if not isinstance(self.repeat_last, bool):
             raise TypeError(f"schedule {self.name!r}: repeat_last must be a bool, got {self.repeat_last!r}")
-        if not isinstance(self.cycle, bool):
-            raise TypeError(f"schedule {self.name!r}: cycle must be a bool, got {self.cycle!r}")
+        for flag in ("cycle", "interval_stated"):
+            if not isinstance(getattr(self, flag), bool):
+                raise TypeError(f"schedule {self.name!r}: {flag} must be a bool, got {getattr(self, flag)!r}")
         if self.cycle and self.repeat_last:
             raise ValueError(f"schedule {self.name!r}: cycle and repeat_last exclude each other")
         if not self.repeat_last and not self.cycle and self.steps > len(rows):
@@ -283,6 +289,7 @@ schedules.register(
         steps=12,
         repeat_last=True,
         interval=(1e-3, 1.0),
+        interval_stated=False,
         normalization=_MUON_NORM,
         source="Classic Newton–Schulz, p(x) = (3x − x³)/2; Higham, Functions of Matrices (2008), §8.3.",
     )
@@ -295,6 +302,7 @@ schedules.register(
         steps=8,
         repeat_last=True,
         interval=(1e-3, 1.0),
+        interval_stated=False,
         normalization=_MUON_NORM,
         source="Degree-5 Padé (Newton–Schulz) iteration, p(x) = (15x − 10x³ + 3x⁵)/8; Higham (2008), §8.3.",
     )
@@ -307,6 +315,7 @@ schedules.register(
         steps=5,
         repeat_last=True,
         interval=(1e-3, 1.0),
+        interval_stated=False,
         normalization=_MUON_NORM,
         source="K. Jordan, 'Muon: an optimizer for hidden layers' (2024), quintic NS, 5 steps; "
         "does not converge to 1 but into a band around it.",
@@ -327,6 +336,7 @@ schedules.register(
         steps=6,
         repeat_last=False,
         interval=(1e-3, 1.0),
+        interval_stated=False,
         normalization=_MUON_NORM,
         source="J. You, six per-step quintic rows found by heuristic search (cited as [10] in Amsel et al. 2025; "
         "rows as in public Muon code, e.g. modula's orthogonalize).",
@@ -392,6 +402,7 @@ schedules.register(
         steps=5,
         repeat_last=False,
         interval=(1e-3, 1.0),
+        interval_stated=False,
         normalization=_MUON_NORM,
         source="microsoft/dion, dion/newton_schulz_triton.py (zeropower_via_newtonschulz5), X/(‖X‖_F + 1e-7).",
     )
@@ -412,6 +423,7 @@ schedules.register(
         steps=5,
         repeat_last=True,
         interval=(1e-3, 1.0),
+        interval_stated=False,
         normalization=_CLAMP_NORM,
         source="torch.optim.Muon (torch 2.13, torch/optim/_muon.py): Jordan's NS5 rows, X/max(‖X‖_F, 1e-7).",
     )
@@ -425,6 +437,7 @@ schedules.register(
         repeat_last=False,
         cycle=True,
         interval=(1e-3, 1.0),
+        interval_stated=False,
         normalization=_EO_NORM,
         source=f"{_EO}: _COEFFICIENT_SETS['quintic'] (modded-nanogpt's rows), cycled past 5 steps.",
     )
@@ -466,6 +479,7 @@ schedules.register(
         repeat_last=False,
         cycle=True,
         interval=(1e-3, 1.0),
+        interval_stated=False,
         normalization=_EO_NORM,
         source=f"{_EO}: _COEFFICIENT_SETS['aol'], from thib-s/flash-newton-schulz @ b73111d, where they were tuned "
         "with an AOL rescaling whose Gram update was later found wrong (A/s instead of D A D, fixed in cdb03db with "
@@ -507,6 +521,7 @@ schedules.register(
         steps=5,
         repeat_last=True,
         interval=(1e-3, 1.0),
+        interval_stated=False,
         normalization=_EO_NORM,
         source=f"{_EO}: _COEFFICIENT_SETS['cans'] (Grishina, Smirnov & Rakhuba, 'Accelerating Newton-Schulz "
         "iteration for orthogonalization via Chebyshev-type polynomials', arXiv 2506.10935: Remez with an adaptive "
@@ -522,6 +537,7 @@ schedules.register(
         steps=10,
         repeat_last=True,
         interval=(1e-3, 1.0),
+        interval_stated=False,
         normalization=_EO_NORM,
         source=f"{_EO}: _COEFFICIENT_SETS['deepseekv4'] (DeepSeek-V4 report): eight steps of Jordan's row to reach "
         "the band around 1, then two of p(x) = 2x − 1.5x³ + 0.5x⁵ (p(1) = 1, p'(1) = 0), which pull the band onto 1; "
@@ -561,6 +577,7 @@ schedules.register(
         steps=4,
         repeat_last=False,
         interval=(1e-3, 1.0),
+        interval_stated=False,
         normalization=Normalization(kind="aol", eps=1e-7),
         source="microsoft/dion, dion/newton_schulz_triton.py @ 0a059a4 (newton_schulz_triton_fast; rows and AOL "
         "rescaling from thib-s/flash-newton-schulz @ cdb03db, tuned by a genetic search): X₀ = D X with "

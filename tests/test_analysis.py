@@ -27,6 +27,17 @@ def test_schedule_band_of_jordan_ns5_matches_mpmath():
     assert row["grid_max_abs_1_minus_f"] <= row["certified_max_abs_1_minus_f"]
 
 
+def test_schedule_bands_use_the_stated_or_the_effective_interval():
+    rows = {r["schedule"]: r for r in schedule_bands(["polar_express", "you_ns6", "eo_cubic5", "eo_cans"], points=201)}
+    assert rows["polar_express"]["which"] == "stated" and rows["polar_express"]["interval"] == "[0.001, 1]"
+    assert rows["eo_cubic5"]["interval"] == "[0.007, 1]"  # arXiv 2606.00371's ℓ₀
+    # You's rows state no interval: the table uses where |1 − f| ≤ 0.3 holds, and certifies it there
+    assert rows["you_ns6"]["which"].startswith("effective") and rows["you_ns6"]["certified_max_abs_1_minus_f"] <= 0.3
+    # just above 1: cubic5 turns directions round (p₁ < 0 past 1.0035), cans (no safety) explodes
+    assert rows["eo_cubic5"]["min_f_on_[u,1.01u]"] < 0 < rows["eo_cubic5"]["max_f_on_[u,1.01u]"]
+    assert rows["eo_cans"]["max_f_on_[u,1.01u]"] > 1e50
+
+
 def test_measured_response_agrees_with_scalar_map_in_float64():
     (row,) = measured_response(["polar_express"], n=32, dtypes=(torch.float64,), progress=False)
     # fp64 rounding bound of test_newton_schulz: 10·n·u·T·A with A ≤ 1e3.
