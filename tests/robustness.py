@@ -52,6 +52,7 @@ FUNCTIONS = (
     "coupled_inverse_root",
     "coupled_sqrt",
     "newton_schulz",
+    "newton_schulz_aol",
     "gram_newton_schulz",
     "soften",
     "muon_p",
@@ -146,13 +147,21 @@ def _ns_reference(xr: np.ndarray, k: int, schedule: str, steps: int | None = Non
     """A plain float64 NumPy Newton–Schulz run with the schedule's own normalisation, on X = xr·2^k."""
     sched = schedules[schedule]
     norm = sched.normalization
-    fro = np.linalg.norm(xr, axis=(-2, -1), keepdims=True)
-    eps_r = np.ldexp(norm.eps, -k) if norm.eps else 0.0  # eps·2^-k (inf when far below eps: then X₀ = 0)
-    with np.errstate(over="ignore"):
-        denom = norm.scale * fro + eps_r
-    x = np.where(denom > 0, xr / np.where(denom > 0, denom, 1.0), 0.0)
-    wide = x.shape[-2] <= x.shape[-1]
-    x = x if wide else np.swapaxes(x, -1, -2)
+    wide = xr.shape[-2] <= xr.shape[-1]
+    if norm.kind == "aol":  # D X, D = diag(Σⱼ|(XXᵀ)ᵢⱼ|)^(-1/2) floored at eps: in xr's terms eps·4^-k
+        w = xr if wide else np.swapaxes(xr, -1, -2)
+        r = np.abs(w @ np.swapaxes(w, -1, -2)).sum(axis=-1, keepdims=True)
+        with np.errstate(over="ignore"):
+            floor = np.ldexp(norm.eps, -2 * k)
+        r = np.maximum(r, floor) if norm.eps else np.where(r > 0, r, 1.0)
+        x = w / np.sqrt(r)
+    else:
+        fro = np.linalg.norm(xr, axis=(-2, -1), keepdims=True)
+        eps_r = np.ldexp(norm.eps, -k) if norm.eps else 0.0  # eps·2^-k (inf when far below eps: then X₀ = 0)
+        with np.errstate(over="ignore"):
+            denom = norm.scale * fro + eps_r
+        x = np.where(denom > 0, xr / np.where(denom > 0, denom, 1.0), 0.0)
+        x = x if wide else np.swapaxes(x, -1, -2)
     for row in sched.coefficients(steps):
         a = x @ np.swapaxes(x, -1, -2)
         s = np.zeros_like(a)
@@ -254,8 +263,8 @@ def check(case: Case) -> str:
         err = np.abs(got - ref_scaled).max() / np.abs(ref_scaled).max()
         assert err <= 20 * size * u_c + 4 * u_o, f"{case}: isotropic root off by {err}"
         return "correct"
-    if f in ("newton_schulz", "gram_newton_schulz", "soften"):
-        ref = _ns_reference(xr, k, "polar_express")
+    if f in ("newton_schulz", "newton_schulz_aol", "gram_newton_schulz", "soften"):
+        ref = _ns_reference(xr, k, "dion_aol" if f == "newton_schulz_aol" else "polar_express")
         if f == "soften":
             fro = np.linalg.norm(xr, axis=(-2, -1), keepdims=True)
             eps_r = np.ldexp(1e-7, -k)
@@ -316,6 +325,8 @@ def _call(f: str, x: torch.Tensor):
             return sl.coupled_sqrt(x)
         case "newton_schulz":
             return sl.newton_schulz(x, "polar_express")
+        case "newton_schulz_aol":
+            return sl.newton_schulz(x, "dion_aol")
         case "gram_newton_schulz":
             return sl.gram_newton_schulz(x, "polar_express")
         case "soften":
