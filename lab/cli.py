@@ -104,6 +104,12 @@ def _main(argv: list[str] | None) -> int:
     cap.add_argument("--seed", type=int, default=0)
     cap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     cap.add_argument("--no-progress", action="store_true")
+    rank = sub.add_parser(
+        "schedules", help="every registered schedule with its source, ranked by certified error at equal cost"
+    )
+    rank.add_argument("--ell", type=float, default=1e-3, help="lower end of the common interval [ℓ, 1]")
+    rank.add_argument("--budget", type=int, default=15, help="matrix products every schedule may spend")
+    rank.add_argument("--sources", action="store_true", help="also print each schedule's source")
     bench = sub.add_parser("bench", help="speed and memory benchmarks (tables + JSON)")
     from benchmarks.__main__ import add_arguments
 
@@ -116,6 +122,8 @@ def _main(argv: list[str] | None) -> int:
         return run(args, argv)
     if args.command == "design":
         return _design(args)
+    if args.command == "schedules":
+        return _schedules(args)
     if args.command == "response":
         return _response(args)
     if args.command == "sweep":
@@ -154,6 +162,23 @@ def _main(argv: list[str] | None) -> int:
         path = build_report(args.out, device=args.device, progress=not args.no_progress, config=config)
         print(path.read_text())
         print(f"written to {path}")
+    return 0
+
+
+def _schedules(args: argparse.Namespace) -> int:
+    from analysis.schedule_ranking import certified_ranking
+    from analysis.tables import markdown_table
+    from spectral_la import schedules
+    from spectral_la.validation import check_in_range, check_int
+
+    ell = float(check_in_range(args.ell, "--ell", 0, 1, lo_open=True, hi_open=True))
+    budget = check_int(args.budget, "--budget", 1, 10**4)
+    print(f"# Registered schedules on [{ell:g}, 1], at their own cost and at {budget} matrix products\n")
+    print(markdown_table(certified_ranking(interval=(ell, 1.0), budget=budget)))
+    if args.sources:
+        print("\n## Sources\n")
+        for name, sched in schedules.items():
+            print(f"* `{name}`: {sched.source}")
     return 0
 
 

@@ -205,3 +205,14 @@ def test_cli_sigint_exits_quietly_with_130(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "Traceback" not in err
+
+
+def test_schedules_command_ranks_every_registered_schedule(capsys):
+    from lab.cli import main
+    from spectral_la import schedules
+
+    assert main(["schedules", "--budget", "12", "--sources"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"| {name} |" in out for name in schedules) and "## Sources" in out
+    assert main(["schedules", "--ell", "2"]) == 2
+    assert "--ell" in capsys.readouterr().err
