@@ -51,7 +51,7 @@ modded = sl.design_schedule(5, 5, 1e-3, cushion=0.02, safety=1.02, safety_in_rec
 table = sl.schedules["polar_express_modded"].rows
 print(
     "largest relative difference to modded-nanogpt's rows:",
-    max(abs(a - b) / abs(b) for r, s in zip(modded.rows, table) for a, b in zip(r, s)),
+    max(abs(a - b) / abs(b) for r, s in zip(modded.rows, table, strict=True) for a, b in zip(r, s, strict=True)),
 )
 
 # %% [markdown]
