@@ -128,9 +128,10 @@ class Muon(torch.optim.Optimizer):
     capture : Capture, optional
         Recorder of gradients, momenta and updates.
     check_finite : bool
-        Raise ``ValueError`` naming the parameter when a gradient holds NaN or Inf (one host
-        synchronisation per parameter and step). Off by default, as in torch.optim.Muon, where
-        such a gradient propagates into the weights.
+        Raise ``ValueError`` naming the parameter when a gradient holds NaN or Inf, and
+        :class:`~spectral_la.DivergedError` when the orthogonalised update does (a schedule
+        without margin above 1 in bf16); a few host synchronisations per parameter and step.
+        Off by default, as in torch.optim.Muon, where either propagates into the weights.
     """
 
     def __init__(
@@ -194,7 +195,7 @@ class Muon(torch.optim.Optimizer):
         return f"of shape {tuple(p.shape)}"
 
     def _orthogonalise(self, group: dict, m: torch.Tensor) -> torch.Tensor:
-        kw = {"compute_dtype": group["compute_dtype"], "check_finite": False}
+        kw = {"compute_dtype": group["compute_dtype"], "check_finite": group["check_finite"]}
         if group["power"] is not None:
             return muon_p(m, group["power"], **kw)
         kw["normalize"] = group["normalize"]

@@ -526,7 +526,8 @@ schedules.register(
         source=f"{_EO}: _COEFFICIENT_SETS['cans'] (Grishina, Smirnov & Rakhuba, 'Accelerating Newton-Schulz "
         "iteration for orthogonalization via Chebyshev-type polynomials', arXiv 2506.10935: Remez with an adaptive "
         "interval), the last row repeated. The source states no design interval: [1e-3, 1] is nominal, see "
-        "analysis.schedule_response.effective_intervals.",
+        "analysis.schedule_response.effective_intervals. No safety margin above 1: f(1 + 1e-4) ≈ 3e4, so a σ̂ "
+        "that bf16 rounding puts above 1 is sent far out (rank-one bf16 inputs give outputs of norm up to 5e7).",
     )
 )
 

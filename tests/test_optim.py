@@ -150,3 +150,21 @@ def test_check_finite_names_the_parameter():
     model.weight.grad = torch.full((4, 6), float("nan"))
     with pytest.raises(ValueError, match="'weight' has non-finite"):
         opt.step()
+
+
+def test_check_finite_catches_a_diverged_update():
+    """A schedule whose rows overflow (EO's cans run past its steps in bf16 on a near rank-one momentum)."""
+    import spectral_la as sl
+
+    g = torch.Generator().manual_seed(0)
+    grad = torch.randn(32, 1, generator=g) @ torch.randn(1, 64, generator=g)
+    for check in (True, False):
+        p = torch.nn.Parameter(torch.zeros(32, 64))
+        opt = Muon([p], schedule="eo_cans", steps=10, normalize=None, compute_dtype=torch.bfloat16, check_finite=check)
+        p.grad = grad.clone()
+        if check:
+            with pytest.raises(sl.DivergedError, match="eo_cans"):
+                opt.step()
+        else:  # what torch.optim.Muon-style code does: the overflow lands in the weights
+            opt.step()
+            assert not torch.isfinite(p).all()
