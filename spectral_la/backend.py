@@ -184,14 +184,15 @@ class TorchOps:
     def unscaled_fro(self, x, *, float64: bool = False, squared: bool = False):
         """‖X‖_F per matrix without prescaling where that is provably accurate and the check is free, else None.
 
-        Free means on the host (CPU tensors: no device synchronisation). Accurate: every
+        Free means on the host (CPU tensors: no device synchronisation) and outside
+        ``torch.compile`` (the branch would break the graph). Accurate: every
         norm is finite and ≥ √(mn·tiny/u), so squares that underflow (each < tiny) change
         ‖X‖² by at most mn·tiny ≤ u·‖X‖², and at most max/4, so c·‖X‖ with the
         normalisation's c ≤ 2 stays finite. Then X/(c‖X‖ + ε) needs no power-of-two
         prescaling, and gives the bits the prescaled route gives (:meth:`pow2_scale`).
         ``squared``: the caller forms X Xᵀ (entries ≤ ‖X‖²), so the upper limit is √(max)/2.
         """
-        if x.device.type != "cpu":
+        if x.device.type != "cpu" or torch.compiler.is_compiling():  # a compiled graph takes no host branch
             return None
         info = torch.finfo(x.dtype)
         size = self.fro(x, prescaled=True, float64=float64)
