@@ -42,7 +42,7 @@ def _steps_for_budget(sched: sl.Schedule, budget: int) -> int | None:
     while True:
         if steps >= len(sched.rows) and not (sched.repeat_last or sched.cycle):
             return steps or None
-        cost = len(sched.coefficients(steps + 1)[-1])
+        cost = len(sched.row(steps))
         if used + cost > budget:
             return steps or None
         steps, used = steps + 1, used + cost

@@ -212,11 +212,10 @@ def _newton_schulz(ops: Any, b: Any, steps, max_iterations, check_every, tol, sc
     y = b / c
     z = eye + 0 * y
     sched = schedules.resolve(schedule)
-    count = len(sched.rows)
 
     def step(state):
         y, z, k = state
-        row = sched.rows[k % count] if sched.cycle else sched.rows[min(k, count - 1)]
+        row = sched.row(k)
         t = eye * ops.scalar(row[0]) + gram_polynomial(ops, z @ y, row)  # q(ZY) = c₀I + c₁M + …
         return y @ t, t @ z, k + 1
 

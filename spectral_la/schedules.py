@@ -216,9 +216,11 @@ class Schedule:
         steps = check_int(steps, "steps", 0, MAX_STEPS)
         if steps > len(self.rows) and not (self.repeat_last or self.cycle):
             raise ValueError(f"schedule {self.name!r} defines {len(self.rows)} steps, {steps} requested")
-        if self.cycle:
-            return [self.rows[k % len(self.rows)] for k in range(steps)]
-        return [self.rows[min(k, len(self.rows) - 1)] for k in range(steps)]
+        return [self.row(k) for k in range(steps)]
+
+    def row(self, k: int) -> tuple[float, ...]:
+        """The row of step k (from 0): past the rows, the first again (``cycle``) or the last."""
+        return self.rows[k % len(self.rows)] if self.cycle else self.rows[min(k, len(self.rows) - 1)]
 
 
 def with_safety(rows: Sequence[Sequence[float]], safety: float, *, exempt_last: bool) -> tuple:
