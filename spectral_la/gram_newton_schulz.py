@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from spectral_la.newton_schulz import apply_normalization, check_iterates_finite, gram_polynomial, on_wide, prepare
+from spectral_la.newton_schulz import apply_normalization, check_iterates, gram_polynomial, on_wide, prepare
 from spectral_la.schedules import Schedule
 from spectral_la.validation import MAX_STEPS, check_int
 
@@ -76,9 +76,9 @@ def gram_newton_schulz(
     True
     """
     restarts = frozenset(check_int(k, "restart_after entry", 1, MAX_STEPS) for k in restart_after)
-    ops, x, restore, rows, norm = prepare(X, schedule, steps, normalize, compute_dtype, check_finite)
+    ops, x, restore, rows, norm, normalised = prepare(X, schedule, steps, normalize, compute_dtype, check_finite)
     with ops.guard():
         y = on_wide(lambda w: _gram_iterate(ops, apply_normalization(ops, w, norm), rows, restarts), x)
     if check_finite:
-        check_iterates_finite(y, schedule)
+        check_iterates(y, rows, normalised, schedule)
     return restore(y)

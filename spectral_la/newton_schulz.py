@@ -25,6 +25,7 @@ compute dtype chosen explicitly.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 from spectral_la.backend import sigma_batch, working
@@ -207,8 +208,9 @@ def newton_schulz(
         fp32 (pass ``torch.bfloat16`` to iterate in bf16 as Muon does on GPU).
         The result has X's dtype.
     check_finite : bool
-        Reject NaN/Inf in X, and raise :class:`DivergedError` for NaN/Inf in the result (two host syncs
-        on a GPU; off in a training loop).
+        Reject NaN/Inf in X, and raise :class:`DivergedError` for a result that is not finite or far
+        outside the schedule's band (:func:`check_iterates`; two host syncs on a GPU; off in a
+        training loop).
 
     Returns
     -------
@@ -223,30 +225,53 @@ def newton_schulz(
     >>> torch.allclose(Y, torch.eye(3, dtype=torch.float64))
     True
     """
-    ops, x, restore, rows, norm = prepare(X, schedule, steps, normalize, compute_dtype, check_finite)
+    ops, x, restore, rows, norm, normalised = prepare(X, schedule, steps, normalize, compute_dtype, check_finite)
     with ops.guard():
         y = normalised_iteration(ops, x, rows, norm)
     if check_finite:
-        check_iterates_finite(y, schedule)
+        check_iterates(y, rows, normalised, schedule)
     return restore(y)
 
 
-def check_iterates_finite(y: Any, schedule: str | Schedule) -> None:
-    """Raise :class:`DivergedError` if a fixed-step iteration produced Inf/NaN from a finite input (one host sync).
+def check_iterates(y: Any, rows: list[tuple], normalised: bool, schedule: str | Schedule) -> None:
+    """Raise :class:`DivergedError` if a fixed-step iteration left its band (one reduction, one host sync).
 
-    From a normalised input every registered schedule stays bounded in exact arithmetic; it
-    overflows only where rounding put a σ̂ above the schedule's range and the rows amplify it
-    (e.g. Emerging-Optimizers' cans rows in bf16: p₁(1) ≈ 1.99 with slope ≈ 26 there).
+    From a normalised input (σ̂ ≤ 1) the result has singular values f(σ̂) with |f| ≤ B, the band of
+    the rows on [0, 1] (:func:`band`), so ‖Y‖_F ≤ B·√r, r = min(m, n), in exact arithmetic. A result
+    that is not finite, or whose norm exceeds 2·max(B, 1)·√r, comes from a σ̂ that rounding put above
+    the range the rows keep bounded: e.g. Emerging-Optimizers' cans rows in bf16 (p₁(1) ≈ 1.99 with
+    slope ≈ 26 there) turn σ̂ = 1.0002 into 5e7. Without a normalisation (``normalised`` False, the
+    caller's ``normalize="none"``) only finiteness is checked.
+    A direction pushed out by less than that factor is not caught (the norm mixes all r of them).
     """
     import torch
 
-    if isinstance(y, torch.Tensor) and not bool(torch.isfinite(y).all()):
-        name = schedules.resolve(schedule).name
-        raise DivergedError(
-            f"the iteration of schedule {name!r} in {y.dtype} left the finite range: rounding put a normalised "
-            "singular value above the range the rows keep bounded; use fewer steps, a wider compute dtype or a "
-            "schedule with a safety margin above 1 (analysis.schedule_response.schedule_bands: max_f_on_[u,1.01u])"
-        )
+    if not isinstance(y, torch.Tensor):
+        return
+    r = min(y.shape[-2], y.shape[-1])
+    size = torch.linalg.matrix_norm(y.to(torch.float32) if y.dtype in (torch.bfloat16, torch.float16) else y)
+    cap = 2 * max(band(tuple(rows)), 1.0) * r**0.5 if normalised else float("inf")
+    if bool((size <= cap).all()):  # False for NaN and Inf
+        return
+    name = schedules.resolve(schedule).name
+    what = "left the finite range" if not bool(torch.isfinite(y).all()) else f"left its band (‖Y‖_F > {cap:.3g})"
+    raise DivergedError(
+        f"the iteration of schedule {name!r} in {y.dtype} {what}: rounding put a normalised singular value "
+        "above the range the rows keep bounded; use fewer steps, a wider compute dtype or a schedule with a "
+        "safety margin above 1 (analysis.schedule_response.schedule_bands: max_f_on_[u,1.01u])"
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def band(rows: tuple) -> float:
+    """max |f(σ)| over σ ∈ [0, 1] of the composed rows (float64, a linear and a log grid; cached)."""
+    import torch
+
+    sigma = torch.cat(
+        [torch.linspace(0, 1, 2001, dtype=torch.float64), torch.logspace(-8, 0, 2001, dtype=torch.float64)]
+    )
+    ops, x, restore = sigma_batch(sigma)
+    return float(restore(iterate(ops, x, list(rows))).abs().max())
 
 
 class Prepared(NamedTuple):
@@ -257,6 +282,7 @@ class Prepared(NamedTuple):
     restore: Any
     rows: list
     normalization: Normalization
+    normalised: bool  # whether the iteration starts from a normalised X (σ̂ ≤ 1): what check_iterates needs
 
 
 def prepare(
@@ -272,9 +298,9 @@ def prepare(
             # normalise in the input's precision, then round to the compute dtype (Normalization.before_cast)
             x0 = on_wide(lambda w: apply_normalization(ops_in, w, norm), x_in)
             ops, x0, _ = working(x0, compute_dtype=compute_dtype, check_finite_entries=False)
-            return Prepared(ops, x0, restore, rows, NO_NORMALIZATION)
+            return Prepared(ops, x0, restore, rows, NO_NORMALIZATION, True)
     ops, x, restore = working(X, compute_dtype=compute_dtype, check_finite_entries=check_finite)
-    return Prepared(ops, x, restore, rows, norm)
+    return Prepared(ops, x, restore, rows, norm, norm.kind != "none")
 
 
 #: What the iteration applies to an input its prologue has already normalised.

@@ -22,7 +22,7 @@ from typing import Any
 from spectral_la.backend import sigma_batch
 from spectral_la.newton_schulz import (
     apply_normalization,
-    check_iterates_finite,
+    check_iterates,
     iterate,
     normalised_iteration,
     prepare,
@@ -65,13 +65,13 @@ def soften(
     True
     """
     check_in_range(s, "s", 0, 1)
-    ops, x, restore, rows, norm = prepare(X, schedule, steps, normalize, compute_dtype, check_finite)
+    ops, x, restore, rows, norm, normalised = prepare(X, schedule, steps, normalize, compute_dtype, check_finite)
     with ops.guard():
         ns = normalised_iteration(ops, x, rows, norm)
         direct = apply_normalization(ops, x, BLEND_NORMALIZATION)
         out = ops.lerp(ns, direct, ops.scalar(s))
     if check_finite:
-        check_iterates_finite(out, schedule)
+        check_iterates(out, rows, normalised, schedule)
     return restore(out)
 
 

@@ -371,3 +371,28 @@ def test_unscaled_norm_route_declines_out_of_range_inputs(scale):
     ref = newton_schulz(x.double() / scale, "polar_express", normalize="scale_safe")
     # float32 iteration against the float64 one on the rescaled input: a float32 rounding level
     assert float((y.double() - ref).abs().max()) <= 1e-4
+
+
+def test_band_is_the_max_of_the_composed_map_on_the_unit_interval():
+    from spectral_la.newton_schulz import band
+
+    mpmath.mp.dps = 30
+    for name in ("jordan_ns5", "polar_express", "eo_cubic5"):
+        rows = schedules[name].coefficients()
+        grid = [mpmath.mpf(i) / 20000 for i in range(20001)]
+        exact = float(max(abs(compose(rows, s)) for s in grid))
+        # band() samples 4002 points; between samples f moves by ≤ max|f'|·Δσ (≤ ~30·5e-4 = 0.015 for
+        # these maps, far less near their maxima, where f' ≈ 0): agreement to 1e-3 relative
+        assert abs(band(tuple(rows)) - exact) <= 1e-3 * exact
+
+
+def test_gram_recurrence_without_restart_leaves_its_band_in_bfloat16():
+    from spectral_la import DivergedError, gram_newton_schulz
+
+    x, _, _ = _construct(16, 128, np.logspace(0, -3, 16), seed=5, dtype=torch.float32)
+    drifted = gram_newton_schulz(x, compute_dtype=torch.bfloat16, restart_after=(), check_finite=False)
+    assert float(torch.linalg.matrix_norm(drifted.double(), 2)) > 100  # was returned silently before
+    with pytest.raises(DivergedError, match="left its band"):
+        gram_newton_schulz(x, compute_dtype=torch.bfloat16, restart_after=())
+    restarted = gram_newton_schulz(x, compute_dtype=torch.bfloat16)  # the default restart after step 2
+    assert float(torch.linalg.matrix_norm(restarted.double(), 2)) < 2

@@ -229,3 +229,13 @@ def test_effective_intervals_rank_and_certify():
     # Emerging-Optimizers' "aol" rows, run without the AOL rescaling they were tuned for, send σ̂ ≥ 0.9 to ≈ −1
     f = sl.scalar_map("eo_aol", torch.tensor([0.95], dtype=torch.float64))
     assert float(f) < -0.9
+
+
+def test_a_finite_blow_up_is_a_diverged_error_too():
+    """EO's cans rows on a rank-one input in bf16 (EO's order): finite but far out of the band."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(32, 1, generator=g) @ torch.randn(1, 64, generator=g)
+    y = sl.newton_schulz(x, "eo_cans", compute_dtype=torch.bfloat16, check_finite=False)
+    assert torch.isfinite(y).all() and float(torch.linalg.matrix_norm(y.double(), 2)) > 1e6
+    with pytest.raises(sl.DivergedError, match="left its band"):
+        sl.newton_schulz(x, "eo_cans", compute_dtype=torch.bfloat16)
