@@ -24,10 +24,11 @@ from tqdm.auto import tqdm
 import spectral_la as sl
 from analysis.methods import frobenius_schedules
 from analysis.response import response
+from analysis.schedule_ranking import products
 from analysis.spectra import torch_matrix_with_spectrum
 from spectral_la.certify import certify
 
-__all__ = ["effective_intervals", "gram_rounding", "measured_response", "schedule_bands"]
+__all__ = ["effective_ells", "effective_intervals", "gram_rounding", "measured_response", "schedule_bands"]
 
 
 def schedule_bands(names=None, *, points: int = 2001, tau: float = 0.3) -> list[dict]:
@@ -40,15 +41,14 @@ def schedule_bands(names=None, *, points: int = 2001, tau: float = 0.3) -> list[
     pushed above 1 by rounding is sent high by unsafe steep schedules and below 0 (its direction
     turned round) by those with no margin above 1.
     """
-    names = list(names or sl.schedules)
-    effective = {r["schedule"]: r[f"ell_eff(τ={tau:g})"] for r in effective_intervals(names, taus=(tau,))}
     rows = []
-    for name in names:
+    for name in names or list(sl.schedules):
         sched = sl.schedules[name]
         lo, hi = sched.interval
         where = "stated"
-        if not sched.interval_stated and not np.isnan(effective[name]):
-            lo, where = effective[name], f"effective (τ = {tau:g})"
+        ell = float("nan") if sched.interval_stated else effective_ells(name, (tau,))[0]
+        if not sched.interval_stated and not np.isnan(ell):
+            lo, where = ell, f"effective (τ = {tau:g})"
         elif not sched.interval_stated:
             where = f"nominal (no τ = {tau:g} band)"
         sigma = torch.logspace(np.log10(lo), np.log10(hi), points, dtype=torch.float64)
@@ -128,6 +128,23 @@ def gram_rounding(
     return rows
 
 
+def effective_ells(name: str, taus, *, points: int = 4001, lowest: float = 1e-8) -> list[float]:
+    """ℓ_eff(τ) for each τ: the smallest σ of a log grid on [lowest, 1] with |1 − f(σ')| ≤ τ at every grid σ' ≥ σ.
+
+    NaN where the band fails even at σ = 1 (f at the schedule's default steps, no normalisation).
+    """
+    sigma = torch.logspace(np.log10(lowest), 0, points, dtype=torch.float64)
+    err = (1 - sl.scalar_map(name, sigma)).abs()
+    ells = []
+    for tau in taus:
+        bad = (err > tau).nonzero()
+        if len(bad) and int(bad.max()) == points - 1:
+            ells.append(float("nan"))
+        else:
+            ells.append(float(sigma[int(bad.max()) + 1]) if len(bad) else lowest)
+    return ells
+
+
 def effective_intervals(names=None, *, taus=(0.1, 0.3, 0.5), points: int = 4001, lowest: float = 1e-8) -> list[dict]:
     """One row per schedule: products, ℓ_eff(τ) for each τ, and the certified worst error on [ℓ_eff(τ*), 1].
 
@@ -138,21 +155,12 @@ def effective_intervals(names=None, *, taus=(0.1, 0.3, 0.5), points: int = 4001,
     ``products``: matrix products per call on a wide X (k + 1 per step for degree 2k + 1).
     Rows are ranked by ℓ_eff(τ*) at equal products first.
     """
-    sigma = torch.logspace(np.log10(lowest), 0, points, dtype=torch.float64)
     middle = taus[len(taus) // 2]
     rows = []
     for name in names or list(sl.schedules):
-        sched = sl.schedules[name]
-        err = (1 - sl.scalar_map(name, sigma)).abs()
-        row = {"schedule": name, "products": sched.steps * len(sched.rows[0])}
-        for tau in taus:
-            bad = (err > tau).nonzero()
-            ell = (
-                float("nan")
-                if len(bad) and int(bad.max()) == points - 1
-                else (float(sigma[int(bad.max()) + 1]) if len(bad) else lowest)
-            )
-            row[f"ell_eff(τ={tau:g})"] = ell
+        ells = effective_ells(name, taus, points=points, lowest=lowest)
+        row = {"schedule": name, "products": products(name)}
+        row |= {f"ell_eff(τ={tau:g})": ell for tau, ell in zip(taus, ells, strict=True)}
         ell_mid = row[f"ell_eff(τ={middle:g})"]
         row[f"certified_max_abs_1_minus_f_on_[ell(τ={middle:g}),1]"] = (
             float("nan") if np.isnan(ell_mid) else certify(name, interval=(ell_mid, 1.0)).upper

@@ -251,10 +251,10 @@ def _peer_ns_rows(sizes, device, min_run_time) -> list[dict]:
         ]
         for method, dtype, ours, theirs in cases:
             t_ours, t_theirs, ratio, spread = paired_seconds(ours, theirs, min_run_time)
-            out = ours().dtype
-            cast = partial(lambda fn, dt: fn().to(dt), theirs, out)
-            ratio_cast = paired_seconds(ours, cast, min_run_time)[2] if theirs().dtype != out else ratio
-            ref = theirs().to(out)
+            got, ref = ours(), theirs()
+            cast = partial(lambda fn, dt: fn().to(dt), theirs, got.dtype)
+            ratio_cast = paired_seconds(ours, cast, min_run_time)[2] if ref.dtype != got.dtype else ratio
+            ref = ref.to(got.dtype)
             rows.append(
                 {
                     "method": method,
@@ -265,8 +265,8 @@ def _peer_ns_rows(sizes, device, min_run_time) -> list[dict]:
                     "ratio_to_peer": ratio,
                     "ratio_spread": f"{spread[0]:.2f}–{spread[1]:.2f}",
                     "ratio_to_peer_cast": ratio_cast,
-                    "bit_identical": bool(torch.equal(ours(), ref)),
-                    "max_abs_diff": float((ours() - ref).abs().max()),
+                    "bit_identical": bool(torch.equal(got, ref)),
+                    "max_abs_diff": float((got - ref).abs().max()),
                 }
             )
     return rows
