@@ -220,6 +220,7 @@ class Schedule:
 
     def row(self, k: int) -> tuple[float, ...]:
         """The row of step k (from 0): past the rows, the first again (``cycle``) or the last."""
+        k = check_int(k, "k", 0, MAX_STEPS)
         return self.rows[k % len(self.rows)] if self.cycle else self.rows[min(k, len(self.rows) - 1)]
 
 
