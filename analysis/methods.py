@@ -1,73 +1,68 @@
-"""Named methods for the analysis layer: each with its matrix map, scalar map and exact target.
+"""Named methods for the analysis layer: a :class:`Method` wraps one core spec value.
 
-A method is named by a spec (grammar, validation and round trip: :mod:`analysis.spec`), e.g.
-``"ns:polar_express"``, ``"soften:0.3:jordan_ns5"``, ``"muon_p:1/3"``, ``"msign"``.
+A method is named by a spec (grammar, validation and round trip: :mod:`spectral_la.spec`), e.g.
+``"ns:polar_express"``, ``"soften:0.3:jordan_ns5"``, ``"muon_p:1/3"``, ``"msign"``, or a
+designed schedule file; the optimizer, the command line and the report use the same values.
 
-Every :class:`Method` knows (DESIGN.md, principle 2): how the input's singular
-values σ become the normalised σ̂ the iteration sees (``normalise``), its
-scalar map f(σ̂) computed by the same code as the matrix map (``scalar``),
-and its target map t(σ̂) (``target``), so prediction, target and measured
-response can sit side by side.
+Every :class:`Method` knows (DESIGN.md, principle 2): how the input's singular values σ
+become the normalised σ̂ the iteration sees (``normalise``), its scalar map f(σ̂) computed by
+the same code as the matrix map (``scalar``), and its target map t(σ̂) (``target``), so
+prediction, target and measured response can sit side by side.
 
-Which exact map: the matmul-only iterations are odd polynomials, which map
-σ = 0 to 0, so they approach :func:`spectral_la.msign` (U_r V_rᵀ), not a polar
-factor; their ``exact`` is msign (the two agree on full-rank input). The
-``polar`` specs compare against the polar factor itself.
+Which exact map: the matmul-only iterations are odd polynomials, which map σ = 0 to 0, so
+they approach :func:`spectral_la.msign` (U_r V_rᵀ), not a polar factor; their ``exact`` is
+msign (the two agree on full-rank input). The ``polar`` specs compare against the polar
+factor itself.
+
+The σ-based analyses need σ̂ to be a function of σ and ‖X‖_F: a Newton–Schulz spec whose
+normalisation is AOL or a spectral bound is refused here (the matrix-level tools keep it).
+Muon^p's scalar map is the recurrence's map as it is, including its blow-up above the
+stable bound (the response figure draws it); ``muon_p`` itself raises there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 import spectral_la as sl
-from analysis.spec import MethodSpec, parse
-from spectral_la.backend import sigma_batch
-from spectral_la.muon_p import MUON_P_NORMALIZATION
 from spectral_la.schedules import FROBENIUS_KINDS
-from spectral_la.soften import BLEND_NORMALIZATION
+from spectral_la.spec import Spec, parse_spec
 
-__all__ = ["Method", "MethodSpec", "frobenius_schedules", "method", "parse"]
+__all__ = ["Method", "Spec", "frobenius_schedules", "method", "parse_spec"]
 
 
 @dataclass(frozen=True)
 class Method:
-    name: str
-    apply: Callable[..., Any]  # (X, **kw) -> F(X); kw: compute_dtype for matmul-only methods
-    scalar: Callable[[Any], Any]  # f(σ̂): float64 tensor, or list of mpmath numbers
-    target: Callable[[Any], Any]  # t(σ̂), same kinds
-    normalise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (σ, ‖X‖_F) -> σ̂
-    exact: Callable[..., Any]  # exact counterpart (torch or mpmath); ``rtol=`` sets msign's numerical rank
-    matmul_only: bool
+    """A spec with the callables the analysis layer uses (module docstring)."""
 
+    spec: Spec
 
-def _scalar_fn(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """Lift an elementwise formula to every kind of σ through the backend (no kind branches here)."""
+    @property
+    def name(self) -> str:
+        return str(self.spec)
 
-    def lifted(sigma: Any) -> Any:
-        ops, x, restore = sigma_batch(sigma)
-        with ops.guard():
-            return restore(fn(ops, x))
+    @property
+    def matmul_only(self) -> bool:
+        return self.spec.matmul_only
 
-    return lifted
+    def apply(self, x: Any, **kw: Any) -> Any:
+        """F(X); ``compute_dtype`` and ``check_finite`` as the spec takes them."""
+        return self.spec(x, **kw)
 
+    def scalar(self, sigma_hat: Any) -> Any:
+        """f(σ̂) (float64 tensor or list of mpmath numbers), as the recurrence computes it everywhere."""
+        return self.spec.scalar_map(sigma_hat, check_range=False)
 
-_ones = _scalar_fn(lambda ops, x: x * 0 + 1)
+    def target(self, sigma_hat: Any) -> Any:
+        return self.spec.target(sigma_hat)
 
+    def normalise(self, sigma: Any, fro: Any) -> Any:
+        """σ ↦ σ̂ from the singular values of X and ‖X‖_F."""
+        return self.spec.normalized_sigma(sigma, fro)
 
-def _power_fn(p: float) -> Callable[[Any], Any]:
-    return _scalar_fn(lambda ops, x: ops.power(x, ops.scalar(p)))
-
-
-def _fro_normaliser(scale: float, eps: float):
-    return lambda sigma, fro: sigma / (scale * fro + eps)
-
-
-def _identity(sigma, fro):
-    return sigma
+    def exact(self, x: Any, rtol: float | None = None) -> Any:
+        return self.spec.exact(x, rtol=rtol)
 
 
 def frobenius_schedules(names=None) -> list[str]:
@@ -79,112 +74,15 @@ def frobenius_schedules(names=None) -> list[str]:
     return [n for n in (names or list(sl.schedules)) if sl.schedules[n].normalization.kind in FROBENIUS_KINDS]
 
 
-def _frobenius_schedule(schedule: str) -> sl.Schedule:
-    """The registered schedule, which must normalise by ‖X‖_F (σ̂ is then a function of σ and ‖X‖_F)."""
-    sched = sl.schedules[schedule]
-    if sched.normalization.kind not in FROBENIUS_KINDS:
-        raise ValueError(
-            f"analysis methods need a Frobenius-normalised schedule, {schedule!r} is {sched.normalization.kind}"
-        )
-    return sched
-
-
-def _ns_method(name: str, schedule: str, steps: int | None, gram: bool) -> Method:
-    norm = _frobenius_schedule(schedule).normalization
-    run = sl.gram_newton_schulz if gram else sl.newton_schulz
-    normalise = _fro_normaliser(norm.scale, norm.eps)
-
-    return Method(
-        name=name,
-        apply=lambda x, **kw: run(x, schedule, steps, **kw),
-        scalar=lambda s: sl.scalar_map(schedule, s, steps),
-        target=_ones,
-        normalise=normalise,
-        exact=_msign,  # the iterations' limit: zero on the null space (module docstring)
-        matmul_only=True,
-    )
-
-
-def method(spec: str | MethodSpec | Method) -> Method:
-    """The :class:`Method` of a spec (a string or :class:`~analysis.spec.MethodSpec`; grammar in analysis.spec)."""
+def method(spec: Any) -> Method:
+    """The :class:`Method` of a spec: a string, a JSON object, a ``.json`` file, a Spec or a Method."""
     if isinstance(spec, Method):
         return spec
-    ms = parse(spec)
-    name = str(ms)
-    p = None if ms.p is None else float(ms.p)
-    match ms.kind:
-        case "ns" | "gram_ns":
-            return _ns_method(name, ms.schedule, ms.steps, gram=ms.kind == "gram_ns")
-        case "soften":
-            schedule, s, steps = ms.schedule, ms.s, ms.steps
-            _frobenius_schedule(schedule)
-            # σ̂ is σ/‖X‖_F (the blend's variable); soften_scalar_map applies the NS scale itself.
-            return Method(
-                name=name,
-                apply=lambda x, **kw: sl.soften(x, s, schedule, steps, **kw),
-                scalar=lambda r: sl.soften_scalar_map(schedule, r, s, steps),
-                target=lambda r: sl.soften_target_map(r, s),
-                normalise=_fro_normaliser(BLEND_NORMALIZATION.scale, BLEND_NORMALIZATION.eps),
-                exact=lambda x, rtol=None: _soften_exact(x, s, rtol),
-                matmul_only=True,
-            )
-        case "muon_p":
-            sl.muon_p_scalar_map(p, [0.5])  # an unsupported p raises ValueError here, naming the options
-            return Method(
-                name=name,
-                apply=lambda x, **kw: sl.muon_p(x, p, **kw),
-                scalar=lambda r: sl.muon_p_scalar_map(p, r),
-                target=_power_fn(p),
-                normalise=_fro_normaliser(MUON_P_NORMALIZATION.scale, MUON_P_NORMALIZATION.eps),
-                exact=lambda x, rtol=None: _normalised_power(x, p, rtol),
-                matmul_only=True,
-            )
-        case "muon_p_coupled":
-            return Method(
-                name=name,
-                apply=lambda x, **kw: sl.muon_p(x, p, method="coupled", **kw),
-                scalar=_scalar_fn(lambda ops, r: r * ops.power(r * r, ops.scalar((p - 1) / 2))),
-                target=_power_fn(p),
-                normalise=_fro_normaliser(MUON_P_NORMALIZATION.scale, MUON_P_NORMALIZATION.eps),
-                exact=lambda x, rtol=None: _normalised_power(x, p, rtol),
-                matmul_only=True,
-            )
-        case "polar" | "polar_qdwh":
-            how = "qdwh" if ms.kind == "polar_qdwh" else "svd"
-            return Method(
-                name,
-                lambda x, **kw: sl.polar(x, how),
-                _ones,
-                _ones,
-                _identity,
-                lambda x, rtol=None: sl.polar(x),
-                matmul_only=False,
-            )
-        case "msign":
-            return Method(name, lambda x, **kw: sl.msign(x), _ones, _ones, _identity, _msign, matmul_only=False)
-        case "fractional_power":
-            power = _power_fn(p)
-            return Method(
-                name,
-                lambda x, **kw: sl.fractional_power(x, p),
-                power,
-                power,
-                _identity,
-                lambda x, rtol=None: sl.fractional_power(x, p, rtol=rtol),
-                matmul_only=False,
-            )
-    raise AssertionError(ms.kind)
-
-
-def _msign(x: Any, rtol: float | None = None) -> Any:
-    return sl.msign(x, rtol=rtol)
-
-
-def _soften_exact(x: Any, s: float, rtol: float | None = None) -> Any:
-    """Closed-form Soft-Muon target (1 − s)·U_rV_rᵀ + s·X/(‖X‖_F + 1e-7) (soften's own normalisation)."""
-    return sl.msign(x, rtol=rtol) * (1 - s) + sl.normalize(x, BLEND_NORMALIZATION) * s
-
-
-def _normalised_power(x: Any, p: float, rtol: float | None = None) -> Any:
-    """U Σ̂^p Vᵀ of X₀ = X/(‖X‖_F + 1e-7), Muon^p's own normalisation."""
-    return sl.fractional_power(sl.normalize(x, MUON_P_NORMALIZATION), p, rtol=rtol)
+    sp = parse_spec(spec)
+    norm = sp.iteration_normalization
+    if norm is not None and norm.kind not in FROBENIUS_KINDS:
+        raise ValueError(
+            f"analysis methods need a Frobenius-normalised schedule, spec {sp} normalises by {norm.kind}: "
+            "σ̂ is then not a function of σ and ‖X‖_F"
+        )
+    return Method(sp)

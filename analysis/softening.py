@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 import spectral_la as sl
 from analysis.spectra import torch_matrix_with_spectrum
+from spectral_la.dtypes import precision_label
 
 __all__ = ["FAMILIES", "measure_softening", "softening_deviation", "spectrum_matrix", "test_matrix"]
 
@@ -71,28 +72,41 @@ def softening_deviation(
 
 
 def measure_softening(
-    schedule: str, x64: torch.Tensor, s_values, *, dtype=torch.float32, device="cpu", family: str = "custom"
+    schedule,
+    x64: torch.Tensor,
+    s_values,
+    *,
+    dtype=torch.float32,
+    device="cpu",
+    family: str = "custom",
+    compute_dtype=None,
 ) -> list[dict]:
-    """Rows of the closed-form vs finite-step gap for one float64 matrix (module docstring's metrics)."""
+    """Rows of the closed-form vs finite-step gap for one float64 matrix (module docstring's metrics).
+
+    ``schedule``: a registered name or a :class:`~spectral_la.Schedule` (a designed one); ``dtype`` is
+    the storage dtype X is rounded to, ``compute_dtype`` the one the blend runs in (None: the default).
+    """
+    sched = sl.schedules.resolve(schedule)
     u, sig, vh = torch.linalg.svd(x64, full_matrices=False)
     fro = torch.linalg.matrix_norm(x64)
     rho = sig / fro
-    f = sl.scalar_map(schedule, rho / sl.schedules[schedule].normalization.scale)
+    f = sl.scalar_map(sched, rho / sched.normalization.scale)
     polar = u @ vh
     x = x64.to(device=device, dtype=dtype)
     m, n = x64.shape
     rows = []
     for s in s_values:
-        y = sl.soften(x, s, schedule).double().cpu()
+        y = sl.soften(x, s, sched, compute_dtype=compute_dtype).double().cpu()
         measured = torch.diagonal(u.T @ y @ vh.T)
         claimed = sl.soften_target_map(rho, s)
         claimed_matrix = (1 - s) * polar + s * x64 / fro
         gap = (measured - claimed).abs() / claimed
         rows.append(
             {
-                "schedule": schedule,
+                "schedule": sched.name,
                 "family": family,
                 "shape": f"{m}x{n}",
+                "precision": precision_label(dtype, compute_dtype),
                 "s": s,
                 "f_min": float(f.min()),
                 "f_max": float(f.max()),

@@ -31,6 +31,7 @@ import torch
 from analysis.methods import method
 from analysis.result_store import ResultStore
 from analysis.spectra import torch_matrix_with_spectrum
+from spectral_la.dtypes import DTYPE_NAMES, dtype_name, parse_dtype
 from spectral_la.validation import check_in_range, check_int, parse_shape
 
 __all__ = ["KEY_FIELDS", "stability_sweep"]
@@ -39,7 +40,7 @@ KEY_FIELDS = ("method", "dtype", "kappa", "shape", "rank_deficiency", "seed", "r
 FIELDS = (*KEY_FIELDS, "rel_error", "rounding_error", "finite")
 #: Largest grid one call accepts (a typo in a range should not queue a million tasks).
 MAX_GRID = 100_000
-DTYPES = {"float64": torch.float64, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES = DTYPE_NAMES  # canonical names; aliases (bf16, fp32, …) are read by spectral_la.dtypes.parse_dtype
 
 
 def _input(shape: str, kappa: float, deficiency: float, seed: int) -> torch.Tensor:
@@ -66,11 +67,8 @@ def normalised_grid(methods, dtypes, kappas, shapes, rank_deficiencies, seeds, r
             raise ValueError(f"{name} must be a non-empty sequence, got {values!r}")
     if len(methods) * len(dtypes) * len(kappas) * len(shapes) * len(rank_deficiencies) * len(seeds) > MAX_GRID:
         raise ValueError(f"the grid has more than {MAX_GRID} configurations; split it")
-    for spec in methods:
-        method(spec)  # unknown specs raise ValueError naming the spec
-    for d in dtypes:
-        if d not in DTYPES:
-            raise ValueError(f"dtype {d!r} not in {sorted(DTYPES)}")
+    methods = [str(method(spec).spec) for spec in methods]  # unknown specs raise ValueError naming the spec
+    dtypes = [dtype_name(parse_dtype(d, "dtypes entry")) for d in dtypes]
     kappa_keys = []
     for k in kappas:
         k = float(check_in_range(k, "kappa", 1, 1e300))

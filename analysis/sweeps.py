@@ -38,9 +38,9 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from analysis.result_store import ResultStore
-from analysis.stability import DTYPES as STABILITY_DTYPES
 from analysis.stability import FIELDS as STABILITY_FIELDS
 from analysis.stability import KEY_FIELDS as STABILITY_KEYS
+from spectral_la.dtypes import dtype_name, parse_dtype
 from spectral_la.validation import check_in_range, check_int, parse_shape
 
 __all__ = ["KINDS", "SweepKind", "SweepSummary", "expand", "run_sweep"]
@@ -186,9 +186,7 @@ def _design_run(task: dict, device: str) -> dict:
 
 
 def _dtype(value) -> str:
-    if value not in STABILITY_DTYPES:
-        raise ValueError(f"grid field 'dtypes': {value!r} is not one of {sorted(STABILITY_DTYPES)}")
-    return value
+    return dtype_name(parse_dtype(value, "grid field 'dtypes'"))
 
 
 KINDS = {

@@ -23,7 +23,7 @@ def data() -> dict:
     for p in PS:
         pf = float(Fraction(p))
         for t in STEPS:
-            out[f"muon_p:{p}:{t}"] = (sl.muon_p_scalar_map(pf, sigma, steps=t) - sigma**pf).abs()
+            out[f"muon_p:{p}:{t}"] = (sl.muon_p_scalar_map(pf, sigma, steps=t, check_range=False) - sigma**pf).abs()
     a = torch_matrix_with_spectrum(32, 32, torch.logspace(0, -8, 32, dtype=torch.float64), seed=0, symmetric=True)
     exact = sl.inverse_root(a, 2)
     steps = list(range(2, 41, 2))

@@ -21,31 +21,25 @@ import torch
 import spectral_la as sl
 from analysis.methods import frobenius_schedules, method
 from analysis.response import response
-from analysis.spec import parse
 from figures._style import new_figure, save
 from spectral_la.atomic_files import atomic_path
+from spectral_la.dtypes import dtype_name, parse_dtype, precision_label
+from spectral_la.spec import NewtonSchulzSpec, Spec, parse_spec
 from spectral_la.validation import check_in_range, check_int
 
 __all__ = ["families", "plot_response", "resolve_spec", "response_data"]
 
-DTYPES = {"float64": torch.float64, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+def resolve_spec(spec) -> Spec:
+    """The spec value of a spec string, a registered schedule name, a JSON file or a Spec (spectral_la.spec)."""
+    if isinstance(spec, str) and spec.endswith(".json") and not Path(spec).exists():
+        raise ValueError(f"spec {spec!r}: no such file")
+    return parse_spec(spec)
 
 
-def resolve_spec(spec: str) -> str:
-    """A method spec string for a spec, a registered schedule name or a schedule JSON file."""
-    if not isinstance(spec, str) or not spec:
-        raise ValueError(f"spec must be a non-empty string, got {spec!r}")
-    if spec.endswith(".json"):
-        path = Path(spec)
-        if not path.exists():
-            raise ValueError(f"spec {spec!r}: no such schedule file")
-        sched = sl.load_schedule(path)
-        if sched.name not in sl.schedules or sl.schedules[sched.name] != sched:
-            sl.schedules.register(sched, overwrite=True)
-        return f"ns:{sched.name}"
-    if spec in sl.schedules:
-        return f"ns:{spec}"
-    return str(parse(spec))
+def measured_label(storage, compute) -> str:
+    """The label of a measured overlay: ``measured (storage bf16, compute fp32)``."""
+    return f"measured ({precision_label(storage, compute)})"
 
 
 def response_data(
@@ -53,28 +47,55 @@ def response_data(
     *,
     sigma_range: tuple[float, float] = (1e-4, 1.2),
     points: int = 400,
-    measured_dtype: str | None = None,
+    storage_dtype=None,
+    compute_dtype=None,
     measured_shape: tuple[int, int] = (64, 64),
 ) -> list[dict]:
-    """Tidy rows {spec, sigma, f, target, error[, measured]} on a log grid over ``sigma_range``."""
+    """Tidy rows {spec, sigma, f, target, error, kind} on a log grid over ``sigma_range``.
+
+    ``storage_dtype`` / ``compute_dtype`` (any name :func:`spectral_la.dtypes.parse_dtype` takes):
+    overlay the measured response of a ``measured_shape`` matrix with those singular values,
+    rounded to the storage dtype and run in the compute dtype (``None``: the backend's default,
+    fp32 for the half types); giving either one asks for the overlay, the other defaulting to
+    float64 storage or the default compute dtype. The measurement is :func:`analysis.response`,
+    the same call the report's measured-vs-predicted table makes.
+    """
     lo, hi = (float(check_in_range(v, "sigma_range", 0, None, lo_open=True)) for v in sigma_range)
     if not lo < hi:
         raise ValueError(f"sigma_range must satisfy 0 < lo < hi, got {sigma_range}")
     points = check_int(points, "points", 2, 10**6)
-    if measured_dtype is not None and measured_dtype not in DTYPES:
-        raise ValueError(f"measured dtype must be one of {sorted(DTYPES)}, got {measured_dtype!r}")
-    sigma = torch.logspace(torch.log10(torch.tensor(lo)), torch.log10(torch.tensor(hi)), points, dtype=torch.float64)
+    measured = storage_dtype is not None or compute_dtype is not None
+    storage = parse_dtype(storage_dtype if storage_dtype is not None else "float64", "storage dtype")
+    compute = parse_dtype(compute_dtype, "compute dtype", allow_none=True)
+    lg = torch.log10(torch.tensor([lo, hi], dtype=torch.float64))
+    sigma = torch.logspace(float(lg[0]), float(lg[1]), points, dtype=torch.float64)
     rows = []
     for spec in specs:
-        name = resolve_spec(spec)
-        m = method(name)
+        sp = resolve_spec(spec)
+        m = method(sp)
+        name = str(sp)
         f, t = m.scalar(sigma), m.target(sigma)
-        for s, fv, tv in zip(sigma.tolist(), f.tolist(), t.tolist(), strict=True):
-            rows.append({"spec": name, "sigma": s, "f": fv, "target": tv, "error": abs(fv - tv), "kind": "map"})
-        if measured_dtype is not None:
+        for sv, fv, tv in zip(sigma.tolist(), f.tolist(), t.tolist(), strict=True):
+            rows.append(
+                {
+                    "spec": name,
+                    "sigma": sv,
+                    "f": fv,
+                    "target": tv,
+                    "error": abs(fv - tv),
+                    "kind": "map",
+                    "shape": "scalar map",
+                    "storage_dtype": "float64",
+                    "compute_dtype": "float64",
+                }
+            )
+        if measured:
             k = min(measured_shape)
-            grid = torch.logspace(torch.log10(torch.tensor(lo)), 0, k, dtype=torch.float64).flip(0)
-            for r in response(name, grid, mode="matrix", dtype=DTYPES[measured_dtype], shape=tuple(measured_shape)):
+            grid = torch.logspace(float(lg[0]), 0, k, dtype=torch.float64).flip(0)
+            label = measured_label(storage, compute)
+            for r in response(
+                m, grid, mode="matrix", dtype=storage, compute_dtype=compute, shape=tuple(measured_shape)
+            ):
                 rows.append(
                     {
                         "spec": name,
@@ -82,21 +103,24 @@ def response_data(
                         "f": r["measured"],
                         "target": r["target"],
                         "error": abs(r["measured"] - r["target"]),
-                        "kind": f"measured {measured_dtype}",
+                        "kind": label,
+                        "shape": f"{measured_shape[0]}x{measured_shape[1]}",
+                        "storage_dtype": dtype_name(storage),
+                        "compute_dtype": dtype_name(compute) if compute is not None else "default",
                     }
                 )
     return rows
 
 
-def _certified(spec: str):
-    """(ℓ, u, bound) for a sign-target NS schedule at its default steps, else None."""
-    ms = parse(spec)
-    if ms.kind not in ("ns", "gram_ns"):
+def _certified(spec) -> tuple | None:
+    """(ℓ, u, bound) for a sign-target NS schedule at its steps, else None."""
+    sp = parse_spec(spec)
+    if not isinstance(sp, NewtonSchulzSpec):
         return None
-    sched = sl.schedules[ms.schedule]
+    sched = sp.resolved_schedule
     if sched.target != "sign":
         return None
-    bound = sl.certify(sched, ms.steps)
+    bound = sl.certify(sched, sp.steps)
     return (*sched.interval, bound.upper)
 
 
@@ -130,7 +154,7 @@ def plot_response(specs, ax=None, *, certified: bool = True, **kwargs):
                 ms=3,
                 label=f"{name}, {kind}",
             )
-        band = _certified(name) if certified else None
+        band = _certified(resolve_spec(_spec_of(specs, name))) if certified else None
         if band is not None:
             lo, hi, bound = band
             axes[1].fill_between(
@@ -161,6 +185,14 @@ def plot_response(specs, ax=None, *, certified: bool = True, **kwargs):
     if any(h.get_label().startswith(tuple(names)) for h in axes[1].collections):
         axes[1].legend(fontsize=6)
     return fig, rows
+
+
+def _spec_of(specs, name: str):
+    """The given spec whose string form is ``name`` (a designed schedule has no registered name to parse)."""
+    for spec in specs:
+        if str(resolve_spec(spec)) == name:
+            return spec
+    raise AssertionError(name)
 
 
 def _clip(v: float, lo: float, hi: float) -> float:

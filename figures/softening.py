@@ -20,47 +20,62 @@ S = 0.3
 
 
 def data(
-    n: int = 128, *, x: torch.Tensor | None = None, schedules=SCHEDULES, s: float = S, dtype=torch.float64
+    n: int = 128, *, x: torch.Tensor | None = None, schedules=SCHEDULES, s=S, dtype=torch.float64, compute_dtype=None
 ) -> dict:
-    """Claimed map, finite-step map on a ρ grid, and the measured singular values of soften(X) (X float64)."""
+    """Claimed map, finite-step map on a ρ grid, and the measured singular values of soften(X), per s.
+
+    ``s``: one value or several; keys ``closed_form:{s}``, ``map:{name}:{s}``, ``measured:{name}:{s}``.
+    ``dtype`` is the storage dtype of X, ``compute_dtype`` the blend's (None: the backend's default).
+    """
+    s_values = [float(v) for v in (s if isinstance(s, (list, tuple)) else [s])]
     x = test_matrix("powerlaw", n, 4 * n) if x is None else x.double()
     u, sig, vh = torch.linalg.svd(x, full_matrices=False)
     rho = sig / torch.linalg.matrix_norm(x)
     lo = max(float(rho[rho > 0].min()) / 3, 1e-6) if bool((rho > 0).any()) else 1e-6
     grid = torch.logspace(torch.log10(torch.tensor(lo)), 0, 300, dtype=torch.float64)
-    out = {"rho_grid": grid, "closed_form": sl.soften_target_map(grid, s), "rho": rho}
+    out: dict = {"rho_grid": grid, "rho": rho, "s_values": s_values, "names": []}
     for name in schedules:
-        out[f"map:{name}"] = sl.soften_scalar_map(name, grid, s)
-        y = sl.soften(x.to(dtype), s, name).double()
-        out[f"measured:{name}"] = torch.diagonal(u.T @ y @ vh.T)
+        sched = sl.schedules.resolve(name)
+        out["names"].append(sched.name)
+        for sv in s_values:
+            out[f"closed_form:{sv}"] = sl.soften_target_map(grid, sv)
+            out[f"map:{sched.name}:{sv}"] = sl.soften_scalar_map(sched, grid, sv)
+            y = sl.soften(x.to(dtype), sv, sched, compute_dtype=compute_dtype).double()
+            out[f"measured:{sched.name}:{sv}"] = torch.diagonal(u.T @ y @ vh.T)
     return out
 
 
 def plot_softening(
-    schedules=SCHEDULES, s: float = S, x: torch.Tensor | None = None, *, dtype=torch.float32, title: str | None = None
+    schedules=SCHEDULES,
+    s=S,
+    x: torch.Tensor | None = None,
+    *,
+    dtype=torch.float32,
+    compute_dtype=None,
+    title: str | None = None,
 ):
-    """The figure for any matrix x (float64; default the report's power-law 128×512); returns (figure, data)."""
-    d = data(x=x, schedules=schedules, s=s, dtype=dtype)
-    fig, (ax,) = new_figure()
-    ax.plot(d["rho_grid"], d["closed_form"], color="black", ls="--", label=f"claimed (1 − s) + sρ, s = {s}")
-    for name in schedules:
-        (line,) = ax.plot(d["rho_grid"], d[f"map:{name}"], label=f"finite-step map, {name}")
-        ax.plot(
-            d["rho"],
-            d[f"measured:{name}"],
-            "o",
-            ms=2.5,
-            color=line.get_color(),
-            alpha=0.7,
-            label=f"measured σ of soften(X), {name}",
-        )
-    ax.set(
-        xscale="log",
-        xlabel="ρ = σ/‖X‖_F",
-        ylabel="singular value of the softened update",
-        title=title or "Soft-Muon: claimed closed form vs finite-step blend",
-    )
-    ax.legend(loc="lower right", fontsize=7)
+    """The figure for any matrix x (float64; default the report's power-law 128×512), every s drawn.
+
+    One panel per s; returns (figure, data).
+    """
+    d = data(x=x, schedules=schedules, s=s, dtype=dtype, compute_dtype=compute_dtype)
+    fig, axes = new_figure(len(d["s_values"]), width=5.5 * len(d["s_values"]))
+    for ax, sv in zip(axes, d["s_values"], strict=True):
+        ax.plot(d["rho_grid"], d[f"closed_form:{sv}"], color="black", ls="--", label="claimed (1 − s) + sρ")
+        for name in d["names"]:
+            (line,) = ax.plot(d["rho_grid"], d[f"map:{name}:{sv}"], label=f"finite-step map, {name}")
+            ax.plot(
+                d["rho"],
+                d[f"measured:{name}:{sv}"],
+                "o",
+                ms=2.5,
+                color=line.get_color(),
+                alpha=0.7,
+                label=f"measured σ of soften(X), {name}",
+            )
+        ax.set(xscale="log", xlabel="ρ = σ/‖X‖_F", ylabel="singular value of the softened update", title=f"s = {sv:g}")
+        ax.legend(loc="lower right", fontsize=7)
+    fig.suptitle(title or "Soft-Muon: claimed closed form vs finite-step blend")
     return fig, d
 
 

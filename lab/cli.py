@@ -36,6 +36,9 @@ def _one_line(exc: BaseException) -> str:
     return text
 
 
+_DTYPES_HELP = "float64/fp64, float32/fp32, bfloat16/bf16, float16/fp16"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with a bad option reported in one line (no usage block)."""
 
@@ -67,24 +70,43 @@ def _main(argv: list[str] | None) -> int:
     des.add_argument("--out", type=Path, default=None, help="write the schedule as JSON (load_schedule reads it)")
     resp = sub.add_parser("response", help="plot the singular-value response of any methods (two panels)")
     resp.add_argument("specs", nargs="+", help="method specs, schedule names or schedule JSON files")
-    resp.add_argument("--sigma-range", type=float, nargs=2, default=(1e-4, 1.2), metavar=("LO", "HI"))
-    resp.add_argument("--points", type=int, default=400)
     resp.add_argument(
+        "--sigma-range",
+        type=float,
+        nargs=2,
+        default=(1e-4, 1.2),
+        metavar=("LO", "HI"),
+        help="normalised σ range of the curves (default 1e-4 1.2)",
+    )
+    resp.add_argument("--points", type=int, default=400, help="σ points per curve (default 400)")
+    resp.add_argument(
+        "--dtype",
         "--measured",
+        dest="storage_dtype",
         default=None,
-        choices=["float64", "float32", "bfloat16", "float16"],
-        help="overlay the measured response of a real matrix in this dtype",
+        help=f"overlay the measured response of a real matrix stored in this dtype ({_DTYPES_HELP})",
+    )
+    resp.add_argument(
+        "--compute-dtype",
+        default=None,
+        help="dtype the measured matrix map computes in (default: fp32 for bf16/fp16 storage, else as stored)",
     )
     resp.add_argument("--shape", default="64x64", help="MxN of the measured matrix (default 64x64)")
     resp.add_argument("--out", type=Path, default=Path("response.png"), help="fig.png, fig.svg or data.csv")
     soft = sub.add_parser("softening", help="check Soft-Muon's closed form against the finite-step blend")
-    soft.add_argument("--schedule", nargs="+", default=["polar_express"])
-    soft.add_argument("--s", type=float, nargs="+", default=[0.3])
+    soft.add_argument(
+        "--schedule",
+        nargs="+",
+        default=["polar_express"],
+        help="schedule names, ns specs or designed schedule JSON files (default polar_express)",
+    )
+    soft.add_argument("--s", type=float, nargs="+", default=[0.3], help="softening values, each drawn (default 0.3)")
     soft.add_argument(
         "--spectrum", default="powerlaw", help="gaussian, lowrank, powerlaw or FILE.npz (sigma or matrix)"
     )
     soft.add_argument("--shape", default="128x512", help="MxN")
-    soft.add_argument("--dtype", default="float32", choices=["float64", "float32", "bfloat16", "float16"])
+    soft.add_argument("--dtype", default="float32", help=f"storage dtype of X (default float32; {_DTYPES_HELP})")
+    soft.add_argument("--compute-dtype", default=None, help="dtype the blend computes in (default: the backend's)")
     soft.add_argument("--out", type=Path, default=Path("softening.png"), help="figure path (.png or .svg)")
     sweep = sub.add_parser("sweep", help="run a grid (stability, softening, design) on dask.distributed")
     sweep.add_argument("kind", help="stability, softening or design")
@@ -99,7 +121,12 @@ def _main(argv: list[str] | None) -> int:
     cap = sub.add_parser("capture", help="train a small LM on the Python stdlib with Muon and record its states")
     cap.add_argument("--out", type=Path, default=Path("data/captured/stdlib_lm.npz"))
     cap.add_argument("--steps", type=int, default=1500)
-    cap.add_argument("--schedule", default="jordan_ns5")
+    cap.add_argument("--schedule", default="jordan_ns5", help="the orthogonaliser: any spec (default jordan_ns5)")
+    cap.add_argument(
+        "--compute-dtype",
+        default=None,
+        help="dtype of the orthogonalisation (default bf16 where this CPU has native bf16 or on CUDA, else fp32)",
+    )
     cap.add_argument("--full", action="store_true", help="also keep the full matrices (larger file)")
     cap.add_argument("--seed", type=int, default=0)
     cap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -141,6 +168,7 @@ def _main(argv: list[str] | None) -> int:
             args.out,
             steps=args.steps,
             schedule=args.schedule,
+            compute_dtype=args.compute_dtype,
             full=args.full,
             seed=args.seed,
             device=args.device,
@@ -239,7 +267,8 @@ def _response(args: argparse.Namespace) -> int:
         args.specs,
         sigma_range=tuple(args.sigma_range),
         points=args.points,
-        measured_dtype=args.measured,
+        storage_dtype=args.storage_dtype,
+        compute_dtype=args.compute_dtype,
         measured_shape=shape,
     )
     if suffix == ".csv":
@@ -256,13 +285,24 @@ def _response(args: argparse.Namespace) -> int:
     return 0
 
 
-def _softening(args: argparse.Namespace) -> int:
-    import torch
+def _ns_schedule(value: str, option: str):
+    """The schedule of a Newton–Schulz spec, a registered name or a designed schedule file."""
+    from spectral_la.spec import NewtonSchulzSpec, parse_spec
 
+    if value.endswith(".json") and not Path(value).exists():
+        raise ValueError(f"{option} {value}: no such file")
+    spec = parse_spec(value)
+    if not isinstance(spec, NewtonSchulzSpec) or spec.steps is not None or spec.normalize is not None:
+        raise ValueError(f"{option} {value!r}: takes a schedule (a name, ns:<name> or a schedule file), got {spec}")
+    return spec.resolved_schedule
+
+
+def _softening(args: argparse.Namespace) -> int:
     from analysis.softening import measure_softening, spectrum_matrix
     from analysis.tables import markdown_table
     from figures.softening import plot_softening
     from spectral_la.atomic_files import atomic_path
+    from spectral_la.dtypes import parse_dtype, precision_label
     from spectral_la.validation import check_in_range
 
     for s in args.s:
@@ -273,15 +313,23 @@ def _softening(args: argparse.Namespace) -> int:
     if args.out.suffix.lower() not in (".png", ".svg"):
         raise ValueError(f"--out must end in .png or .svg, got {args.out}")
     x = spectrum_matrix(args.spectrum, shape)
-    dtype = getattr(torch, args.dtype)
-    rows = [r for name in args.schedule for r in measure_softening(name, x, args.s, dtype=dtype, family=args.spectrum)]
+    dtype = parse_dtype(args.dtype, "--dtype")
+    compute = parse_dtype(args.compute_dtype, "--compute-dtype", allow_none=True)
+    scheds = [_ns_schedule(v, "--schedule") for v in args.schedule]
+    rows = [
+        r
+        for sched in scheds
+        for r in measure_softening(sched, x, args.s, dtype=dtype, compute_dtype=compute, family=args.spectrum)
+    ]
     print(markdown_table(rows))
     fig, _ = plot_softening(
-        tuple(args.schedule),
-        args.s[0],
+        tuple(scheds),
+        list(args.s),
         x,
         dtype=dtype,
-        title=f"Soft-Muon: claimed vs finite-step, {args.spectrum} {x.shape[0]}×{x.shape[1]}, {args.dtype}",
+        compute_dtype=compute,
+        title=f"Soft-Muon: claimed vs finite-step, {args.spectrum} {x.shape[0]}×{x.shape[1]}, "
+        f"{precision_label(dtype, compute)}",
     )
     with atomic_path(args.out) as tmp:
         fig.savefig(tmp, format=args.out.suffix[1:].lower())

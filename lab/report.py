@@ -254,8 +254,10 @@ def section_roots(cfg: ReportConfig, fig, progress: bool) -> list[str]:
         "## Muon^p: published bivariate recurrences and the coupled route\n",
         fig("recurrence_accuracy", "Muon^p recurrence errors by step count; coupled-Newton convergence."),
         f"6 steps of each published recurrence (princeton-pli/muon-p) as a scalar map on {cfg.muonp_points} "
-        "log-spaced σ̂ in [1e-3, 1] (float64): worst |y₆(σ̂) − σ̂^p| where it stays bounded, and the smallest σ̂ "
-        f"from which it diverges. Coupled route: max entrywise error vs the SVD fractional power on a "
+        "log-spaced σ̂ in [1e-3, 1] (float64): worst |y₆(σ̂) − σ̂^p| where it stays bounded, the smallest σ̂ "
+        "from which the error passes 1, and the stable bound: the σ̂ above which the fixed point σ̂^p repels "
+        "(linearised contraction factor below −1). `muon_p` raises `DivergedError` for an input whose largest σ̂ "
+        "may exceed that bound. Coupled route: max entrywise error vs the SVD fractional power on a "
         f"{_x(cfg.muonp_shape)} matrix with σ log-spaced over [1e-3, 1].\n",
         markdown_table(muonp),
         "## Coupled inverse roots vs eigh\n",

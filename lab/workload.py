@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from spectral_la.dtypes import bf16_is_slow, dtype_name, parse_dtype
 from spectral_la.optim import Capture, Muon
 
 __all__ = ["TinyLM", "corpus", "train_and_capture"]
@@ -79,8 +80,22 @@ def train_and_capture(
     full: bool = False,
     device: str = "cpu",
     progress: bool = True,
+    compute_dtype=None,
 ) -> dict:
-    """Train, capture and save; returns a summary (loss curve ends, seconds, path)."""
+    """Train, capture and save; returns a summary (loss curve ends, seconds, path).
+
+    ``schedule``: any spec (:mod:`spectral_la.spec`). ``compute_dtype``: the orthogonaliser's;
+    default bf16 (Muon's) on CUDA or a CPU with native bf16, fp32 on a CPU that emulates bf16
+    (the states are what is analysed, and fp32 gives them equal to rounding, several times
+    faster there); the summary says which ran.
+    """
+    if compute_dtype is None:
+        slow = device == "cpu" and bf16_is_slow()
+        compute_dtype = torch.float32 if slow else torch.bfloat16
+        why = "this CPU emulates bf16" if slow else "Muon's default"
+    else:
+        why = "as asked"
+    compute_dtype = parse_dtype(compute_dtype, "compute_dtype")
     torch.manual_seed(seed)
     data = corpus()
     split = int(0.95 * len(data))
@@ -92,7 +107,14 @@ def train_and_capture(
     capture_at = capture_at or (max(1, steps // 30), steps // 2, steps)
     # full matrices of the momenta at the last step (for the measured response), or everywhere with ``full``
     cap = Capture([(f"blocks.{n}", p) for n, p in hidden], capture_at, full=True if full else [steps])
-    muon = Muon([p for _, p in hidden], lr=lr, schedule=schedule, capture=cap, batch_same_shape=True)
+    muon = Muon(
+        [p for _, p in hidden],
+        lr=lr,
+        orthogonalize=schedule,
+        compute_dtype=compute_dtype,
+        capture=cap,
+        batch_same_shape=True,
+    )
     adam = torch.optim.AdamW(others, lr=3e-3, weight_decay=0.0)
     gen = torch.Generator().manual_seed(seed)
 
@@ -128,6 +150,7 @@ def train_and_capture(
         "seconds": seconds,
         "steps": steps,
         "captured_steps": sorted(cap.steps),
+        "compute_dtype": f"{dtype_name(compute_dtype)} ({why})",
     }
     path = cap.save(
         out,

@@ -42,6 +42,6 @@ from pathlib import Path
 
 from figures.response_plot import plot_response
 
-fig, _ = plot_response(["polar_express", "jordan_ns5", "you_ns6"], measured_dtype="bfloat16")
+fig, _ = plot_response(["polar_express", "jordan_ns5", "you_ns6"], storage_dtype="bf16", compute_dtype="bf16")
 Path("figures/out").mkdir(parents=True, exist_ok=True)
 fig.savefig("figures/out/notebook_response.png")  # shown inline in Jupyter, saved when run as a script

@@ -43,7 +43,18 @@ from spectral_la.remez import remez_odd
 from spectral_la.schedules import Normalization, Schedule, schedules, with_safety
 from spectral_la.validation import check_in_range, check_int
 
-__all__ = ["DesignResult", "Target", "design_schedule", "load_schedule", "pade_row", "save_schedule", "target"]
+__all__ = [
+    "DesignResult",
+    "Target",
+    "design_schedule",
+    "load_schedule",
+    "pade_row",
+    "read_json",
+    "save_schedule",
+    "schedule_from_json",
+    "schedule_to_json",
+    "target",
+]
 
 #: Bounds of :func:`design_schedule`: the Remez exchange at 50 digits loses alternation beyond
 #: degree ~21–31 on the narrow late-step intervals (an ArithmeticError then), and no schedule
@@ -277,9 +288,9 @@ def design_schedule(
     return DesignResult(sched, tuple(intervals), worst, tuple(rows))
 
 
-def save_schedule(schedule: Schedule, path: str | Path) -> Path:
-    """Write a schedule (rows as exact decimal repr of the doubles, metadata) to JSON."""
-    data = {
+def schedule_to_json(schedule: Schedule) -> dict:
+    """The JSON object of a schedule (rows as exact decimal repr of the doubles, metadata)."""
+    return {
         "name": schedule.name,
         "rows": [list(map(repr, r)) for r in schedule.rows],
         "steps": schedule.steps,
@@ -290,33 +301,107 @@ def save_schedule(schedule: Schedule, path: str | Path) -> Path:
         "source": schedule.source,
         "cycle": schedule.cycle,
         "interval_stated": schedule.interval_stated,
-        "normalization": {
-            "kind": schedule.normalization.kind,
-            "scale": schedule.normalization.scale,
-            "eps": schedule.normalization.eps,
-            "squarings": schedule.normalization.squarings,
-            "in_float64": schedule.normalization.in_float64,
-            "before_cast": schedule.normalization.before_cast,
-        },
+        "normalization": normalization_to_json(schedule.normalization),
     }
+
+
+def normalization_to_json(norm: Normalization) -> dict:
+    """The JSON object of a :class:`Normalization` (every field)."""
+    return {
+        "kind": norm.kind,
+        "scale": norm.scale,
+        "eps": norm.eps,
+        "squarings": norm.squarings,
+        "in_float64": norm.in_float64,
+        "before_cast": norm.before_cast,
+    }
+
+
+def save_schedule(schedule: Schedule, path: str | Path) -> Path:
+    """Write a schedule (:func:`schedule_to_json`) to a JSON file."""
     path = Path(path)
-    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
+    atomic_write_text(path, json.dumps(schedule_to_json(schedule), indent=1) + "\n")
     return path
 
 
 def load_schedule(path: str | Path, *, register: bool = False, overwrite: bool = False) -> Schedule:
     """Read a schedule written by :func:`save_schedule`; optionally register it.
 
-    Every field is validated; an error names the file and the field. Booleans
-    must be JSON booleans (``"false"`` is rejected, not read as True), numbers
-    must be JSON numbers or numeric strings (rows are stored as exact decimal
-    strings), and the target must parse (:func:`target`).
+    Every field is validated (:func:`schedule_from_json`); an error names the file and the field.
+    A file whose name is a registered schedule with other rows is refused unless ``overwrite``
+    (it would silently relabel the registered one).
     """
     path = Path(path)
+    sched = schedule_from_json(read_json(path), str(path))
+    if register:
+        if sched.name in schedules and schedules[sched.name] != sched and not overwrite:
+            raise ValueError(
+                f"{path}: names its schedule {sched.name!r}, which is registered with other rows or settings; "
+                "rename it in the file (field 'name') or pass overwrite=True"
+            )
+        schedules.register(sched, overwrite=True)
+    return sched
+
+
+#: Bounds on what a JSON input may hold before it is parsed into numbers (robustness: no deep
+#: recursion, no 400-digit integers, no gigabyte files).
+MAX_JSON_BYTES = 1 << 20
+MAX_JSON_DEPTH = 8
+
+
+def read_json(path: str | Path) -> Any:
+    """Parse a small JSON file: size, nesting depth and number length bounded, errors naming the file."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise ValueError(f"{path}: {size} bytes, more than the {MAX_JSON_BYTES} a schedule or spec file may hold")
+    return parse_json_text(path.read_text(), str(path))
+
+
+def parse_json_text(text: str, where: str) -> Any:
+    """``json.loads`` with the bounds of :func:`read_json`; errors name ``where``."""
+    depth = 0
+    deepest = 0
+    in_string = False
+    escaped = False
+    for ch in text:  # nesting depth before parsing: json.loads would recurse without bound
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+            continue
+        if ch == '"':
+            in_string, escaped = True, False
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_JSON_DEPTH:
+                raise ValueError(f"{where}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        elif ch in "]}":
+            depth -= 1
+
+    def bounded_int(raw: str) -> int:
+        if len(raw.lstrip("-")) > 30:
+            raise ValueError(f"{where}: integer with {len(raw)} digits is not a valid field value")
+        return int(raw)
+
     try:
-        data = json.loads(path.read_text())
+        return json.loads(text, parse_int=bounded_int)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        raise ValueError(f"{where}: not valid JSON ({exc})") from None
+
+
+def schedule_from_json(data: Any, where: str = "schedule") -> Schedule:
+    """The :class:`Schedule` of a JSON object written by :func:`schedule_to_json`, every field validated.
+
+    Booleans must be JSON booleans (``"false"`` is rejected, not read as True), numbers must be
+    JSON numbers or numeric strings (rows are stored as exact decimal strings), and the target
+    must parse (:func:`target`). An error names ``where`` and the field.
+    """
+    path = where
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
     missing = [k for k in _SCHEDULE_FIELDS if k not in data and k not in _OPTIONAL_FIELDS]
@@ -331,7 +416,7 @@ def load_schedule(path: str | Path, *, register: bool = False, overwrite: bool =
             raise ValueError(f"{path}: field {field!r} must be a number, got {value!r}")
         try:
             out = float(value)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ValueError(f"{path}: field {field!r} must be a number, got {value!r}") from None
         if not math.isfinite(out):
             raise ValueError(f"{path}: field {field!r} must be finite, got {value!r}")
@@ -343,6 +428,8 @@ def load_schedule(path: str | Path, *, register: bool = False, overwrite: bool =
     rows = data["rows"]
     if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
         raise ValueError(f"{path}: field 'rows' must be a list of lists of numbers")
+    if not isinstance(data["interval"], list):
+        raise ValueError(f"{path}: field 'interval' must be a list [ell, u]")
     norm = data["normalization"]
     if not isinstance(norm, dict):
         raise ValueError(f"{path}: field 'normalization' must be an object")
@@ -361,10 +448,8 @@ def load_schedule(path: str | Path, *, register: bool = False, overwrite: bool =
             cycle=data.get("cycle", False),
             interval_stated=data.get("interval_stated", True),
         )
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"{path}: {exc}") from None
-    if register:
-        schedules.register(sched, overwrite=overwrite)
     return sched
 
 

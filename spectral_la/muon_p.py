@@ -21,10 +21,13 @@ the fixed point y* = x^p gives the contraction factor
 1 − c·b·y*^{b−1} (odd family), which tends to 1 as x → 0 (small singular
 values converge slowly) and must stay above −1 (c·b·y*^{b−1} < 2) or the
 iteration oscillates away. For p = 1/2 the factor 1 − 4y*³(c x + d y*) leaves
-(−1, 1) for x near 1 with the published (c, d): the recurrence is only meant
-for the σ̂ range of Frobenius-normalised gradients. :func:`muon_p_scalar_map`
-gives the map by running this same code on 1 × 1 matrices, so the analysis
-layer can find where it diverges.
+(−1, 1) above x ≈ 0.580 with the published (c, d) (``PowerRecurrence.stable_bound``):
+the recurrence is only meant for the σ̂ range of Frobenius-normalised gradients of
+high effective rank. ``muon_p`` checks it (``check_finite``): an X whose largest
+normalised singular value may lie above the bound raises :class:`DivergedError`
+(the bound comes from ‖(X₀X₀ᵀ)²‖_F, a product the first step forms anyway).
+:func:`muon_p_scalar_map` gives the map by running this same code on 1 × 1
+matrices, so the analysis layer can find where it diverges.
 
 ``method="coupled"`` -- any p with (1 − p)/2 = k/r, r ≤ 64 (e.g. 0.1 … 0.9):
 Y = (X₀X₀ᵀ + εI)^{-k/r} X₀ on the smaller Gram side, with the inverse r-th
@@ -41,7 +44,7 @@ from typing import Any
 
 from spectral_la.backend import sigma_batch, working
 from spectral_la.coupled_inverse_root import check_positive_definite, coupled_newton, default_tol, matrix_power
-from spectral_la.errors import NotConvergedError, SingularMatrixError
+from spectral_la.errors import DivergedError, NotConvergedError, SingularMatrixError
 from spectral_la.newton_schulz import apply_normalization, on_wide
 from spectral_la.schedules import SOURCE_EPS, Normalization
 from spectral_la.validation import MAX_STEPS, check_in_range, check_int
@@ -62,11 +65,36 @@ class PowerRecurrence:
     steps: int = 6
     source: str = "princeton-pli/muon-p, utils.py (poly_* functions)"
 
-    def step(self, ops: Any, x: Any, y: Any, x_power: Any) -> Any:
-        """One step on wide arrays; ``x_power`` is X₀^a (precomputed, fixed)."""
+    @property
+    def stable_bound(self) -> float:
+        """Largest σ̂ at which the fixed point y* = σ̂^p still attracts (1.0: all of [0, 1]).
+
+        Linearised at y*, one step multiplies the error by 1 − c·b·y*^{b−1} (odd family; with
+        y* ≤ 1 it stays above −1 on all of [0, 1] when c·b < 2, true for every published c), or by
+        1 − 4(c σ̂^{5/2} + d σ̂²) (p = 1/2), which falls below −1 where c σ̂^{5/2} + d σ̂² = 1/2:
+        σ̂ ≈ 0.580 for the published (c, d). Above it the iterate oscillates away from y*: after
+        the published 6 steps the error is 0.22–0.5 on [0.6, 0.66], the map reaches −1.30 at
+        σ̂ = 0.72 and −2.2e18 at 0.8 (the error passes 1 at σ̂ ≈ 0.692, where the report's
+        recurrence table, which measures |f − σ̂^p| ≤ 1, puts its divergence).
+        """
+        if self.d is None:
+            return 1.0 if self.c * self.p.denominator < 2 else 0.0
+        lo, hi = 0.0, 1.0  # c x^2.5 + d x² − 1/2 is increasing on the root's side; 60 bisections
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if self.c * mid**2.5 + self.d * mid**2 < 0.5 else (lo, mid)
+        return lo
+
+    def step(self, ops: Any, x: Any, y: Any, x_power: Any, gram_squared: Any = None) -> Any:
+        """One step on wide arrays; ``x_power`` is X₀^a (precomputed, fixed).
+
+        ``gram_squared``: (YYᵀ)² when the caller has it already (the first p = 1/2 step, Y = X₀).
+        """
         if self.d is not None:  # p = 1/2: Y − ((YYᵀ)² − XXᵀ)(cX + dY)
-            g = y @ y.mT
-            return y - (g @ g - x_power) @ (x * ops.scalar(self.c) + y * ops.scalar(self.d))
+            if gram_squared is None:
+                g = y @ y.mT
+                gram_squared = g @ g
+            return y - (gram_squared - x_power) @ (x * ops.scalar(self.c) + y * ops.scalar(self.d))
         b = self.p.denominator
         y_b = matrix_power(ops, y @ y.mT, (b - 1) // 2) @ y if b > 1 else y
         return y - (y_b - x_power) * ops.scalar(self.c)
@@ -111,12 +139,64 @@ def _recurrence(p: Any) -> PowerRecurrence:
     return rec
 
 
-def _bivariate(ops: Any, x: Any, rec: PowerRecurrence, steps: int) -> Any:
+def _bivariate(ops: Any, x: Any, rec: PowerRecurrence, steps: int, check: bool = False) -> Any:
     x_fixed = rec.fixed_input(ops, x)
     y = x
-    for _ in range(steps):
-        y = rec.step(ops, x, y, x_fixed)
+    first = None
+    if rec.d is not None and steps > 0:
+        first = x_fixed @ x_fixed  # (X₀X₀ᵀ)²: the first step's product, and the input of the range check
+        if check:
+            check_in_stable_range(ops, x_fixed, first, rec)
+    elif check and rec.stable_bound < 1:
+        raise AssertionError("only the p = 1/2 recurrence has a stable bound below 1")
+    for k in range(steps):
+        y = rec.step(ops, x, y, x_fixed, first if k == 0 else None)
     return y
+
+
+def check_in_stable_range(ops: Any, gram: Any, gram_squared: Any, rec: PowerRecurrence) -> None:
+    """Raise :class:`DivergedError` when σ̂₁ of X₀ may lie above the recurrence's stable bound.
+
+    With G = X₀X₀ᵀ (eigenvalues λᵢ = σ̂ᵢ², Σλᵢ ≤ 1) and Nₖ = ‖G^{2^k}‖_F, per matrix:
+    σ̂₁ ≤ uₖ = Nₖ^{1/2^{k+1}} and σ̂₁ ≥ lₖ = (Nₖ/N_{k−1})^{1/2^k} (λ₁^{2^k} bounds the Rayleigh
+    quotient of G^{2^{k−1}}). Since Σλᵢ ≤ 1, uₖ ≤ σ̂₁^{1 − 2^{−k}}: the first bound, from
+    (X₀X₀ᵀ)², which the first step forms anyway, costs one reduction and clears every input with
+    σ̂₁ ≤ 0.580^{4/3} ≈ 0.48. Above that up to four more squarings of the small Gram matrix
+    (normalised, Hₖ = (H_{k−1}/‖H_{k−1}‖)², so nothing under- or overflows; uₖ = u_{k−1}·‖Hₖ‖^{1/2^{k+1}},
+    lₖ = u_{k−1}·‖Hₖ‖^{1/2^k}) narrow [lₖ, uₖ]; an input still undecided after them (σ̂₁ within
+    about 1% below the bound) raises too: the check never lets a possibly unstable input through.
+    """
+    bound = rec.stable_bound
+    n0 = ops.fro(gram)
+    h = gram_squared / _nonzero(ops, n0 * n0)
+    h_norm = ops.fro(h)
+    u_prev = ops.sqrt(n0)  # u₀ = N₀^{1/2}
+    power = 2  # 2^k
+    for k in range(1, _MAX_SQUARINGS + 1):
+        upper = u_prev * ops.power(h_norm, ops.scalar(1 / (2 * power)))
+        if ops.batch_max(upper) <= bound:
+            return
+        lower = u_prev * ops.power(h_norm, ops.scalar(1 / power))
+        low, up = ops.batch_max(lower), ops.batch_max(upper)
+        if low > bound or k == _MAX_SQUARINGS:
+            where = f"at least {low:.4g}" if low > bound else f"in [{low:.4g}, {up:.4g}]"
+            raise DivergedError(
+                f"Muon^p p = {rec.p}: the largest normalised singular value σ̂₁ of X₀ = X/(‖X‖_F + 1e-7) is "
+                f"{where}, above the recurrence's stable bound {bound:.4g} (PowerRecurrence.stable_bound), where "
+                "the fixed point y = σ̂^p repels and the iterate oscillates away; use method='coupled' or another p"
+            )
+        h = h / _nonzero(ops, h_norm)
+        h = h @ h
+        u_prev, h_norm, power = upper, ops.fro(h), 2 * power
+
+
+#: Squarings of the Gram matrix the range check may spend.
+_MAX_SQUARINGS = 5
+
+
+def _nonzero(ops: Any, d: Any) -> Any:
+    """d where positive, else 1 (a zero batch member divides by 1 and keeps bounds 0)."""
+    return ops.where(d > 0, d, d * 0 + 1)
 
 
 def _coupled(ops: Any, x: Any, p: Any, eps: Any, steps: int | None, max_iterations: int) -> tuple[Any, int, bool]:
@@ -199,7 +279,7 @@ def muon_p(
     with ops.guard():
         x0 = apply_normalization(ops, x, MUON_P_NORMALIZATION)
         if method == "bivariate":
-            y = on_wide(lambda w: _bivariate(ops, w, rec, rec.steps if steps is None else steps), x0)
+            y = on_wide(lambda w: _bivariate(ops, w, rec, rec.steps if steps is None else steps, check_finite), x0)
         else:
             info: list = []
             y = on_wide(lambda w: info.append(_coupled(ops, w, p, eps, steps, max_iterations)) or info[0][0], x0)
@@ -212,15 +292,26 @@ def muon_p(
     return restore(y)
 
 
-def muon_p_scalar_map(p: float, sigma: Any, steps: int | None = None) -> Any:
+def muon_p_scalar_map(p: float, sigma: Any, steps: int | None = None, *, check_range: bool = True) -> Any:
     """The bivariate recurrence's map σ̂ ↦ y_T(σ̂), run by the matrix code on 1 × 1 matrices.
 
     ``sigma`` holds already-normalised singular values σ̂, of any kind
     :func:`spectral_la.scalar_map` accepts; the result has the same kind.
+    ``check_range``: raise :class:`~spectral_la.DivergedError` for a σ̂ above the recurrence's
+    stable bound (:attr:`PowerRecurrence.stable_bound`, 0.580 for p = 1/2), where the map is
+    not the recurrence's fixed point but whatever the oscillation reached; pass False to see
+    exactly that (the analysis layer draws the blow-up).
     """
     check_in_range(p, "p", 0, 1, lo_open=True, hi_open=True)
     rec = _recurrence(p)
     steps = rec.steps if steps is None else check_int(steps, "steps", 0, MAX_STEPS)
     ops, x, restore = sigma_batch(sigma)
     with ops.guard():
+        if check_range and steps > 0:
+            top = float(ops.batch_max(abs(x))) if x.shape[0] else 0.0
+            if top > rec.stable_bound:
+                raise DivergedError(
+                    f"Muon^p p = {rec.p}: σ̂ = {top:.4g} lies above the recurrence's stable bound "
+                    f"{rec.stable_bound:.4g} (PowerRecurrence.stable_bound); pass check_range=False to evaluate it"
+                )
         return restore(_bivariate(ops, x, rec, steps))

@@ -7,12 +7,24 @@ For each 2-D parameter W with gradient G (Jordan et al. 2024; torch.optim.Muon's
     O ← orthogonalise(M)                       (any schedule, Gram NS, softening s, or Muon^p p)
     W ← (1 − η·λ)·W − η·r(W)·O                 (decoupled weight decay λ; r the lr adjustment)
 
-``orthogonalise`` is :func:`spectral_la.newton_schulz` (or :func:`gram_newton_schulz`,
-:func:`soften`, :func:`muon_p`) with the group's schedule, steps, normalisation and compute
-dtype. With ``schedule="jordan_ns5"`` and the defaults (normalisation X/max(‖X‖_F, 1e-7),
-compute in bfloat16, one parameter per call) the update equals ``torch.optim.Muon``'s bit for
-bit. Parameters of the same shape in a group can be orthogonalised in one batched call
+``orthogonalise`` is any spec value of :mod:`spectral_la.spec` (``orthogonalize=``: a string
+such as ``"ns:polar_express"``, ``"gram_ns:polar_express"``, ``"soften:0.3:jordan_ns5"``,
+``"muon_p:1/3"``, a JSON object, a designed schedule file or a Spec), run in the group's
+compute dtype. Without it, torch.optim.Muon's own arguments (``ns_coefficients``,
+``ns_steps``, ``eps``) describe torch's Newton–Schulz, with torch's meaning, so code written
+for torch switches by changing the import: with the defaults the update equals
+``torch.optim.Muon``'s bit for bit (bf16 products, X/max(‖X‖_F, 1e-7), one parameter per
+call). Parameters of the same shape in a group can be orthogonalised in one batched call
 (``batch_same_shape=True``), which is faster and equal to rounding.
+
+Specs that are unsafe on some inputs (``spec.can_diverge``): the published Muon^p recurrence
+for p = 1/2 (``muon_p:1/2``) is defined for normalised σ̂₁ ≤ 0.580 only (its fixed point repels
+above; it reached ``inf`` by step 10 on a small MLP); with ``check_finite=None`` (the default)
+the optimizer checks such specs on every step and raises :class:`~spectral_la.DivergedError`
+naming the parameter and the step before anything is changed. Every Newton–Schulz schedule is
+bounded on [0, 1] from a normalised input; rounding can push σ̂ above 1, where schedules with
+no margin above 1 (Emerging-Optimizers' ``cans`` rows in bf16) blow up: ``check_finite=True``
+catches that too (a few host synchronisations per parameter and step).
 
 :class:`Capture` records what a training run's optimizer sees -- gradient, momentum and
 update -- at chosen steps: singular values always (float64), full matrices optionally, saved
@@ -23,6 +35,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -31,14 +44,13 @@ import numpy as np
 import torch
 
 from spectral_la.atomic_files import atomic_path
-from spectral_la.gram_newton_schulz import gram_newton_schulz
-from spectral_la.muon_p import muon_p
-from spectral_la.newton_schulz import newton_schulz
-from spectral_la.schedules import SOURCE_EPS, Normalization, Schedule, schedules
-from spectral_la.soften import soften
-from spectral_la.validation import check_in_range, check_int
+from spectral_la.dtypes import bf16_is_slow, dtype_name, parse_dtype
+from spectral_la.errors import DivergedError
+from spectral_la.schedules import JORDAN_NS5_ROW, SOURCE_EPS, Normalization, Schedule
+from spectral_la.spec import NewtonSchulzSpec, Spec, parse_spec
+from spectral_la.validation import check_in_range, check_int, check_real
 
-__all__ = ["TORCH_MUON_NORMALIZATION", "Capture", "Muon"]
+__all__ = ["TORCH_MUON_NORMALIZATION", "Capture", "Muon", "SlowComputeWarning", "torch_muon_spec"]
 
 #: torch.optim.Muon's normalisation: X / max(‖X‖_F, 1e-7).
 TORCH_MUON_NORMALIZATION = Normalization(kind="frobenius_clamp", eps=SOURCE_EPS)
@@ -101,37 +113,75 @@ class Capture:
         return path
 
 
+class SlowComputeWarning(UserWarning):
+    """The optimizer computes in bf16 on a CPU that emulates bf16 products (an order of magnitude slower)."""
+
+
+#: torch.optim.Muon's defaults for its Newton–Schulz arguments.
+TORCH_NS_COEFFICIENTS = JORDAN_NS5_ROW
+TORCH_NS_STEPS = 5
+TORCH_EPS = SOURCE_EPS
+
+_LEGACY = {
+    "schedule": "orthogonalize='ns:<schedule>'",
+    "steps": "orthogonalize='ns:<schedule>:<steps>'",
+    "normalize": "orthogonalize='ns:<schedule>:normalize=<kind>'",
+    "gram": "orthogonalize='gram_ns:<schedule>'",
+    "soften": "orthogonalize='soften:<s>:<schedule>'",
+    "power": "orthogonalize='muon_p:<p>'",
+}
+
+
+def torch_muon_spec(ns_coefficients=TORCH_NS_COEFFICIENTS, ns_steps: int = TORCH_NS_STEPS, eps: float = TORCH_EPS):
+    """The spec of torch.optim.Muon's Newton–Schulz with its arguments: X/max(‖X‖_F, eps), ns_steps quintic steps."""
+    coeffs = tuple(float(check_real(c, "ns_coefficients entry")) for c in ns_coefficients)
+    if len(coeffs) != 3:
+        raise ValueError(f"ns_coefficients must hold exactly 3 values (a, b, c), got {len(coeffs)}")
+    steps = check_int(ns_steps, "ns_steps", 0, 99)  # torch.optim.Muon rejects ≥ 100
+    eps = float(check_in_range(eps, "eps", 0, None))
+    norm = Normalization(kind="frobenius_clamp", eps=eps)
+    if coeffs == tuple(JORDAN_NS5_ROW):
+        return NewtonSchulzSpec("torch_muon", steps, None if eps == TORCH_EPS else norm)
+    sched = Schedule(
+        name="torch_ns_coefficients",
+        rows=(coeffs,),
+        steps=max(steps, 1),
+        repeat_last=True,
+        interval=(1e-3, 1.0),
+        interval_stated=False,
+        normalization=norm,
+        source="torch.optim.Muon(ns_coefficients=...) as given",
+    )
+    return NewtonSchulzSpec(sched, steps)
+
+
 class Muon(torch.optim.Optimizer):
-    """Muon with any orthogonaliser of spectral_la (module docstring).
+    """Muon with any orthogonaliser of spectral_la (module docstring); a drop-in for ``torch.optim.Muon``.
 
     Parameters
     ----------
-    params : iterable of tensors or param-group dicts (2-D parameters only)
-    lr, weight_decay, momentum, nesterov, adjust_lr_fn
-        As in ``torch.optim.Muon`` (defaults too).
-    schedule : str or Schedule
-        A registered or designed schedule (default ``"jordan_ns5"``).
-    steps : int, optional
-        Schedule steps (default: the schedule's).
-    normalize : None, kind name or Normalization
-        Default :data:`TORCH_MUON_NORMALIZATION`; ``None`` uses the schedule's own.
-    compute_dtype : torch.dtype
-        Orthogonalisation dtype (default bfloat16, as torch.optim.Muon).
-    gram : bool
-        Gram Newton–Schulz instead of plain NS.
-    soften : float in [0, 1]
-        Soft-Muon blend s (0: none).
-    power : float in (0, 1), optional
-        Muon^p: the bivariate recurrence for U Σ^p Vᵀ instead of NS (the schedule is then unused).
+    params : iterable of tensors, of (name, tensor) pairs (``model.named_parameters()``) or of
+        param-group dicts; 2-D parameters only. Names, where given, appear in every error.
+    lr, weight_decay, momentum, nesterov, ns_coefficients, eps, ns_steps, adjust_lr_fn
+        As in ``torch.optim.Muon`` (defaults too); the three NS arguments describe torch's
+        Newton–Schulz (:func:`torch_muon_spec`) and apply only without ``orthogonalize``.
+    orthogonalize : spec, optional
+        Any spec value (:mod:`spectral_la.spec`): a string, JSON object, schedule file or Spec.
+        Given together with non-default NS arguments it raises (one of them would be dropped).
+    compute_dtype : dtype or name, optional
+        The dtype the orthogonaliser computes in (``bf16``, ``fp32``, …). Default bf16, as
+        torch.optim.Muon; on a CPU without native bf16 (measured once) the optimizer then warns
+        once (:class:`SlowComputeWarning`) that bf16 is emulated: pass ``compute_dtype="fp32"``.
     batch_same_shape : bool
         Orthogonalise same-shape parameters of a group in one batched call.
     capture : Capture, optional
         Recorder of gradients, momenta and updates.
-    check_finite : bool
-        Raise ``ValueError`` naming the parameter when a gradient holds NaN or Inf, and
-        :class:`~spectral_la.DivergedError` when the orthogonalised update does (a schedule
-        without margin above 1 in bf16); a few host synchronisations per parameter and step.
-        Off by default, as in torch.optim.Muon, where either propagates into the weights.
+    check_finite : bool or None
+        True: check every gradient (``ValueError``) and every update (non-finite or out of its
+        band: :class:`~spectral_la.DivergedError`) before changing anything, so a failed step
+        leaves parameters, momenta and the step count as they were. None (default): check only
+        specs that can diverge on a normalised input (``spec.can_diverge``: Muon^p p = 1/2).
+        False: never (torch.optim.Muon's behaviour; no host synchronisation).
     """
 
     def __init__(
@@ -141,111 +191,241 @@ class Muon(torch.optim.Optimizer):
         weight_decay: float = 0.1,
         momentum: float = 0.95,
         nesterov: bool = True,
-        *,
-        schedule: str | Schedule = "jordan_ns5",
-        steps: int | None = None,
-        normalize: Any = TORCH_MUON_NORMALIZATION,
-        compute_dtype: torch.dtype = torch.bfloat16,
-        gram: bool = False,
-        soften: float = 0.0,
-        power: float | None = None,
+        ns_coefficients: tuple[float, float, float] = TORCH_NS_COEFFICIENTS,
+        eps: float = TORCH_EPS,
+        ns_steps: int = TORCH_NS_STEPS,
         adjust_lr_fn: str | None = None,
+        *,
+        orthogonalize: Any = None,
+        compute_dtype: Any = None,
         batch_same_shape: bool = False,
         capture: Capture | None = None,
-        check_finite: bool = False,
+        check_finite: bool | None = None,
+        **removed: Any,
     ) -> None:
-        check_in_range(lr, "lr", 0, None)
-        check_in_range(weight_decay, "weight_decay", 0, None)
-        check_in_range(momentum, "momentum", 0, 1, hi_open=True)
-        check_in_range(soften, "soften", 0, 1)
-        if power is not None:
-            check_in_range(power, "power", 0, 1, lo_open=True, hi_open=True)
-        if adjust_lr_fn not in _ADJUST:
-            raise ValueError(f"adjust_lr_fn must be one of {_ADJUST}, got {adjust_lr_fn!r}")
-        schedules.resolve(schedule)  # an unknown name raises here, not at the first step
-        if steps is not None:
-            check_int(steps, "steps", 0, 10_000)
-        if power is not None and (gram or soften):
-            raise ValueError("power (Muon^p) excludes gram and soften")
+        if removed:
+            key = next(iter(removed))
+            hint = f"; use {_LEGACY[key]}" if key in _LEGACY else ""
+            raise TypeError(f"Muon got an unexpected keyword argument {key!r}{hint}")
         defaults = dict(
             lr=lr,
             weight_decay=weight_decay,
             momentum=momentum,
-            nesterov=bool(nesterov),
-            schedule=schedule,
-            steps=steps,
-            normalize=normalize,
-            compute_dtype=compute_dtype,
-            gram=bool(gram),
-            soften=float(soften),
-            power=power,
+            nesterov=nesterov,
+            ns_coefficients=tuple(ns_coefficients),
+            eps=eps,
+            ns_steps=ns_steps,
             adjust_lr_fn=adjust_lr_fn,
-            batch_same_shape=bool(batch_same_shape),
-            check_finite=bool(check_finite),
+            orthogonalize=None if orthogonalize is None else parse_spec(orthogonalize).to_json(),
+            compute_dtype=None if compute_dtype is None else dtype_name(parse_dtype(compute_dtype, "compute_dtype")),
+            batch_same_shape=batch_same_shape,
+            check_finite=check_finite,
         )
-        super().__init__(params, defaults)
+        _validate_group(defaults, "Muon")
         self.capture = capture
+        super().__init__(params, defaults)
+        for k, group in enumerate(self.param_groups):
+            _validate_group(group, f"param group {k}")
+            for j, p in enumerate(group["params"]):
+                if p.ndim != 2:
+                    raise ValueError(
+                        f"Muon updates 2-D parameters only: {self._where(group, j, p)} has shape {tuple(p.shape)}"
+                    )
         self._step_count = 0
+        self._warned_slow = False
         if capture is not None:
-            capture.meta = {"optimizer": "spectral_la.optim.Muon", **{k: v for k, v in defaults.items()}}
+            capture.meta = {
+                "optimizer": "spectral_la.optim.Muon",
+                **{k: v for k, v in defaults.items() if k != "orthogonalize"},
+                "orthogonalize": str(_group_spec(defaults)),
+            }
 
-    def _name(self, p: torch.Tensor) -> str:
-        if self.capture is not None and id(p) in self.capture.names:
-            return repr(self.capture.names[id(p)])
-        return f"of shape {tuple(p.shape)}"
+    # --- helpers -------------------------------------------------------------------------------
 
-    def _orthogonalise(self, group: dict, m: torch.Tensor) -> torch.Tensor:
-        kw = {"compute_dtype": group["compute_dtype"], "check_finite": group["check_finite"]}
-        if group["power"] is not None:
-            return muon_p(m, group["power"], **kw)
-        kw["normalize"] = group["normalize"]
-        if group["soften"]:
-            return soften(m, group["soften"], group["schedule"], group["steps"], **kw)
-        run = gram_newton_schulz if group["gram"] else newton_schulz
-        return run(m, group["schedule"], group["steps"], **kw)
+    def _where(self, group: dict, j: int, p: torch.Tensor) -> str:
+        names = group.get("param_names")
+        if names is not None and j < len(names):
+            return f"parameter {names[j]!r}"
+        capture = getattr(self, "capture", None)
+        if capture is not None and id(p) in capture.names:
+            return f"parameter {capture.names[id(p)]!r}"
+        return f"parameter {j} of param group {self.param_groups.index(group)} (shape {tuple(p.shape)})"
+
+    def _compute_dtype(self, group: dict, device: torch.device) -> torch.dtype:
+        if group["compute_dtype"] is not None:
+            return parse_dtype(group["compute_dtype"], "compute_dtype")
+        if device.type == "cpu" and not self._warned_slow and bf16_is_slow():
+            self._warned_slow = True
+            warnings.warn(
+                "Muon computes in bf16 (torch.optim.Muon's default), which this CPU emulates: a bf16 product "
+                "takes several times an fp32 one here; pass compute_dtype='fp32' for speed (equal to rounding)",
+                SlowComputeWarning,
+                stacklevel=3,
+            )
+        return torch.bfloat16
+
+    # --- the step ------------------------------------------------------------------------------
 
     @torch.no_grad()
     def step(self, closure=None):
+        """One optimisation step; with checking, either every parameter is updated or none (class docstring)."""
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        self._step_count += 1
-        record = self.capture is not None and self.capture.wants(self._step_count)
+        step = self._step_count + 1
+        record = self.capture is not None and self.capture.wants(step)
+        pending = []  # (param, new momentum buffer or None, update, lr factor, weight-decay factor)
         for group in self.param_groups:
-            params = [p for p in group["params"] if p.grad is not None]
-            updates: dict[int, torch.Tensor] = {}
+            spec = _group_spec(group)
+            check = group["check_finite"] if group["check_finite"] is not None else spec.can_diverge
             inputs = []
-            for p in params:
-                if p.grad.ndim != 2:
-                    raise ValueError(f"Muon updates 2-D parameters only, got a gradient of shape {tuple(p.grad.shape)}")
-                if group["check_finite"] and not bool(torch.isfinite(p.grad).all()):
-                    raise ValueError(f"the gradient of parameter {self._name(p)} has non-finite entries (NaN or Inf)")
+            for j, p in enumerate(group["params"]):
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse or torch.is_complex(p.grad):
+                    raise ValueError(f"Muon takes dense real gradients: {self._where(group, j, p)}")
+                if check and not bool(torch.isfinite(p.grad).all()):
+                    raise ValueError(
+                        f"step {step}: the gradient of {self._where(group, j, p)} has non-finite entries (NaN or Inf)"
+                    )
                 state = self.state[p]
                 if "momentum_buffer" not in state:
                     state["momentum_buffer"] = torch.zeros_like(p.grad, memory_format=torch.preserve_format)
                 buf = state["momentum_buffer"]
-                buf.lerp_(p.grad, 1 - group["momentum"])
+                if check:  # nothing is changed before every update is known to be good
+                    buf = buf.lerp(p.grad, 1 - group["momentum"])
+                else:
+                    buf.lerp_(p.grad, 1 - group["momentum"])
                 m = p.grad.lerp(buf, group["momentum"]) if group["nesterov"] else buf
-                inputs.append((p, m))
-                if record:
-                    self.capture.record(self._step_count, p, "grad", p.grad)
-                    self.capture.record(self._step_count, p, "momentum", buf)
-            if group["batch_same_shape"]:
-                by_shape: dict[tuple, list] = {}
-                for p, m in inputs:
-                    by_shape.setdefault(tuple(m.shape), []).append((p, m))
-                for members in by_shape.values():
-                    out = self._orthogonalise(group, torch.stack([m for _, m in members]))
-                    for (p, _), o in zip(members, out, strict=True):
-                        updates[id(p)] = o
-            else:
-                for p, m in inputs:
-                    updates[id(p)] = self._orthogonalise(group, m)
-            for p, _ in inputs:
-                update = updates[id(p)]
-                if record:
-                    self.capture.record(self._step_count, p, "update", update)
-                p.mul_(1 - group["lr"] * group["weight_decay"])
-                p.add_(update, alpha=-_adjusted_lr(group["lr"], group["adjust_lr_fn"], p.shape))
+                inputs.append((j, p, buf, m))
+            if not inputs:
+                continue
+            compute = self._compute_dtype(group, inputs[0][1].device)
+            updates = self._orthogonalise_all(group, spec, inputs, compute, check, step)
+            for j, p, buf, _ in inputs:
+                pending.append((group, p, buf if check else None, updates[j]))
+        for group, p, new_buf, update in pending:  # commit
+            if new_buf is not None:
+                self.state[p]["momentum_buffer"].copy_(new_buf)
+            if record:
+                self.capture.record(step, p, "grad", p.grad)
+                self.capture.record(step, p, "momentum", self.state[p]["momentum_buffer"])
+                self.capture.record(step, p, "update", update)
+            p.mul_(1 - group["lr"] * group["weight_decay"])
+            p.add_(update, alpha=-_adjusted_lr(group["lr"], group["adjust_lr_fn"], p.shape))
+        self._step_count = step
         return loss
+
+    def _orthogonalise_all(self, group, spec: Spec, inputs, compute, check: bool, step: int) -> dict:
+        def run(x: torch.Tensor, where: str) -> torch.Tensor:
+            try:
+                return spec(x, compute_dtype=compute, check_finite=check)
+            except DivergedError as exc:
+                raise DivergedError(f"step {step}, {where} ({spec}): {exc}") from None
+
+        updates: dict[int, torch.Tensor] = {}
+        if group["batch_same_shape"]:
+            by_shape: dict[tuple, list] = {}
+            for j, p, _, m in inputs:
+                by_shape.setdefault(tuple(m.shape), []).append((j, p, m))
+            for members in by_shape.values():
+                names = ", ".join(self._where(group, j, p) for j, p, _ in members)
+                out = run(torch.stack([m for _, _, m in members]), names)
+                for (j, _, _), o in zip(members, out, strict=True):
+                    updates[j] = o
+        else:
+            for j, p, _, m in inputs:
+                updates[j] = run(m, self._where(group, j, p))
+        return updates
+
+    # --- state ---------------------------------------------------------------------------------
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Load a state dict of this class or of ``torch.optim.Muon``, validated as ``__init__`` validates.
+
+        Hyperparameters missing from a torch.optim.Muon state dict take this class's defaults (so its
+        NS arguments keep torch's meaning and training continues bit for bit); every group is checked
+        as ``__init__`` checks it, every momentum buffer for shape, floating dtype and finiteness.
+        """
+        if not isinstance(state_dict, dict) or "param_groups" not in state_dict or "state" not in state_dict:
+            raise ValueError("state_dict must be an optimizer state dict with 'state' and 'param_groups'")
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"state_dict has {len(groups)} param groups, this optimizer {len(self.param_groups)}")
+        params = {}
+        for k, (saved, ours) in enumerate(zip(groups, self.param_groups, strict=True)):
+            filled = {**{key: v for key, v in self.defaults.items()}, **saved}
+            _validate_group(filled, f"state_dict param group {k}")
+            if len(saved["params"]) != len(ours["params"]):
+                raise ValueError(
+                    f"state_dict param group {k} has {len(saved['params'])} parameters, ours has {len(ours['params'])}"
+                )
+            params.update(
+                {i: (ours, j, p) for j, (i, p) in enumerate(zip(saved["params"], ours["params"], strict=True))}
+            )
+        for i, st in state_dict["state"].items():
+            if i not in params:
+                raise ValueError(f"state_dict holds state for parameter index {i!r}, which no group lists")
+            group, j, p = params[i]
+            unknown = set(st) - {"momentum_buffer"}
+            if unknown:
+                raise ValueError(f"state_dict: {self._where(group, j, p)} has unknown state {sorted(unknown)}")
+            buf = st.get("momentum_buffer")
+            if buf is None:
+                continue
+            if not isinstance(buf, torch.Tensor) or not buf.is_floating_point():
+                raise TypeError(
+                    f"state_dict: the momentum buffer of {self._where(group, j, p)} must be a floating tensor"
+                )
+            if tuple(buf.shape) != tuple(p.shape):
+                raise ValueError(
+                    f"state_dict: the momentum buffer of {self._where(group, j, p)} has shape "
+                    f"{tuple(buf.shape)}, the parameter {tuple(p.shape)}"
+                )
+            if not bool(torch.isfinite(buf).all()):
+                raise ValueError(
+                    f"state_dict: the momentum buffer of {self._where(group, j, p)} has non-finite entries"
+                )
+        filled_dict = {
+            "state": state_dict["state"],
+            "param_groups": [{**self.defaults, **g} for g in groups],
+        }
+        super().load_state_dict(filled_dict)
+        self._step_count = int(state_dict.get("spectral_la_steps", self._step_count))
+
+    def state_dict(self) -> dict:
+        out = super().state_dict()
+        out["spectral_la_steps"] = self._step_count
+        return out
+
+
+def _group_spec(group: dict) -> Spec:
+    """The spec a param group runs: its ``orthogonalize`` or torch's NS from its NS arguments."""
+    if group.get("orthogonalize") is not None:
+        return parse_spec(group["orthogonalize"])
+    return torch_muon_spec(group["ns_coefficients"], group["ns_steps"], group["eps"])
+
+
+def _validate_group(group: dict, where: str) -> None:
+    """The checks of ``__init__``, for the defaults, every param group and every loaded state dict."""
+    check_in_range(group["lr"], f"{where}: lr", 0, None)
+    check_in_range(group["weight_decay"], f"{where}: weight_decay", 0, None)
+    check_in_range(group["momentum"], f"{where}: momentum", 0, 1, hi_open=True)
+    for flag in ("nesterov", "batch_same_shape"):
+        if not isinstance(group[flag], bool):
+            raise TypeError(f"{where}: {flag} must be a bool, got {group[flag]!r}")
+    if group["check_finite"] is not None and not isinstance(group["check_finite"], bool):
+        raise TypeError(f"{where}: check_finite must be True, False or None, got {group['check_finite']!r}")
+    if group["adjust_lr_fn"] not in _ADJUST:
+        raise ValueError(f"{where}: adjust_lr_fn must be one of {_ADJUST}, got {group['adjust_lr_fn']!r}")
+    if group["compute_dtype"] is not None:
+        parse_dtype(group["compute_dtype"], f"{where}: compute_dtype")
+    torch_ns = torch_muon_spec(group["ns_coefficients"], group["ns_steps"], group["eps"])  # validates them
+    if group.get("orthogonalize") is not None:
+        spec = parse_spec(group["orthogonalize"])
+        if torch_ns != torch_muon_spec():
+            raise ValueError(
+                f"{where}: orthogonalize={spec} and non-default ns_coefficients/ns_steps/eps both describe the "
+                "orthogonaliser; give one of them"
+            )

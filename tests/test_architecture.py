@@ -73,7 +73,7 @@ SIGMAS = [
 ]
 MAPS = {
     "scalar_map": lambda s: sl.scalar_map("polar_express", s),
-    "muon_p_scalar_map": lambda s: sl.muon_p_scalar_map(0.5, s),
+    "muon_p_scalar_map": lambda s: sl.muon_p_scalar_map(0.5, s, check_range=False),
     "soften_scalar_map": lambda s: sl.soften_scalar_map("polar_express", s, 0.3),
     "soften_target_map": lambda s: sl.soften_target_map(s, 0.3),
 }

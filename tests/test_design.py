@@ -124,8 +124,10 @@ def test_save_load_register_round_trip(tmp_path):
     try:
         assert loaded == sched
         assert schedules["test_roundtrip"] is loaded
-        with pytest.raises(ValueError, match="registered"):
-            load_schedule(path, register=True)
+        assert load_schedule(path, register=True) == sched  # the same file again: idempotent
+        other = design_schedule(5, 3, 2e-2, name="test_roundtrip").schedule
+        with pytest.raises(ValueError, match="registered with other rows"):
+            load_schedule(save_schedule(other, tmp_path / "t.json"), register=True)
     finally:
         schedules._table.pop("test_roundtrip", None)
 

@@ -57,10 +57,12 @@ def test_coupled_mpmath_path(p):
 @pytest.mark.parametrize("p", [1 / 2, 1 / 3, 1 / 5, 3 / 5, 13 / 15])
 def test_bivariate_matrix_response_is_its_scalar_map(p):
     x, u, v = _construct(16, 40, 1e2, seed=2)
-    y = muon_p(x, p)
+    # σ̂₁ ≈ 0.6 here, just above p = 1/2's stable bound 0.580, where muon_p raises; unchecked, the matrix
+    # still follows its scalar map (what this test pins), whatever that map's distance to σ̂^p
+    y = muon_p(x, p, check_finite=False)
     d = u.T @ y @ v
     sig_hat = torch.linalg.svdvals(x) / (torch.linalg.matrix_norm(x) + 1e-7)
-    predicted = muon_p_scalar_map(p, sig_hat)
+    predicted = muon_p_scalar_map(p, sig_hat, check_range=False)
     # Stable region (σ̂ ≤ 0.6 here, amplification ≤ ~10 in the golden tables):
     # 6 steps of a few matmuls, 10·n·T·u·10.
     tol = 10 * 40 * 6 * unit_roundoff(torch.float64) * 10

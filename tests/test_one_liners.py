@@ -68,7 +68,8 @@ def test_softening_command_on_a_family_and_on_a_users_npz(tmp_path, capsys):
         == 0
     )
     out = capsys.readouterr().out
-    assert "| polar_express | powerlaw | 32x96 | 0.3 |" in out and (tmp_path / "s.png").stat().st_size > 1000
+    assert "| polar_express | powerlaw | 32x96 | storage fp32, compute fp32 | 0.3 |" in out
+    assert (tmp_path / "s.png").stat().st_size > 1000
     np.savez(tmp_path / "mine.npz", sigma=np.geomspace(1, 1e-3, 24))
     assert (
         main(

@@ -40,7 +40,7 @@ def _case_id(row, *keys):
 def test_muon_p_scalar_map_mpmath(row):
     mpmath.mp.dps = 30
     p = float(Fraction(row["p"]))
-    got = muon_p_scalar_map(p, [mpmath.mpf(s) for s in row["sigma"]], steps=row["steps"])
+    got = muon_p_scalar_map(p, [mpmath.mpf(s) for s in row["sigma"]], steps=row["steps"], check_range=False)
     for g, v, a in zip(got, row["value"], row["amplification"], strict=True):
         v, a = mpmath.mpf(v), mpmath.mpf(a)
         assert abs(g - v) <= mpmath.mpf("1e-24") * a * (1 + abs(v))
@@ -55,7 +55,11 @@ def test_muon_p_scalar_map_float64(row):
         for v, a in zip(row["value"], row["amplification"], strict=True)
     ]
     assert_map_accuracy(
-        lambda s: muon_p_scalar_map(p, s, steps=row["steps"]), row["value"], row["sigma"], tol, name=f"muon_p {p}"
+        lambda s: muon_p_scalar_map(p, s, steps=row["steps"], check_range=False),
+        row["value"],
+        row["sigma"],
+        tol,
+        name=f"muon_p {p}",
     )
 
 

@@ -1,0 +1,748 @@
+"""Spec values: one frozen, validated value names every matrix map the toolkit runs.
+
+The optimizer (``spectral_la.optim.Muon(orthogonalize=...)``), the analysis layer
+(``analysis.methods.method``), every command of ``spectral-la`` and the report describe an
+experiment with the same value, so a label means one experiment everywhere.
+
+String grammar (fields separated by ``:``; ``[...]`` optional; options ``key=value`` last)::
+
+    ns:<schedule>[:<steps>][:normalize=<norm>]
+    gram_ns:<schedule>[:<steps>][:normalize=<norm>][:restart_after=<k>+<k>…|none]
+    soften:<s>:<schedule>[:<steps>][:normalize=<norm>]
+    muon_p:<p>[:<steps>]                      published bivariate recurrence (p = 1/2, 1/3, …)
+    muon_p_coupled:<p>[:<steps>][:eps=<eps>]  coupled route, any p with (1 − p)/2 = k/r
+    polar | polar_qdwh | msign                exact references
+    fractional_power:<p>                      exact U Σ^p Vᵀ
+
+``<norm>`` is a normalisation kind (``frobenius``, ``frobenius_clamp``, ``spectral``,
+``scale_safe``, ``aol``, ``none``) with optional ``/scale=…``, ``/eps=…``, ``/squarings=…``,
+``/in_float64``, ``/before_cast``. A bare schedule name means ``ns:<name>``.
+
+JSON form: ``spec.to_json()`` is a dict ``{"kind": …, field: value, …}`` in which a schedule
+that is not the registered one of its name is embedded whole (the format of
+:func:`spectral_la.save_schedule`), so a designed schedule travels with the spec. A designed
+schedule file is itself a spec (``ns`` with that schedule). ``parse_spec(str(s)) == s`` for
+every spec over registered schedules and ``parse_spec(s.to_json()) == s`` for every spec.
+
+Every spec validates itself when built: an unknown, out-of-range or conflicting option
+raises ``ValueError`` naming it; nothing is dropped. A spec runs on a matrix
+(``spec(X, compute_dtype=..., check_finite=...)``), gives its scalar map on normalised
+singular values (``spec.scalar_map``, the same iteration on 1 × 1 matrices), its target
+(``spec.target``) and its exact counterpart (``spec.exact``), and says which normalised
+singular values it maps correctly (``spec.stable_bound``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, ClassVar
+
+from spectral_la.backend import sigma_batch
+from spectral_la.fractional_power import fractional_power, msign
+from spectral_la.gram_newton_schulz import gram_newton_schulz
+from spectral_la.muon_p import MUON_P_NORMALIZATION, MUON_P_RECURRENCES, muon_p, muon_p_scalar_map
+from spectral_la.newton_schulz import newton_schulz, normalize, resolve_normalization, scalar_map
+from spectral_la.polar import polar
+from spectral_la.schedules import FROBENIUS_KINDS, Normalization, Schedule, schedules
+from spectral_la.soften import BLEND_NORMALIZATION, soften, soften_scalar_map, soften_target_map
+from spectral_la.validation import MAX_STEPS, check_in_range, check_int, check_real
+
+__all__ = [
+    "ExactSpec",
+    "MuonPSpec",
+    "NewtonSchulzSpec",
+    "SoftenSpec",
+    "Spec",
+    "parse_spec",
+    "spec_kinds",
+]
+
+_NORM_FIELDS = ("scale", "eps", "squarings")
+_NORM_FLAGS = ("in_float64", "before_cast")
+
+
+# --- shared pieces ------------------------------------------------------------------------
+
+
+def _ones(sigma: Any) -> Any:
+    ops, x, restore = sigma_batch(sigma)
+    with ops.guard():
+        return restore(x * 0 + 1)
+
+
+def _power(sigma: Any, p: float) -> Any:
+    ops, x, restore = sigma_batch(sigma)
+    with ops.guard():
+        return restore(ops.power(x, ops.scalar(p)))
+
+
+def _check_steps(steps: Any, what: str, lo: int = 0) -> int | None:
+    if steps is None:
+        return None
+    return check_int(steps, f"{what} steps", lo, MAX_STEPS)
+
+
+def _resolve_schedule(schedule: Any, what: str) -> str | Schedule:
+    """A registered name stays a name; a Schedule equal to the registered one of its name becomes the name."""
+    if isinstance(schedule, Schedule):
+        if schedule.name in schedules and schedules[schedule.name] == schedule:
+            return schedule.name
+        return schedule
+    if isinstance(schedule, str):
+        if schedule not in schedules:
+            raise ValueError(f"{what}: schedule {schedule!r} is not registered; {_did_you_mean(schedule)}")
+        return schedule
+    raise TypeError(f"{what}: schedule must be a registered name or a Schedule, got {type(schedule).__name__}")
+
+
+def _did_you_mean(name: str) -> str:
+    close = difflib.get_close_matches(name, list(schedules), n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
+    return f"{hint}registered schedules: {', '.join(sorted(schedules))}"
+
+
+def _resolve_normalize(normalize: Any, what: str) -> Normalization | None:
+    if normalize is None or isinstance(normalize, Normalization):
+        return normalize
+    if isinstance(normalize, str):
+        return _parse_norm(normalize, what)
+    if isinstance(normalize, dict):
+        try:
+            return Normalization(**normalize)
+        except TypeError as exc:
+            raise ValueError(f"{what}: normalize {normalize!r}: {exc}") from None
+    raise TypeError(f"{what}: normalize must be None, a kind name or a Normalization, got {type(normalize).__name__}")
+
+
+def _parse_norm(text: str, what: str) -> Normalization:
+    kind, *opts = text.split("/")
+    kw: dict[str, Any] = {"kind": kind}
+    for opt in opts:
+        key, eq, raw = opt.partition("=")
+        if key in _NORM_FLAGS and not eq:
+            kw[key] = True
+        elif key in _NORM_FIELDS and eq:
+            try:
+                kw[key] = int(raw) if key == "squarings" else float(raw)
+            except ValueError:
+                raise ValueError(f"{what}: normalize option {key} must be a number, got {raw!r}") from None
+        else:
+            raise ValueError(
+                f"{what}: unknown normalize option {opt!r}; options: "
+                f"{', '.join(_NORM_FIELDS)}=…, {', '.join(_NORM_FLAGS)}"
+            )
+    try:
+        return Normalization(**kw)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what}: normalize {text!r}: {exc}") from None
+
+
+def _norm_text(norm: Normalization) -> str:
+    default = Normalization(kind=norm.kind)
+    parts = [norm.kind]
+    for key in _NORM_FIELDS:
+        if getattr(norm, key) != getattr(default, key):
+            parts.append(f"{key}={getattr(norm, key)!r}")
+    parts += [key for key in _NORM_FLAGS if getattr(norm, key)]
+    return "/".join(parts)
+
+
+def _schedule_json(schedule: str | Schedule) -> Any:
+    if isinstance(schedule, str):
+        return schedule
+    from spectral_la.design import schedule_to_json
+
+    return schedule_to_json(schedule)
+
+
+def _frobenius(norm: Normalization, what: str) -> Normalization:
+    if norm.kind not in FROBENIUS_KINDS:
+        raise ValueError(
+            f"{what}: the normalised σ̂ of a {norm.kind!r} normalisation is not a function of σ and ‖X‖_F, "
+            "so no scalar map of σ predicts its matrix result"
+        )
+    return norm
+
+
+# --- the spec family ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Base of the spec values (module docstring). Subclasses set ``kind`` and implement the maps."""
+
+    #: the kinds a subclass stands for (the first word of the string form)
+    KINDS: ClassVar[tuple[str, ...]] = ()
+    #: whether the map is a matmul-only approximation (takes ``compute_dtype``)
+    matmul_only: ClassVar[bool] = True
+
+    @property
+    def kind(self) -> str:  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
+    def __call__(self, X: Any, *, compute_dtype: Any = None, check_finite: bool = True) -> Any:
+        """The matrix map on X (a torch tensor, NumPy array or mpmath matrix, batched)."""
+        raise NotImplementedError
+
+    def scalar_map(self, sigma_hat: Any, *, check_range: bool = True) -> Any:
+        """f(σ̂) on normalised singular values, by the matrix code on 1 × 1 matrices.
+
+        ``check_range``: raise :class:`~spectral_la.DivergedError` for σ̂ above :attr:`stable_bound`
+        (only Muon^p's p = 1/2 recurrence has one below 1); False evaluates the map there as it is.
+        """
+        raise NotImplementedError
+
+    @property
+    def iteration_normalization(self) -> Normalization | None:
+        """The Newton–Schulz normalisation the map applies (None: a fixed Frobenius one, or none)."""
+        return None
+
+    def target(self, sigma_hat: Any) -> Any:
+        """The map the spec approximates, t(σ̂)."""
+        return _ones(sigma_hat)
+
+    def exact(self, X: Any, *, rtol: float | None = None) -> Any:
+        """The exact counterpart on X (``rtol``: msign's numerical-rank threshold)."""
+        return msign(X, rtol=rtol)
+
+    def normalized_sigma(self, sigma: Any, fro: Any) -> Any:
+        """σ̂ the iteration sees, from X's singular values σ and ‖X‖_F (σ itself for exact maps)."""
+        return sigma
+
+    @property
+    def stable_bound(self) -> float:
+        """The largest σ̂ the map is defined for (1.0: every normalised input)."""
+        return 1.0
+
+    @property
+    def can_diverge(self) -> bool:
+        """Whether a normalised input can leave the map's range (the optimizer then checks by default)."""
+        return self.stable_bound < 1.0
+
+    def to_json(self) -> dict:
+        """The JSON object of the spec (module docstring)."""
+        out: dict[str, Any] = {"kind": self.kind}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value == f.default or f.name == "gram":
+                continue
+            if f.name == "schedule":
+                value = _schedule_json(value)
+            elif isinstance(value, Normalization):
+                from spectral_la.design import normalization_to_json
+
+                value = normalization_to_json(value)
+            elif isinstance(value, Fraction):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    def with_options(self, **changes: Any) -> Spec:
+        """A copy with fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class NewtonSchulzSpec(Spec):
+    """Newton–Schulz with a registered or designed schedule (``ns``), or its Gram form (``gram_ns``).
+
+    ``normalize`` None uses the schedule's own; ``restart_after`` applies to the Gram form only
+    (default ``(2,)`` as in Dao-AILab's implementation).
+    """
+
+    schedule: str | Schedule = "polar_express"
+    steps: int | None = None
+    normalize: Normalization | None = None
+    gram: bool = False
+    restart_after: tuple[int, ...] | None = None
+
+    KINDS: ClassVar[tuple[str, ...]] = ("ns", "gram_ns")
+
+    def __post_init__(self) -> None:
+        what = f"spec {self.kind}"
+        object.__setattr__(self, "schedule", _resolve_schedule(self.schedule, what))
+        if not isinstance(self.gram, bool):
+            raise TypeError(f"{what}: gram must be a bool, got {self.gram!r}")
+        object.__setattr__(self, "normalize", _resolve_normalize(self.normalize, what))
+        steps = _check_steps(self.steps, what)
+        if steps is not None:
+            self.resolved_schedule.coefficients(steps)  # more steps than rows raises here
+        object.__setattr__(self, "steps", steps)
+        if self.restart_after is not None:
+            if not self.gram:
+                raise ValueError(f"{what}: restart_after applies to the Gram form (gram_ns) only")
+            if isinstance(self.restart_after, (str, bytes)) or not hasattr(self.restart_after, "__iter__"):
+                raise TypeError(f"{what}: restart_after must be a sequence of step counts")
+            ks = tuple(sorted({check_int(k, f"{what} restart_after entry", 1, MAX_STEPS) for k in self.restart_after}))
+            object.__setattr__(self, "restart_after", ks)
+
+    @property
+    def kind(self) -> str:
+        return "gram_ns" if self.gram else "ns"
+
+    @property
+    def resolved_schedule(self) -> Schedule:
+        return schedules.resolve(self.schedule)
+
+    @property
+    def schedule_name(self) -> str:
+        return self.resolved_schedule.name
+
+    @property
+    def normalization(self) -> Normalization:
+        return resolve_normalization(self.normalize, self.resolved_schedule)
+
+    def __str__(self) -> str:
+        parts = [self.kind, self.schedule_name]
+        if self.steps is not None:
+            parts.append(str(self.steps))
+        if self.normalize is not None:
+            parts.append(f"normalize={_norm_text(self.normalize)}")
+        if self.restart_after is not None:
+            parts.append("restart_after=" + ("+".join(map(str, self.restart_after)) or "none"))
+        return ":".join(parts)
+
+    def __call__(self, X: Any, *, compute_dtype: Any = None, check_finite: bool = True) -> Any:
+        kw = {"normalize": self.normalize, "compute_dtype": compute_dtype, "check_finite": check_finite}
+        if self.gram:
+            if self.restart_after is not None:
+                kw["restart_after"] = self.restart_after
+            return gram_newton_schulz(X, self.schedule, self.steps, **kw)
+        return newton_schulz(X, self.schedule, self.steps, **kw)
+
+    def scalar_map(self, sigma_hat: Any, *, check_range: bool = True) -> Any:
+        return scalar_map(self.schedule, sigma_hat, self.steps)
+
+    @property
+    def iteration_normalization(self) -> Normalization:
+        return self.normalization
+
+    def normalized_sigma(self, sigma: Any, fro: Any) -> Any:
+        norm = _frobenius(self.normalization, str(self))
+        if norm.kind == "frobenius_clamp":
+            return sigma / (fro * norm.scale).clamp_min(norm.eps)
+        return sigma / (fro * norm.scale + norm.eps)
+
+
+@dataclass(frozen=True)
+class SoftenSpec(Spec):
+    """Soft-Muon blend (1 − s)·NS(X) + s·X/(‖X‖_F + 1e-7) with the inner Newton–Schulz of ``schedule``.
+
+    σ̂ of this spec is σ/‖X‖_F (the blend's variable); the inner iteration applies its own scale.
+    """
+
+    s: float = 0.0
+    schedule: str | Schedule = "polar_express"
+    steps: int | None = None
+    normalize: Normalization | None = None
+
+    KINDS: ClassVar[tuple[str, ...]] = ("soften",)
+
+    def __post_init__(self) -> None:
+        what = "spec soften"
+        object.__setattr__(self, "s", float(check_in_range(self.s, f"{what} s", 0, 1)))
+        object.__setattr__(self, "schedule", _resolve_schedule(self.schedule, what))
+        object.__setattr__(self, "normalize", _resolve_normalize(self.normalize, what))
+        steps = _check_steps(self.steps, what)
+        if steps is not None:
+            schedules.resolve(self.schedule).coefficients(steps)
+        object.__setattr__(self, "steps", steps)
+
+    @property
+    def kind(self) -> str:
+        return "soften"
+
+    @property
+    def inner(self) -> NewtonSchulzSpec:
+        return NewtonSchulzSpec(self.schedule, self.steps, self.normalize)
+
+    def __str__(self) -> str:
+        inner = str(self.inner).removeprefix("ns:")
+        return f"soften:{self.s!r}:{inner}"
+
+    def __call__(self, X: Any, *, compute_dtype: Any = None, check_finite: bool = True) -> Any:
+        return soften(
+            X,
+            self.s,
+            self.schedule,
+            self.steps,
+            normalize=self.normalize,
+            compute_dtype=compute_dtype,
+            check_finite=check_finite,
+        )
+
+    @property
+    def iteration_normalization(self) -> Normalization:
+        return self.inner.normalization
+
+    def scalar_map(self, sigma_hat: Any, *, check_range: bool = True) -> Any:
+        sched = schedules.resolve(self.schedule)
+        if self.normalize is not None:
+            sched = dataclasses.replace(sched, normalization=_frobenius(self.normalize, str(self)))
+        return soften_scalar_map(sched, sigma_hat, self.s, self.steps)
+
+    def target(self, sigma_hat: Any) -> Any:
+        return soften_target_map(sigma_hat, self.s)
+
+    def exact(self, X: Any, *, rtol: float | None = None) -> Any:
+        """(1 − s)·U_rV_rᵀ + s·X/(‖X‖_F + 1e-7): the blend with the exact limit."""
+        return msign(X, rtol=rtol) * (1 - self.s) + normalize(X, BLEND_NORMALIZATION) * self.s
+
+    def normalized_sigma(self, sigma: Any, fro: Any) -> Any:
+        _frobenius(self.inner.normalization, str(self))
+        return sigma / (fro * BLEND_NORMALIZATION.scale + BLEND_NORMALIZATION.eps)
+
+
+@dataclass(frozen=True)
+class MuonPSpec(Spec):
+    """Muon^p, U Σ̂^p Vᵀ of X₀ = X/(‖X‖_F + 1e-7): the published bivariate recurrence or the coupled route."""
+
+    p: Fraction = Fraction(1, 2)
+    method: str = "bivariate"
+    steps: int | None = None
+    eps: float = 0.0
+
+    KINDS: ClassVar[tuple[str, ...]] = ("muon_p", "muon_p_coupled")
+
+    def __post_init__(self) -> None:
+        what = f"spec {self.kind if self.method in ('bivariate', 'coupled') else 'muon_p'}"
+        if self.method not in ("bivariate", "coupled"):
+            raise ValueError(f"{what}: method must be 'bivariate' or 'coupled', got {self.method!r}")
+        p = self.p
+        if isinstance(p, str):
+            try:
+                p = Fraction(p)
+            except (ValueError, ZeroDivisionError):
+                raise ValueError(f"{what}: p must be a fraction or a number, got {self.p!r}") from None
+        check_in_range(p, f"{what} p", 0, 1, lo_open=True, hi_open=True)
+        frac = Fraction(p).limit_denominator(64) if isinstance(p, float) else Fraction(p)
+        if isinstance(p, float) and abs(float(frac) - p) > 1e-12:
+            frac = Fraction(p)
+        object.__setattr__(self, "p", frac)
+        object.__setattr__(self, "steps", _check_steps(self.steps, what, lo=1))
+        eps = float(check_real(self.eps, f"{what} eps"))
+        if not (math.isfinite(eps) and eps >= 0):
+            raise ValueError(f"{what}: eps must be finite and ≥ 0, got {self.eps}")
+        object.__setattr__(self, "eps", eps)
+        if self.method == "bivariate":
+            if eps:
+                raise ValueError(f"{what}: eps applies to the coupled route (muon_p_coupled) only")
+            if frac not in MUON_P_RECURRENCES:
+                raise ValueError(
+                    f"{what}: p = {frac} has no published bivariate recurrence "
+                    f"(supported: {', '.join(map(str, MUON_P_RECURRENCES))}); use muon_p_coupled:{frac}"
+                )
+        else:
+            q = Fraction((1 - frac) / 2)
+            if q.denominator > 64:
+                raise ValueError(f"{what}: (1 − p)/2 = {q} needs a root of order > 64; choose p = 1 − 2k/r, r ≤ 64")
+
+    @property
+    def kind(self) -> str:
+        return "muon_p_coupled" if self.method == "coupled" else "muon_p"
+
+    def __str__(self) -> str:
+        parts = [self.kind, str(self.p)]
+        if self.steps is not None:
+            parts.append(str(self.steps))
+        if self.eps:
+            parts.append(f"eps={self.eps!r}")
+        return ":".join(parts)
+
+    def to_json(self) -> dict:
+        out = super().to_json()
+        out.pop("method", None)  # the kind says it
+        return out
+
+    @property
+    def stable_bound(self) -> float:
+        if self.method == "coupled":
+            return 1.0
+        return MUON_P_RECURRENCES[self.p].stable_bound
+
+    def __call__(self, X: Any, *, compute_dtype: Any = None, check_finite: bool = True) -> Any:
+        return muon_p(
+            X,
+            float(self.p),
+            self.steps,
+            method=self.method,
+            eps=self.eps,
+            compute_dtype=compute_dtype,
+            check_finite=check_finite,
+        )
+
+    def scalar_map(self, sigma_hat: Any, *, check_range: bool = True) -> Any:
+        """The route's map; for the bivariate recurrence ``check_range`` raises above the stable bound."""
+        if self.method == "bivariate":
+            return muon_p_scalar_map(float(self.p), sigma_hat, self.steps, check_range=check_range)
+        ops, x, restore = sigma_batch(sigma_hat)  # σ̂ (σ̂² + ε)^{−(1−p)/2}
+        with ops.guard():
+            return restore(x * ops.power(x * x + ops.scalar(self.eps), ops.scalar((float(self.p) - 1) / 2)))
+
+    def target(self, sigma_hat: Any) -> Any:
+        return _power(sigma_hat, float(self.p))
+
+    def exact(self, X: Any, *, rtol: float | None = None) -> Any:
+        """U Σ̂^p Vᵀ of X₀ = X/(‖X‖_F + 1e-7), Muon^p's own normalisation."""
+        return fractional_power(normalize(X, MUON_P_NORMALIZATION), float(self.p), rtol=rtol)
+
+    def normalized_sigma(self, sigma: Any, fro: Any) -> Any:
+        return sigma / (fro * MUON_P_NORMALIZATION.scale + MUON_P_NORMALIZATION.eps)
+
+
+@dataclass(frozen=True)
+class ExactSpec(Spec):
+    """An exact reference: ``polar`` (SVD), ``polar_qdwh``, ``msign`` or ``fractional_power:<p>``."""
+
+    name: str = "msign"
+    p: Fraction | None = None
+
+    KINDS: ClassVar[tuple[str, ...]] = ("polar", "polar_qdwh", "msign", "fractional_power")
+    matmul_only: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if self.name not in self.KINDS:
+            raise ValueError(f"spec: unknown exact map {self.name!r}; exact maps: {', '.join(self.KINDS)}")
+        what = f"spec {self.name}"
+        if self.name == "fractional_power":
+            if self.p is None:
+                raise ValueError(f"{what}: needs p (fractional_power:<p>)")
+            p = Fraction(self.p) if not isinstance(self.p, float) else Fraction(self.p).limit_denominator(10**6)
+            check_in_range(p, f"{what} p", 0, 1)
+            object.__setattr__(self, "p", p)
+        elif self.p is not None:
+            raise ValueError(f"{what}: takes no p")
+
+    @property
+    def kind(self) -> str:
+        return self.name
+
+    def __str__(self) -> str:
+        return self.name if self.p is None else f"{self.name}:{self.p}"
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {"kind": self.name}
+        if self.p is not None:
+            out["p"] = str(self.p)
+        return out
+
+    def __call__(self, X: Any, *, compute_dtype: Any = None, check_finite: bool = True) -> Any:
+        if compute_dtype is not None:
+            raise ValueError(f"spec {self}: an exact map takes no compute_dtype (it runs in X's precision)")
+        if self.name == "fractional_power":
+            return fractional_power(X, float(self.p))
+        if self.name == "msign":
+            return msign(X)
+        return polar(X, "qdwh" if self.name == "polar_qdwh" else "svd")
+
+    def scalar_map(self, sigma_hat: Any, *, check_range: bool = True) -> Any:
+        return self.target(sigma_hat)
+
+    def target(self, sigma_hat: Any) -> Any:
+        return _power(sigma_hat, float(self.p)) if self.p is not None else _ones(sigma_hat)
+
+    def exact(self, X: Any, *, rtol: float | None = None) -> Any:
+        if self.name == "fractional_power":
+            return fractional_power(X, float(self.p), rtol=rtol)
+        if self.name == "msign":
+            return msign(X, rtol=rtol)
+        return polar(X)
+
+
+# --- parsing ----------------------------------------------------------------------------------
+
+_CLASSES: tuple[type[Spec], ...] = (NewtonSchulzSpec, SoftenSpec, MuonPSpec, ExactSpec)
+
+
+def spec_kinds() -> list[str]:
+    """Every kind of the string grammar."""
+    return [k for cls in _CLASSES for k in cls.KINDS]
+
+
+def parse_spec(value: Any) -> Spec:
+    """The :class:`Spec` of a string, a JSON object (dict), a ``.json`` file path or a spec itself.
+
+    A bare registered schedule name means ``ns:<name>``; a designed schedule file (written by
+    :func:`spectral_la.save_schedule`) means ``ns`` with that schedule. An unknown name is
+    answered with the closest schedule names and kinds.
+    """
+    if isinstance(value, Spec):
+        return value
+    if isinstance(value, Schedule):
+        return NewtonSchulzSpec(value)
+    if isinstance(value, dict):
+        return _from_json(value, "spec")
+    if isinstance(value, Path) or (isinstance(value, str) and value.endswith(".json")):
+        return _from_file(Path(value))
+    if not isinstance(value, str):
+        raise TypeError(f"a spec must be a string, a JSON object or a Spec, got {type(value).__name__}")
+    return _from_text(value)
+
+
+def _from_file(path: Path) -> Spec:
+    from spectral_la.design import read_json
+
+    data = read_json(path)
+    if isinstance(data, dict) and "rows" in data:  # a designed schedule file
+        from spectral_la.design import schedule_from_json
+
+        sched = schedule_from_json(data, str(path))
+        if sched.name in schedules and schedules[sched.name] != sched:
+            raise ValueError(
+                f"{path}: names its schedule {sched.name!r}, which is registered with other rows or settings; "
+                "rename it in the file (field 'name') so its results are not labelled as the registered one"
+            )
+        return NewtonSchulzSpec(sched)
+    return _from_json(data, str(path))
+
+
+def _from_text(text: str) -> Spec:
+    if not text:
+        raise ValueError("a spec must not be empty")
+    kind, *fields = text.split(":")
+    if kind not in spec_kinds():
+        if not fields and kind in schedules:
+            return NewtonSchulzSpec(kind)
+        close = difflib.get_close_matches(kind, list(schedules) + spec_kinds(), n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
+        raise ValueError(
+            f"spec {text!r}: {kind!r} is neither a registered schedule nor a kind; {hint}"
+            f"schedules: {', '.join(sorted(schedules))}; kinds: {', '.join(spec_kinds())}"
+        )
+    positional = [f for f in fields if "=" not in f]
+    options = {}
+    for f in fields:
+        if "=" in f:
+            key, _, raw = f.partition("=")
+            if key in options:
+                raise ValueError(f"spec {text!r}: option {key!r} given twice")
+            options[key] = raw
+    if fields and any("=" in f for f in fields[: len(positional)]):
+        raise ValueError(f"spec {text!r}: options (key=value) come after the positional fields")
+    try:
+        return _build(kind, positional, options, text)
+    except (TypeError, ValueError) as exc:
+        msg = str(exc)
+        raise ValueError(msg if msg.startswith(f"spec {text!r}") else f"spec {text!r}: {msg}") from None
+
+
+_POSITIONAL = {
+    "ns": ("schedule", "steps"),
+    "gram_ns": ("schedule", "steps"),
+    "soften": ("s", "schedule", "steps"),
+    "muon_p": ("p", "steps"),
+    "muon_p_coupled": ("p", "steps"),
+    "polar": (),
+    "polar_qdwh": (),
+    "msign": (),
+    "fractional_power": ("p",),
+}
+_REQUIRED = {"ns": 1, "gram_ns": 1, "soften": 2, "muon_p": 1, "muon_p_coupled": 1, "fractional_power": 1}
+_OPTIONS = {
+    "ns": ("normalize",),
+    "gram_ns": ("normalize", "restart_after"),
+    "soften": ("normalize",),
+    "muon_p_coupled": ("eps",),
+}
+
+
+def _number(raw: str, field: str, convert: Any, what: str) -> Any:
+    try:
+        return convert(raw)
+    except (ValueError, ZeroDivisionError, OverflowError):
+        raise ValueError(f"{field} must be {what}, got {raw!r}") from None
+
+
+def _build(kind: str, positional: list[str], options: dict[str, str], text: str) -> Spec:
+    names = _POSITIONAL[kind]
+    need = _REQUIRED.get(kind, 0)
+    if not need <= len(positional) <= len(names):
+        expected = ":".join([kind, *(f"<{n}>" for n in names[:need])] + [f"[<{n}>]" for n in names[need:]])
+        raise ValueError(f"expected {expected} ({len(positional)} fields given)")
+    unknown = sorted(set(options) - set(_OPTIONS.get(kind, ())))
+    if unknown:
+        allowed = ", ".join(_OPTIONS.get(kind, ())) or "none"
+        raise ValueError(f"unknown option(s) {unknown} for {kind}; options: {allowed}")
+    values: dict[str, Any] = {}
+    for name, raw in zip(names, positional, strict=False):
+        if name == "steps":
+            values["steps"] = _number(raw, "steps", int, "an int")
+        elif name == "s":
+            values["s"] = _number(raw, "s", float, "a number")
+        elif name == "p":
+            values["p"] = _number(raw, "p", Fraction, "a fraction or a number")
+        else:
+            values[name] = raw
+    if "normalize" in options:
+        values["normalize"] = _parse_norm(options["normalize"], f"spec {text!r}")
+    if "restart_after" in options:
+        raw = options["restart_after"]
+        values["restart_after"] = (
+            () if raw == "none" else tuple(_number(k, "restart_after", int, "a step count") for k in raw.split("+"))
+        )
+    if "eps" in options:
+        values["eps"] = _number(options["eps"], "eps", float, "a number")
+    return _construct(kind, values)
+
+
+def _construct(kind: str, values: dict[str, Any]) -> Spec:
+    if kind in ("ns", "gram_ns"):
+        return NewtonSchulzSpec(gram=kind == "gram_ns", **values)
+    if kind == "soften":
+        return SoftenSpec(**values)
+    if kind in ("muon_p", "muon_p_coupled"):
+        return MuonPSpec(method="coupled" if kind == "muon_p_coupled" else "bivariate", **values)
+    return ExactSpec(name=kind, **values)
+
+
+_JSON_FIELDS = {
+    "ns": ("schedule", "steps", "normalize"),
+    "gram_ns": ("schedule", "steps", "normalize", "restart_after"),
+    "soften": ("s", "schedule", "steps", "normalize"),
+    "muon_p": ("p", "steps"),
+    "muon_p_coupled": ("p", "steps", "eps"),
+    "polar": (),
+    "polar_qdwh": (),
+    "msign": (),
+    "fractional_power": ("p",),
+}
+
+
+def _from_json(data: Any, where: str) -> Spec:
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: a spec must be a JSON object, got {type(data).__name__}")
+    kind = data.get("kind")
+    if kind not in _JSON_FIELDS:
+        raise ValueError(f"{where}: field 'kind' must be one of {', '.join(_JSON_FIELDS)}, got {kind!r}")
+    unknown = sorted(set(data) - {"kind", *_JSON_FIELDS[kind]})
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {unknown} for kind {kind!r}")
+    values = {k: v for k, v in data.items() if k != "kind"}
+    try:
+        if isinstance(values.get("schedule"), dict):
+            from spectral_la.design import schedule_from_json
+
+            values["schedule"] = schedule_from_json(values["schedule"], f"{where}: field 'schedule'")
+        if isinstance(values.get("p"), str):
+            values["p"] = _number(values["p"], "p", Fraction, "a fraction or a number")
+        if isinstance(values.get("restart_after"), list):
+            values["restart_after"] = tuple(values["restart_after"])
+        for key in ("steps",):
+            if key in values and (isinstance(values[key], bool) or not isinstance(values[key], int)):
+                raise ValueError(f"field {key!r} must be an integer, got {values[key]!r}")
+        return _construct(kind, values)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def spec_json_text(spec: Spec) -> str:
+    """The spec's JSON form as text (one line)."""
+    return json.dumps(spec.to_json(), sort_keys=True)
