@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -80,7 +82,7 @@ def measured_response(
     rows = []
     jobs = [(name, dt) for name in frobenius_schedules(names) for dt in dtypes]
     for name, dtype in tqdm(jobs, desc="schedule response", disable=not progress):
-        sigma = torch.logspace(0, np.log10(sl.schedules[name].interval[0]), n, dtype=torch.float64)
+        sigma = torch.logspace(0, math.log10(sl.schedules[name].interval[0]), n, dtype=torch.float64)
         measured = response(
             f"ns:{name}", sigma, mode="matrix", dtype=torch.float64, compute_dtype=dtype, device=device, seed=0
         )
@@ -88,6 +90,7 @@ def measured_response(
             {
                 "schedule": name,
                 "compute": str(dtype).removeprefix("torch."),
+                "storage": "float64",
                 "n": n,
                 "max_response_error": max(abs(r["measured"] - r["predicted"]) for r in measured),
                 "max_leakage": max(r["leakage"] for r in measured),

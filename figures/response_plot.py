@@ -14,6 +14,7 @@ on a matrix with exactly those singular values in a chosen dtype and plots uáµ¢á
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import torch
@@ -91,7 +92,7 @@ def response_data(
             )
         if measured:
             k = min(measured_shape)
-            grid = torch.logspace(float(lg[0]), 0, k, dtype=torch.float64).flip(0)
+            grid = torch.logspace(0, math.log10(lo), k, dtype=torch.float64)  # the report's grid (1 down to lo)
             label = measured_label(storage, compute)
             for r in response(
                 m, grid, mode="matrix", dtype=storage, compute_dtype=compute, shape=tuple(measured_shape)

@@ -216,3 +216,29 @@ def test_every_spec_builds_an_analysis_method():
                 method(text)
             continue
         assert method(text).name == text
+
+
+def test_the_cli_overlay_and_the_report_table_measure_the_same_experiment():
+    """Same spec, shape, storage and compute dtype: the CLI's measured overlay and the report's table agree."""
+    from analysis.schedule_response import measured_response
+    from figures.response_plot import response_data
+
+    n, ell = 24, sl.schedules["polar_express"].interval[0]
+    row = measured_response(["polar_express"], n=n, dtypes=(torch.bfloat16,), progress=False)[0]
+    assert (row["storage"], row["compute"]) == ("float64", "bfloat16")
+    cli = [
+        r
+        for r in response_data(
+            ["polar_express"],
+            sigma_range=(ell, 1.0),
+            points=10,
+            storage_dtype="fp64",
+            compute_dtype="bf16",
+            measured_shape=(n, n),
+        )
+        if r["kind"].startswith("measured")
+    ]
+    assert {r["kind"] for r in cli} == {"measured (storage fp64, compute bf16)"}
+    predicted = sl.scalar_map("polar_express", torch.tensor([r["sigma"] for r in cli], dtype=torch.float64))
+    cli_error = max(abs(r["f"] - float(p)) for r, p in zip(cli, predicted, strict=True))
+    assert cli_error == row["max_response_error"]
