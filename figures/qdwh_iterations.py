@@ -11,17 +11,22 @@ from figures._style import new_figure, save
 KAPPAS = (1e1, 1e2, 1e4, 1e6, 1e8, 1e10, 1e12, 1e14, 1e16)
 
 
-def data(n: int = 96) -> list[dict]:
-    return qdwh_convergence(n=n, kappas=KAPPAS, progress=False)
+def data(n: int = 96, kappas=KAPPAS) -> list[dict]:
+    return qdwh_convergence(n=n, kappas=kappas, progress=False)
 
 
-def make(out_dir: str | Path = "figures/out") -> list[Path]:
-    rows = data()
+def title(n: int) -> str:
+    """The left panel's title (the report's caption uses the same call)."""
+    return f"QDWH iterations, {n}×{n} fp64"
+
+
+def make(out_dir: str | Path = "figures/out", *, n: int = 96, kappas=KAPPAS) -> list[Path]:
+    rows = data(n, kappas)
     fig, (ax1, ax2) = new_figure(2, width=9.0)
     k = [r["kappa"] for r in rows]
     ax1.plot(k, [r["iterations"] for r in rows], "o-", label="QDWH iterations")
     ax1.axhline(6, color="grey", ls="--", label="Nakatsukasa–Bai–Gygi bound (6)")
-    ax1.set(xscale="log", xlabel="κ(X)", ylabel="iterations", ylim=(0, 7.5), title="QDWH iterations, 96×96 fp64")
+    ax1.set(xscale="log", xlabel="κ(X)", ylabel="iterations", ylim=(0, 7.5), title=title(n))
     ax1.legend()
     ax2.plot(k, [r["backward_over_u"] for r in rows], "o-", label="‖X − UH‖_F/‖X‖_F / u")
     ax2.plot(k, [r["orthogonality_over_u"] for r in rows], "s-", label="‖UᵀU − I‖_F / u")

@@ -7,6 +7,7 @@ command's figure); ``make`` is the report's version on a power-law spectrum.
 from __future__ import annotations
 
 import sys
+import textwrap
 from pathlib import Path
 
 import torch
@@ -14,6 +15,7 @@ import torch
 import spectral_la as sl
 from analysis.softening import test_matrix
 from figures._style import new_figure, save
+from spectral_la.dtypes import parse_dtype, precision_label
 
 SCHEDULES = ("polar_express", "jordan_ns5")
 S = 0.3
@@ -75,14 +77,40 @@ def plot_softening(
             )
         ax.set(xscale="log", xlabel="ρ = σ/‖X‖_F", ylabel="singular value of the softened update", title=f"s = {sv:g}")
         ax.legend(loc="lower right", fontsize=7)
-    fig.suptitle(title or "Soft-Muon: claimed closed form vs finite-step blend")
+    fig.suptitle(textwrap.fill(title or "Soft-Muon: claimed closed form vs finite-step blend", 60), fontsize=10)
     return fig, d
 
 
-def make(out_dir: str | Path = "figures/out") -> list[Path]:
+def title(*, family: str, shape: tuple[int, int], s, dtype, compute_dtype=None) -> str:
+    """The figure's title from its parameters (the report's caption uses the same call)."""
+    s_text = ", ".join(f"{v:g}" for v in (s if isinstance(s, (list, tuple)) else [s]))
+    return (
+        f"Soft-Muon: claimed closed form vs finite-step blend, s = {s_text} "
+        f"({family} spectrum, {shape[0]}×{shape[1]}, {precision_label(dtype, compute_dtype)})"
+    )
+
+
+def make(
+    out_dir: str | Path = "figures/out",
+    *,
+    schedules=SCHEDULES,
+    s=S,
+    family: str = "powerlaw",
+    shape: tuple[int, int] = (128, 512),
+    dtype="float32",
+    compute_dtype=None,
+) -> list[Path]:
+    """The report's figure, with every parameter the report's table states (its ReportConfig)."""
+    dtype = parse_dtype(dtype, "dtype")
+    compute_dtype = parse_dtype(compute_dtype, "compute_dtype", allow_none=True)
+    x = test_matrix(family, *shape)
     fig, _ = plot_softening(
-        dtype=torch.float64,
-        title="Soft-Muon: claimed closed form vs finite-step blend\n(power-law spectrum, 128×512, float64)",
+        schedules,
+        s,
+        x,
+        dtype=dtype,
+        compute_dtype=compute_dtype,
+        title=title(family=family, shape=shape, s=s, dtype=dtype, compute_dtype=compute_dtype),
     )
     return save(fig, out_dir, "softening")
 

@@ -32,18 +32,29 @@ from figures import (
     stability,
 )
 from spectral_la.atomic_files import atomic_write_text
+from spectral_la.dtypes import parse_dtype, precision_label
 
 __all__ = ["FIGURES", "SECTIONS", "ReportConfig", "build_report"]
 
-#: The report's figures: name → maker ``make(out_dir, **kwargs) -> [paths]`` (figures/<name>.py).
+#: The report's figures: name → ``(out_dir, cfg) -> [paths]``, each drawn with the parameters of the
+#: :class:`ReportConfig` whose values the section's prose and caption state (figures/<name>.py).
 FIGURES = {
-    "ns_response": response_plot.make,
-    "softening": softening.make,
-    "recurrence_accuracy": recurrence_accuracy.make,
-    "qdwh_iterations": qdwh_iterations.make,
-    "error_split": error_split.make,
-    "stability": stability.make,
-    "real_states": real_states.make,
+    "ns_response": lambda out, cfg: response_plot.make(out),
+    "softening": lambda out, cfg: softening.make(
+        out,
+        schedules=cfg.soft_schedules[:2],
+        s=cfg.soft_s,
+        family=cfg.soft_figure_family,
+        shape=cfg.soft_sizes[-1],
+        dtype=cfg.soft_dtype,
+    ),
+    "recurrence_accuracy": lambda out, cfg: recurrence_accuracy.make(out),
+    "qdwh_iterations": lambda out, cfg: qdwh_iterations.make(out, n=cfg.qdwh_n, kappas=cfg.qdwh_kappas),
+    "error_split": lambda out, cfg: error_split.make(out, shape=cfg.accuracy_size),
+    "stability": lambda out, cfg: stability.make(
+        out, cache=Path(out).parent / "stability.csv", shape=cfg.stability_shape
+    ),
+    "real_states": lambda out, cfg: real_states.make(out),
 }
 
 
@@ -85,6 +96,9 @@ class ReportConfig:
     soft_schedules: tuple = ("polar_express", "jordan_ns5", "dion_ns5", "you_ns6")
     soft_s: float = 0.5
     soft_sizes: tuple = ((256, 256), (256, 1024))
+    soft_figure_family: str = "powerlaw"
+    soft_dtype: str = "float32"
+    stability_shape: str = "64x64"
     muonp_points: int = 601
     muonp_shape: tuple[int, int] = (64, 256)
     roots_n: int = 32
@@ -108,6 +122,7 @@ class ReportConfig:
             gram_shape=(16, 64),
             soft_schedules=("polar_express", "jordan_ns5"),
             soft_sizes=((32, 32), (32, 96)),
+            stability_shape="32x32",
             muonp_points=61,
             muonp_shape=(16, 48),
             roots_n=12,
@@ -192,13 +207,22 @@ def section_softening(cfg: ReportConfig, fig, progress: bool) -> list[str]:
         schedules=cfg.soft_schedules,
         s_values=(cfg.soft_s,),
         sizes=cfg.soft_sizes,
+        dtype=parse_dtype(cfg.soft_dtype),
         device=cfg.device,
         progress=progress,
     )
+    fig_title = softening.title(
+        family=cfg.soft_figure_family, shape=cfg.soft_sizes[-1], s=cfg.soft_s, dtype=cfg.soft_dtype
+    )
     return [
         "## Soft-Muon: claimed closed form vs the finite-step blend\n",
-        fig("softening", "Claimed (1 − s) + sρ against the finite-step map and the measured singular values."),
-        f"Deviation of the real blend from the claimed map (1 − s) + sσ/‖X‖_F at s = {cfg.soft_s}, float32, "
+        fig(
+            "softening",
+            f"{fig_title}: the claimed (1 − s) + sρ against the finite-step map of "
+            f"{', '.join(cfg.soft_schedules[:2])} and the measured singular values.",
+        ),
+        f"Deviation of the real blend from the claimed map (1 − s) + sσ/‖X‖_F at s = {cfg.soft_s}, "
+        f"{precision_label(cfg.soft_dtype)}, "
         f"per schedule, spectrum family and shape ({', '.join(_x(sz) for sz in cfg.soft_sizes)}; "
         "analysis.softening: max_rel = worst σ, mean_rel = average over σ, fro_rel = Frobenius-relative of the "
         "matrices).\n",
@@ -218,7 +242,11 @@ def section_errors(cfg: ReportConfig, fig, progress: bool) -> list[str]:
     certificate = error_report("ns:polar_express", probe, dps=30)
     return [
         "## Error split: approximation vs rounding\n",
-        fig("error_split", "Approximation error (method in mpmath vs exact) and rounding (dtype run vs mpmath run)."),
+        fig(
+            "error_split",
+            f"{error_split.title(cfg.accuracy_size)}: approximation error (method in mpmath vs exact) and "
+            "rounding (dtype run vs mpmath run).",
+        ),
         "How accurate the references are: the mpmath run of an iteration is certified by python-flint's ball "
         f"arithmetic (on a {_x(cfg.accuracy_size)} Gaussian matrix at 30 digits, Polar Express's mpmath run is "
         f"within {certificate['approximation_run_radius']:.1e} of exact arithmetic, entrywise); the exact "
@@ -227,7 +255,8 @@ def section_errors(cfg: ReportConfig, fig, progress: bool) -> list[str]:
         "## Stability sweep\n",
         fig(
             "stability",
-            "Relative error vs κ by dtype (cached, resumable sweep in stability.csv). The iterations are "
+            f"Relative error vs κ by storage dtype, {_x(cfg.stability_shape.split('x'))} (compute fp32 for bf16/fp16; "
+            "cached, resumable sweep in stability.csv). The iterations are "
             "measured against msign (U_r V_rᵀ, zero on the null space: their limit), not a polar factor; "
             "float64 rows against a 30-digit reference.",
         ),
@@ -238,7 +267,7 @@ def section_errors(cfg: ReportConfig, fig, progress: bool) -> list[str]:
         "allows.\n",
         markdown_table(accuracy),
         f"## QDWH: iterations and backward error vs condition number ({cfg.qdwh_n}×{cfg.qdwh_n}, float64)\n",
-        fig("qdwh_iterations", "QDWH iterations and backward error against κ."),
+        fig("qdwh_iterations", f"{qdwh_iterations.title(cfg.qdwh_n)}: iterations and backward error against κ."),
         "Nakatsukasa–Bai–Gygi (2010) bound: at most 6 iterations for κ ≤ 1e16. Backward error "
         "‖X − UH‖_F/‖X‖_F and orthogonality ‖UᵀU − I‖_F in units of u.\n",
         markdown_table(qdwh_rows),
@@ -335,8 +364,7 @@ def build_report(
     figure_paths = {}
     makers = FIGURES if figures is None else figures
     for name, make in tqdm(makers.items(), desc="figures", disable=not progress):
-        kwargs = {"cache": out_dir / "stability.csv"} if name == "stability" else {}
-        figure_paths[name] = make(fig_dir, **kwargs)[0].relative_to(out_dir)
+        figure_paths[name] = make(fig_dir, cfg)[0].relative_to(out_dir)
 
     def fig(name: str, caption: str) -> str:
         if name not in figure_paths:  # a figure left out by the caller

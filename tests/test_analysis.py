@@ -148,3 +148,36 @@ def test_coupled_root_and_whitening_and_tracking_rows():
     assert w["near-isotropic (±5%)"]["isotropic_rel_error"] < w["gaussian 128x64"]["isotropic_rel_error"]
     t = tracking_accuracy(steps=(1,))
     assert t[0]["angle_top1"] <= 1e-12  # first update is the exact eigh basis
+
+
+def test_each_figure_and_the_text_beside_it_carry_the_same_parameters(tmp_path, monkeypatch):
+    """A figure's title and its caption in the report come from the same ReportConfig values."""
+    from figures import error_split, qdwh_iterations, softening
+    from lab.report import FIGURES, ReportConfig, build_report
+
+    drawn: dict[str, list[str]] = {}
+    for module in (error_split, qdwh_iterations, softening):
+        real_save = module.save
+
+        def capture(fig, out_dir, name, real_save=real_save):
+            titles = [ax.get_title() for ax in fig.axes]
+            titles += [fig._suptitle.get_text()] if fig._suptitle is not None else []
+            drawn[name] = [" ".join(t.split()) for t in titles]  # a long title is wrapped onto lines
+            return real_save(fig, out_dir, name)
+
+        monkeypatch.setattr(module, "save", capture)
+    cfg = ReportConfig.quick()
+    names = ("error_split", "qdwh_iterations", "softening")
+    text = build_report(tmp_path, config=cfg, figures={k: FIGURES[k] for k in names}, progress=False).read_text()
+    expected = {
+        "error_split": error_split.title(cfg.accuracy_size),
+        "qdwh_iterations": qdwh_iterations.title(cfg.qdwh_n),
+        "softening": softening.title(
+            family=cfg.soft_figure_family, shape=cfg.soft_sizes[-1], s=cfg.soft_s, dtype=cfg.soft_dtype
+        ),
+    }
+    for name, title in expected.items():
+        assert title in drawn[name], (name, drawn[name])
+        assert title in text, name
+    # the sizes differ from each module's own defaults, so a figure drawn with those would fail above
+    assert cfg.accuracy_size != (16, 24) and cfg.qdwh_n != 96 and cfg.soft_sizes[-1] != (128, 512)
