@@ -107,6 +107,7 @@ def _stability_tasks(grid: dict) -> list[dict]:
         grid["rank_deficiencies"],
         grid["seeds"],
         grid["reference"][0],
+        grid["compute_dtypes"],
     )
 
 
@@ -114,7 +115,7 @@ def _stability_run(task: dict, device: str) -> dict:
     from analysis.stability import run_case
 
     row = run_case(task, device)
-    return {k: row[k] for k in ("rel_error", "rounding_error", "finite")}
+    return {k: row[k] for k in STABILITY_VALUES}
 
 
 def _softening_tasks(grid: dict) -> list[dict]:
@@ -195,6 +196,7 @@ KINDS = {
         {
             "methods": ["ns:polar_express"],
             "dtypes": ["float32"],
+            "compute_dtypes": ["default"],
             "kappas": [1e2],
             "shapes": ["64x64"],
             "rank_deficiencies": [0.0],

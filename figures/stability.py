@@ -30,7 +30,7 @@ def make(out_dir: str | Path = "figures/out", cache: str | Path | None = None, *
             pts = sorted(
                 (r["kappa"], r["rel_error"], r["rounding_error"])
                 for r in rows
-                if r["method"] == spec and r["dtype"] == dtype and r["shape"] == shape
+                if r["method"] == spec and r["storage_dtype"] == dtype and r["shape"] == shape
             )
             (line,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=f"{dtype}: total")
             ax.plot(

@@ -214,7 +214,12 @@ class TorchOps:
 
     @staticmethod
     def is_positive_definite(a) -> bool:
-        """Whether every matrix of the batch has a Cholesky factor (one host synchronisation)."""
+        """Whether every matrix of the batch has a Cholesky factor (one host synchronisation).
+
+        Half types are factored in float32 (torch has no bf16/fp16 Cholesky; the widening is exact).
+        """
+        if a.dtype in (torch.bfloat16, torch.float16):
+            a = a.float()
         return bool((torch.linalg.cholesky_ex(a).info == 0).all())
 
     @staticmethod

@@ -54,14 +54,15 @@ iterations never meet an input on which they would diverge or produce NaN.
 from __future__ import annotations
 
 import contextlib
+import math
 import numbers
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from spectral_la.backend import working
-from spectral_la.errors import NotPositiveSemidefiniteError, SingularMatrixError
+from spectral_la.errors import DivergedError, NotPositiveSemidefiniteError, SingularMatrixError
 from spectral_la.inverse_root import SLACK, scaled_shift, symmetric_part_checked
-from spectral_la.newton_schulz import gram_polynomial
+from spectral_la.newton_schulz import band, gram_polynomial
 from spectral_la.schedules import Schedule, schedules
 from spectral_la.validation import MAX_STEPS, check_in_range, check_int, check_result_finite
 
@@ -149,13 +150,29 @@ def _shifted_operand(A: Any, eps: Any, tol: Any, compute_dtype: Any, check_finit
 
 
 def _run(
-    ops: Any, state: tuple, step: Any, residual: Any, steps: int | None, max_iterations: int, check_every: int, tol: Any
+    ops: Any,
+    state: tuple,
+    step: Any,
+    residual: Any,
+    steps: int | None,
+    max_iterations: int,
+    check_every: int,
+    tol: Any,
+    bound: Any = math.inf,
+    name: str = "coupled iteration",
 ) -> tuple[tuple, int, Any, bool]:
-    """Fixed ``steps``, or iterate until residual ≤ tol and then one more (quadratic) step."""
+    """Fixed ``steps``, or iterate until residual ≤ tol and then one more (quadratic) step.
+
+    ``bound``: the largest residual the recurrence can have in exact arithmetic from its start
+    (a number, or a function of the steps run); a final residual above it (or not finite) means an
+    iterate left the range where the recurrence is defined, and raises :class:`DivergedError`
+    (no extra work: the residual is computed for the result anyway).
+    """
     if steps is not None:
         for _ in range(steps):
             state = step(state)
         res = ops.batch_max(residual(state))
+        _check_bounded(res, bound(steps) if callable(bound) else bound, name)
         return state, steps, res, bool(res <= tol)
     it = 0
     res = ops.batch_max(residual(state))
@@ -169,7 +186,17 @@ def _run(
         state = step(state)
         it += 1
         res = ops.batch_max(residual(state))
+    _check_bounded(res, bound(it) if callable(bound) else bound, name)
     return state, it, res, converged
+
+
+def _check_bounded(res: Any, bound: float, name: str) -> None:
+    if not float(res) <= bound:  # also for NaN
+        raise DivergedError(
+            f"{name}: the residual reached {float(res):.3g}, above {bound:.3g}, the most its iterates can have in "
+            "exact arithmetic from the scaled start: an iterate left the range where the recurrence is defined "
+            "(rounding in a low compute dtype, or eps too small for the dtype); use a wider compute dtype or eps > 0"
+        )
 
 
 def coupled_newton(ops: Any, b: Any, r: int, steps, max_iterations, check_every, tol):
@@ -187,7 +214,12 @@ def coupled_newton(ops: Any, b: Any, r: int, steps, max_iterations, check_every,
     def residual(state):
         return ops.fro(state[1] - eye)
 
-    (x, _), it, res, converged = _run(ops, (x, m), step, residual, steps, max_iterations, check_every, tol)
+    # M₀ = zB has its eigenvalues in (0, (r+1)/2]; each step maps them into (0, 1] (Guo–Higham 2006,
+    # Lemma 3.3 for this scaling), so ‖M_k − I‖_F ≤ √n; twice that allows for rounding.
+    bound = 2 * math.sqrt(n) * max(1.0, (r - 1) / 2)
+    (x, _), it, res, converged = _run(
+        ops, (x, m), step, residual, steps, max_iterations, check_every, tol, bound, "coupled Newton"
+    )
     return x, it, res, converged
 
 
@@ -222,7 +254,14 @@ def _newton_schulz(ops: Any, b: Any, steps, max_iterations, check_every, tol, sc
     def residual(state):
         return ops.fro(state[1] @ state[0] - eye)
 
-    (y, z, _), it, res, converged = _run(ops, (y, z, 0), step, residual, steps, max_iterations, check_every, tol)
+    # ZY has the eigenvalues f(√λ)² of the sign schedule's composed map f on √(λ/‖B‖_F) ∈ (0, 1], so
+    # ‖Z Y − I‖_F ≤ √n·max(B², 1) with B the rows' band on [0, 1]; twice that allows for rounding.
+    def bound(k: int) -> float:
+        return 2 * math.sqrt(n) * max(band(tuple(sched.coefficients(k))) ** 2, 1.0) if k else 2 * math.sqrt(n)
+
+    (y, z, _), it, res, converged = _run(
+        ops, (y, z, 0), step, residual, steps, max_iterations, check_every, tol, bound, "coupled Newton–Schulz"
+    )
     root_c = ops.sqrt(c)
     return y * root_c, z / root_c, it, res, converged
 

@@ -12,6 +12,7 @@ import mpmath
 import pytest
 import torch
 
+import spectral_la as sl
 from spectral_la import (
     NotPositiveSemidefiniteError,
     SingularMatrixError,
@@ -186,3 +187,18 @@ def test_runs_on_device(device):
     a = _spd(16, 1e2).to(device)
     res = coupled_inverse_root(a, 4, steps=25)
     assert res.root.device.type == device.type and res.converged
+
+
+def test_fixed_step_iterations_that_leave_their_range_raise():
+    """Fixed steps used to return whatever the iterate became (a NaN root reported as an overflow)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(32, 32, generator=g, dtype=torch.float64)
+    a = x @ x.T + 1e-3 * torch.eye(32, dtype=torch.float64)
+    # EO's cans rows have no margin above 1: in bf16, rounding puts an eigenvalue of ZY above it
+    with pytest.raises(sl.DivergedError, match="coupled Newton–Schulz: the residual reached"):
+        sl.coupled_sqrt(a, schedule="eo_cans", steps=6, compute_dtype=torch.bfloat16)
+    # the same input in bf16 with a schedule that keeps its band: no error, residual within the bound
+    _, _, info = sl.coupled_sqrt(a, schedule="polar_express", steps=6, compute_dtype=torch.bfloat16)
+    assert info.residual < 2 * 32**0.5
+    # bf16 no longer fails inside torch's Cholesky (no bf16 kernel): the check runs in fp32
+    assert sl.coupled_inverse_root(a, 2, steps=30, compute_dtype=torch.bfloat16, eps=1e-1).iterations == 30

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 import signal
 import subprocess
@@ -131,3 +132,34 @@ def test_failures_are_recorded_not_fatal(tmp_path):
 def test_bad_grids_name_the_field(kind, grid, match):
     with pytest.raises(ValueError, match=match):
         expand(kind, grid)
+
+
+def test_low_precision_stability_rows_measure_the_iteration_not_the_reference(tmp_path):
+    """bf16 rows used to read 1.55 and inf at κ = 10 (64×64, 128×32): the reference cut real singular values."""
+    from analysis.stability import stability_sweep
+
+    rows = stability_sweep(
+        ("ns:polar_express",),
+        dtypes=("bf16", "fp32"),
+        compute_dtypes=("default", "bf16"),
+        kappas=(10, 1e4),
+        shapes=("64x64", "128x32"),
+        rank_deficiencies=(0.0, 0.5),
+        cache=tmp_path / "s.csv",
+        progress=False,
+        reference="float64",
+    )
+    by = {(r["storage_dtype"], r["compute_dtype"], r["kappa"], r["shape"], r["rank_deficiency"]): r for r in rows}
+    assert {r["compute_dtype"] for r in rows} == {"float32", "bfloat16"}  # "default" is stored as what ran
+    for shape in ("64x64", "128x32"):
+        low, ref = by[("bfloat16", "float32", 10.0, shape, 0.0)], by[("float32", "float32", 10.0, shape, 0.0)]
+        # full rank, κ = 10: every σ̂ is inside Polar Express's interval, so both rows are its approximation
+        # error (≈ 0.08); storage rounding moves σ by ≤ u_bf16 = 2^-8 relative, f by ≤ |f'|·2^-8 ≲ 0.01
+        assert low["measurable"] and abs(low["rel_error"] - ref["rel_error"]) < 0.02
+        assert low["rounding_error"] < 0.01
+        # rank-deficient at κ = 1e4: bf16 rounding noise (‖E‖₂ ≈ 1e-3) reaches the designed σ_min = 1e-4,
+        # so no rank decision is right: the row says so instead of giving a number
+        gone = by[("bfloat16", "float32", 1e4, shape, 0.5)]
+        assert not gone["measurable"] and math.isnan(gone["rel_error"])
+        kept = by[("float32", "float32", 1e4, shape, 0.5)]  # fp32 noise ≈ 1e-7 ≪ 1e-4: measurable
+        assert kept["measurable"] and 1e-8 < kept["reference_rtol"] < 1e-4
