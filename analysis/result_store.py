@@ -2,17 +2,21 @@
 
 Every sweep writes one row per task. The file must never lie:
 
-* **Kill or full disk mid-write.** A row is appended with one ``write`` of a
-  complete line and flushed; a reader drops a last line that lacks its
-  newline (cut off) and every line that does not parse as a full row of the
-  header's fields, so a damaged row is recomputed, never read as data
-  (``6.3e-08`` cut to ``6.3`` is not a parse: the newline is missing).
+* **One row, one line, one checksum.** Every row is one physical line: line breaks inside a
+  value (a multi-line error message) are escaped (``\\n``), and the line ends with the CRC-32
+  of its text. A reader parses each line on its own and keeps it only if its checksum
+  matches, so a line cut anywhere (a kill, a full disk), a value damaged on disk (``True``
+  to ``Tru``, ``0.1`` to ``0.``) or a stray line is recomputed, never read as data, and
+  never hides the rows after it (an unterminated quoted field used to swallow them all).
 * **Damaged values.** With a ``valid`` predicate, a complete line whose values do not parse
-  (``finite`` = "maybe") is ignored like a cut-off one, and its key is computed again.
+  (``finite`` = "maybe") is ignored like a damaged one, and its key is computed again.
 * **Two writers on one file.** Appends take an exclusive ``flock`` on a lock
   file beside the CSV and re-read the keys under it: a key already written by
   another writer is not written again, so rows are never duplicated and the
   header is written once.
+* **Only its own files.** An existing file whose first line is not this store's header
+  (another CSV, another sweep's results, an older format) is refused with an error naming
+  it, and neither the file nor its lock file is followed through a symbolic link.
 
 Values are stored as text; :meth:`ResultStore.rows` returns them as written
 (dicts of str), callers convert.
@@ -24,6 +28,7 @@ import contextlib
 import csv
 import io
 import os
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -47,53 +52,92 @@ class ResultStore:
         self.key_fields = tuple(key_fields)
         if not set(self.key_fields) <= set(self.fields):
             raise ValueError("key_fields must be a subset of fields")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if CRC_FIELD in self.fields:
+            raise ValueError(f"{CRC_FIELD!r} is the store's own column")
+        self.header = ",".join((*self.fields, CRC_FIELD))
         self._lock_path = self.path.with_name(self.path.name + ".lock")
+        for p in (self.path, self._lock_path):
+            if p.is_symlink():
+                raise ValueError(f"{p} is a symbolic link; a results file must be a plain file")
+            if p.exists() and not p.is_file():
+                raise ValueError(f"{p} exists and is not a file")
+        self._check_header()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _check_header(self) -> None:
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as fh:
+            first = fh.readline(len(self.header) + 2).decode("utf-8", errors="replace")
+        if not first:
+            return
+        complete = first.endswith("\n")
+        line = first.rstrip("\n")
+        if (complete and line != self.header) or (not complete and not self.header.startswith(line)):
+            raise ValueError(
+                f"{self.path} is not a results file of this kind (its first line is {line[:80]!r}, expected "
+                f"{self.header[:80]!r}…); choose another output file or move this one away"
+            )
 
     def key(self, row: dict) -> tuple[str, ...]:
         return tuple(str(row[f]) for f in self.key_fields)
 
     def rows(self) -> dict[tuple[str, ...], dict[str, str]]:
-        """Every complete, well-formed row by key (a later duplicate key wins)."""
+        """Every complete row whose checksum matches, by key (a later duplicate key wins)."""
         if not self.path.exists():
             return {}
         text = self.path.read_bytes().decode("utf-8", errors="replace")
-        if not text.endswith("\n"):
-            text = text[: text.rfind("\n") + 1]  # a cut-off last line is never parsed
+        lines = text.split("\n")[:-1]  # the part after the last newline is cut off: never parsed
         out: dict[tuple[str, ...], dict[str, str]] = {}
-        header = list(self.fields)
-        for values in csv.reader(io.StringIO(text)):
-            if values == header or len(values) != len(header):
-                continue
-            row = dict(zip(header, values, strict=True))
-            if self.valid is None or self.valid(row):
+        for line in lines[1:] if lines and lines[0] == self.header else lines:
+            row = self._parse(line)
+            if row is not None and (self.valid is None or self.valid(row)):
                 out[self.key(row)] = row
         return out
+
+    def _parse(self, line: str) -> dict[str, str] | None:
+        body, sep, crc = line.rpartition(",")
+        if not sep or crc != _crc(body):
+            return None
+        try:
+            values = next(csv.reader([body], strict=True))
+        except (csv.Error, StopIteration):
+            return None
+        if len(values) != len(self.fields):
+            return None
+        return {f: _unescape(v) for f, v in zip(self.fields, values, strict=True)}
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         if fcntl is None:  # pragma: no cover
             yield
             return
-        with open(self._lock_path, "a") as lock:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        fd = os.open(self._lock_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | _NOFOLLOW, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 yield
             finally:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
     def append(self, row: dict) -> bool:
         """Append ``row`` unless its key is already stored; True if it was written."""
-        line = io.StringIO()
-        csv.writer(line, lineterminator="\n").writerow([_text(row[f]) for f in self.fields])
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="").writerow([_escape(_text(row[f])) for f in self.fields])
+        body = buf.getvalue()
+        line = f"{body},{_crc(body)}\n"
         with self._locked():
+            self._check_header()
             if self.key(row) in self.rows():
                 return False
             self._repair_tail()
-            with open(self.path, "a", encoding="utf-8", newline="") as fh:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | _NOFOLLOW, 0o644)
+            with os.fdopen(fd, "a", encoding="utf-8", newline="") as fh:
                 if fh.tell() == 0:
-                    fh.write(",".join(self.fields) + "\n")
-                fh.write(line.getvalue())
+                    fh.write(self.header + "\n")
+                fh.write(line)
                 fh.flush()
                 os.fsync(fh.fileno())
         return True
@@ -106,6 +150,32 @@ class ResultStore:
         if data and not data.endswith(b"\n"):
             with open(self.path, "r+b") as fh:
                 fh.truncate(data.rfind(b"\n") + 1)
+
+
+#: The store's own last column: CRC-32 of the rest of the line, 8 hex digits.
+CRC_FIELD = "crc32"
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _crc(body: str) -> str:
+    return f"{zlib.crc32(body.encode('utf-8')):08x}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _unescape(value: str) -> str:
+    out, i = [], 0
+    while i < len(value):
+        ch = value[i]
+        if ch == "\\" and i + 1 < len(value):
+            out.append({"n": "\n", "r": "\r"}.get(value[i + 1], value[i + 1]))
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
 
 
 def _text(value: object) -> str:

@@ -47,6 +47,9 @@ __all__ = ["KINDS", "SweepKind", "SweepSummary", "expand", "run_sweep"]
 
 STABILITY_VALUES = tuple(f for f in STABILITY_FIELDS if f not in STABILITY_KEYS)
 
+#: Errors of the cluster, not of the task: a row holding one is recomputed on resume.
+RETRYABLE_ERRORS = ("KilledWorker", "CommClosedError", "CancelledError", "FutureCancelledError", "TimeoutError")
+
 #: Largest grid one sweep accepts.
 MAX_TASKS = 1_000_000
 
@@ -63,9 +66,13 @@ class SweepKind:
     run: Callable[[dict, str], dict]  # (task, torch device) → its values (raises on failure)
 
     def valid(self, row: dict) -> bool:
-        """A stored row counts as done if it records an error or every value parses."""
+        """A stored row counts as done if it records the task's own error or every value parses.
+
+        An error of the cluster rather than the task (a worker that died too often, a lost
+        connection) is not the task's result: such a row is computed again on resume.
+        """
         if row.get("error"):
-            return True
+            return not row["error"].startswith(RETRYABLE_ERRORS)
         for name in self.value_fields:
             value = row.get(name, "")
             if value in ("True", "False") or name == "rows":

@@ -163,3 +163,79 @@ def test_low_precision_stability_rows_measure_the_iteration_not_the_reference(tm
         assert not gone["measurable"] and math.isnan(gone["rel_error"])
         kept = by[("float32", "float32", 1e4, shape, 0.5)]  # fp32 noise ≈ 1e-7 ≪ 1e-4: measurable
         assert kept["measurable"] and 1e-8 < kept["reference_rtol"] < 1e-4
+
+
+def _toy_run(task: dict, device: str) -> dict:
+    x = int(task["x"])
+    if x % 3 == 1:  # a multi-line error with the CSV's own separators in it
+        raise ValueError(f'task {x} failed:\nline two, with a comma and a "quote"\r\nand a backslash \\n')
+    return {"v": repr(x / 7), "ok": x % 2 == 0}
+
+
+@pytest.fixture
+def toy_kind(monkeypatch):
+    from analysis.sweeps import KINDS, SweepKind
+
+    kind = SweepKind("toy", {"xs": [0]}, ("x",), ("v", "ok"), lambda g: [{"x": str(x)} for x in g["xs"]], _toy_run)
+    monkeypatch.setitem(KINDS, "toy", kind)
+    return kind
+
+
+def _store(kind, path):
+    from analysis.result_store import ResultStore
+
+    return ResultStore(path, (*kind.key_fields, *kind.value_fields, "error"), kind.key_fields, valid=kind.valid)
+
+
+def test_a_file_cut_at_any_byte_resumes_to_exactly_the_serial_rows(toy_kind, tmp_path):
+    """Was: a cut inside a multi-line error field hid every later row (216 tasks: 101 visible, 116 lost)."""
+    grid = {"xs": list(range(7))}
+    serial = tmp_path / "serial.csv"
+    run_sweep("toy", grid, serial, workers=0, progress=False)
+    expected = _store(toy_kind, serial).rows()
+    assert len(expected) == 7 and "\nline two" in expected[("1",)]["error"]
+    data = serial.read_bytes()
+    cut = tmp_path / "cut.csv"
+    for k in range(len(data) + 1):
+        cut.write_bytes(data[:k])
+        summary = run_sweep("toy", grid, cut, workers=0, progress=False)
+        assert _store(toy_kind, cut).rows() == expected, k
+        assert summary.already_done + summary.computed == 7
+        # every key once in the file: nothing appended twice by a resume
+        assert len(cut.read_text().splitlines()) == 1 + 7, k
+
+
+def test_damaged_values_are_recomputed_and_cluster_errors_retried(toy_kind, tmp_path):
+    grid = {"xs": list(range(4))}
+    out = tmp_path / "r.csv"
+    run_sweep("toy", grid, out, workers=0, progress=False)
+    expected = _store(toy_kind, out).rows()
+    text = out.read_text()
+    damaged = text.replace("True,", "Tru,", 1).replace(repr(2 / 7), repr(2 / 7)[:3], 1)  # "0.28…" to "0.2"
+    out.write_text(damaged)
+    assert len(_store(toy_kind, out).rows()) == 2  # the two damaged lines are not read
+    run_sweep("toy", grid, out, workers=0, progress=False)
+    assert _store(toy_kind, out).rows() == expected
+    # a worker that died too often is the cluster's failure, not the task's result: retried on resume
+    other = tmp_path / "k.csv"
+    _store(toy_kind, other).append({"x": "0", "v": "", "ok": "", "error": "KilledWorker: attempted 4 times"})
+    summary = run_sweep("toy", {"xs": [0]}, other, workers=0, progress=False)
+    assert summary.computed == 1 and _store(toy_kind, other).rows()[("0",)]["error"] == ""
+
+
+def test_a_file_that_is_not_ours_is_refused(toy_kind, tmp_path):
+    unrelated = tmp_path / "data.csv"
+    unrelated.write_text("name,value\nalice,3\n")
+    with pytest.raises(ValueError, match="not a results file of this kind"):
+        run_sweep("toy", {"xs": [0]}, unrelated, workers=0, progress=False)
+    assert unrelated.read_text() == "name,value\nalice,3\n"
+    target = tmp_path / "elsewhere.csv"
+    target.write_text("")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    with pytest.raises(ValueError, match="symbolic link"):
+        run_sweep("toy", {"xs": [0]}, link, workers=0, progress=False)
+    (tmp_path / "ok.csv.lock").symlink_to(target)
+    with pytest.raises(ValueError, match="symbolic link"):
+        run_sweep("toy", {"xs": [0]}, tmp_path / "ok.csv", workers=0, progress=False)
+    assert target.read_text() == ""
