@@ -26,6 +26,7 @@ import torch
 import spectral_la as sl
 from spectral_la.certify import certify
 from spectral_la.design import design_schedule
+from spectral_la.validation import check_int
 
 __all__ = ["aol_comparison", "certified_ranking", "products"]
 
@@ -48,6 +49,11 @@ def _steps_for_budget(sched: sl.Schedule, budget: int) -> int | None:
         steps, used = steps + 1, used + cost
 
 
+#: Largest budget of matrix products the ranking certifies (≤ 200 steps of the cheapest, cubic, rows:
+#: each certification stays under certify's work bound, the whole ranking under a minute here).
+MAX_BUDGET = 200
+
+
 def certified_ranking(names=None, *, interval=(1e-3, 1.0), budget: int = 15) -> list[dict]:
     """One row per schedule, ranked by the certified error at the equal budget, then at its own cost.
 
@@ -56,18 +62,19 @@ def certified_ranking(names=None, *, interval=(1e-3, 1.0), budget: int = 15) -> 
     the schedule has fewer rows than the budget pays for and neither repeats nor cycles them; it may
     also use fewer products than the budget when a step does not fit.
     """
+    budget = check_int(budget, "budget", 1, MAX_BUDGET)
     lo, hi = interval
     rows = []
-    for name in names or list(sl.schedules):
-        sched = sl.schedules[name]
-        own = certify(name, interval=(lo, hi)).upper
+    for entry in names or list(sl.schedules):
+        sched = sl.schedules.resolve(entry)  # a registered name or a designed Schedule
+        own = certify(sched, interval=(lo, hi)).upper
         at_budget = _steps_for_budget(sched, budget)
-        eq = certify(name, at_budget, interval=(lo, hi)).upper if at_budget else float("nan")
-        used = products(name, at_budget) if at_budget else ""
-        cost = products(name)
+        eq = certify(sched, at_budget, interval=(lo, hi)).upper if at_budget else float("nan")
+        used = products(sched, at_budget) if at_budget else ""
+        cost = products(sched)
         rows.append(
             {
-                "schedule": name,
+                "schedule": sched.name,
                 "normalization": sched.normalization.kind,
                 "degree": sched.degree,
                 "steps": sched.steps,

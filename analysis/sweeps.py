@@ -292,6 +292,20 @@ def _client(scheduler: str | None, workers: int, threads: int):
     return Client(cluster), cluster
 
 
+def _check_resources(client, resources: dict) -> None:
+    """Fail fast where no worker offers the resources the tasks are pinned to (they would wait forever)."""
+    workers = client.scheduler_info().get("workers", {})
+    offering = [
+        w for w in workers.values() if all(w.get("resources", {}).get(k, 0) >= v for k, v in resources.items())
+    ]
+    if not offering:
+        wanted = ", ".join(f"{k}={v}" for k, v in resources.items())
+        raise ValueError(
+            f"no worker of the cluster offers {wanted} ({len(workers)} worker(s) connected): start GPU workers with "
+            f"`dask worker ADDRESS --resources {wanted}` and pass --scheduler ADDRESS, or drop --gpu"
+        )
+
+
 def run_sweep(
     kind: str,
     grid: dict,
@@ -332,6 +346,8 @@ def run_sweep(
 
     client, cluster = _client(scheduler, workers, threads)
     try:
+        if resources:
+            _check_resources(client, resources)
         futures = {
             client.submit(
                 _execute,

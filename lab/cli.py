@@ -134,8 +134,13 @@ def _main(argv: list[str] | None) -> int:
     rank = sub.add_parser(
         "schedules", help="every registered schedule with its source, ranked by certified error at equal cost"
     )
-    rank.add_argument("--ell", type=float, default=1e-3, help="lower end of the common interval [ℓ, 1]")
-    rank.add_argument("--budget", type=int, default=15, help="matrix products every schedule may spend")
+    rank.add_argument(
+        "designed", nargs="*", help="designed schedule files (or ns specs) to rank beside the registered ones"
+    )
+    rank.add_argument("--ell", type=float, default=1e-3, help="lower end of the common interval [ℓ, 1] (default 1e-3)")
+    rank.add_argument(
+        "--budget", type=int, default=15, help="matrix products every schedule may spend (default 15, at most 200)"
+    )
     rank.add_argument("--sources", action="store_true", help="also print each schedule's source")
     bench = sub.add_parser("bench", help="speed and memory benchmarks (tables + JSON)")
     from benchmarks.__main__ import add_arguments
@@ -194,19 +199,22 @@ def _main(argv: list[str] | None) -> int:
 
 
 def _schedules(args: argparse.Namespace) -> int:
-    from analysis.schedule_ranking import certified_ranking
+    from analysis.schedule_ranking import MAX_BUDGET, certified_ranking
     from analysis.tables import markdown_table
     from spectral_la import schedules
     from spectral_la.validation import check_in_range, check_int
 
     ell = float(check_in_range(args.ell, "--ell", 0, 1, lo_open=True, hi_open=True))
-    budget = check_int(args.budget, "--budget", 1, 10**4)
-    print(f"# Registered schedules on [{ell:g}, 1], at their own cost and at {budget} matrix products\n")
-    print(markdown_table(certified_ranking(interval=(ell, 1.0), budget=budget)))
+    budget = check_int(args.budget, "--budget", 1, MAX_BUDGET)
+    extra = [_ns_schedule(v, "schedules") for v in args.designed]
+    entries = [*schedules, *(s for s in extra if s.name not in schedules)]
+    what = "Registered" + (" and designed" if extra else "")
+    print(f"# {what} schedules on [{ell:g}, 1], at their own cost and at {budget} matrix products\n")
+    print(markdown_table(certified_ranking(entries, interval=(ell, 1.0), budget=budget)))
     if args.sources:
         print("\n## Sources\n")
-        for name, sched in schedules.items():
-            print(f"* `{name}`: {sched.source}")
+        for sched in map(schedules.resolve, entries):
+            print(f"* `{sched.name}`: {sched.source}")
     return 0
 
 

@@ -117,6 +117,11 @@ def _abs_upper(ball: Any) -> float:
     return float(max(abs(ball.lower()), abs(ball.upper())).upper())
 
 
+#: Most box × step evaluations one certify call spends (about 20 µs each on a 2-core CPU: ≈ 10 s);
+#: the refinement stops there (``complete`` False), and a start that alone exceeds it is refused.
+MAX_WORK = 500_000
+
+
 def certify(
     schedule: str | Schedule,
     steps: int | None = None,
@@ -140,7 +145,8 @@ def certify(
     rtol : float
         Stop refining a box once its bound is within (1 + rtol) of the estimate.
     initial_boxes, max_boxes : int
-        Geometric start subdivision and the budget of evaluated boxes.
+        Geometric start subdivision and the budget of evaluated boxes; the boxes times the steps
+        are capped at :data:`MAX_WORK` (a bound on the time of one call: ≈ 10 s here).
     overshoot_delta : float
         Width of the overshoot interval [u, (1 + δ)u].
 
@@ -162,6 +168,13 @@ def certify(
     rtol = float(check_in_range(rtol, "rtol", 0, None, lo_open=True))
     initial_boxes = check_int(initial_boxes, "initial_boxes", 1, 10**6)
     max_boxes = check_int(max_boxes, "max_boxes", initial_boxes, 10**8)
+    if initial_boxes * max(len(rows), 1) > MAX_WORK:
+        raise ValueError(
+            f"certify: {len(rows)} steps × {initial_boxes} initial boxes = {initial_boxes * len(rows)} step "
+            f"evaluations, more than the {MAX_WORK} one call may spend (≈ 10 s); pass fewer initial_boxes or "
+            "steps (past a few hundred steps the balls widen until the bound is inf anyway)"
+        )
+    max_boxes = min(max_boxes, max(initial_boxes, MAX_WORK // max(len(rows), 1)))  # the rest of the budget
     overshoot_delta = float(check_in_range(overshoot_delta, "overshoot_delta", 0, 1, lo_open=True))
     old_prec = flint.ctx.prec
     flint.ctx.prec = _PREC

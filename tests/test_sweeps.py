@@ -239,3 +239,26 @@ def test_a_file_that_is_not_ours_is_refused(toy_kind, tmp_path):
     with pytest.raises(ValueError, match="symbolic link"):
         run_sweep("toy", {"xs": [0]}, tmp_path / "ok.csv", workers=0, progress=False)
     assert target.read_text() == ""
+
+
+def test_no_hangs_work_is_bounded_or_refused_up_front():
+    """Was: certify at 10⁴ steps > 120 s, schedules --budget 10000 > 300 s, --gpu without GPU workers forever."""
+    import time
+
+    import spectral_la as sl
+    from analysis.schedule_ranking import certified_ranking
+    from analysis.sweeps import _check_resources
+
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match="more than the 500000"):
+        sl.certify("polar_express", 10_000)
+    with pytest.raises(ValueError, match="budget"):
+        certified_ranking(budget=10_000)
+    assert time.perf_counter() - t0 < 5  # refused before any work (a bound, not a timing measurement)
+
+    class Client:  # a cluster whose workers offer no GPU
+        def scheduler_info(self):
+            return {"workers": {"tcp://a": {"resources": {}}, "tcp://b": {"resources": {"GPU": 0}}}}
+
+    with pytest.raises(ValueError, match="no worker of the cluster offers GPU=1"):
+        _check_resources(Client(), {"GPU": 1})
