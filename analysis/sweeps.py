@@ -295,9 +295,7 @@ def _client(scheduler: str | None, workers: int, threads: int):
 def _check_resources(client, resources: dict) -> None:
     """Fail fast where no worker offers the resources the tasks are pinned to (they would wait forever)."""
     workers = client.scheduler_info().get("workers", {})
-    offering = [
-        w for w in workers.values() if all(w.get("resources", {}).get(k, 0) >= v for k, v in resources.items())
-    ]
+    offering = [w for w in workers.values() if all(w.get("resources", {}).get(k, 0) >= v for k, v in resources.items())]
     if not offering:
         wanted = ", ".join(f"{k}={v}" for k, v in resources.items())
         raise ValueError(
