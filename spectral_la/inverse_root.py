@@ -29,6 +29,14 @@ __all__ = ["inverse_root", "scaled_shift", "symmetric_part_checked"]
 #: eigh's eigenvalues of a PSD matrix err by at most about n·ε·‖A‖₂.
 SLACK = 10
 
+#: Numerical singularity (eps = 0), in units of √n·u·‖A‖_F. eigh is normwise backward stable: its
+#: eigenvalues are exact for A + E, ‖E‖₂ ≲ √n·u·‖A‖₂ in practice (Demmel, Applied NLA, §5.2), so an
+#: eigenvalue λ is resolved to relative accuracy ≈ √n·u·‖A‖/λ = √n·κ·u: above SINGULAR_SLACK·√n·u·‖A‖_F
+#: it is a rounding-free positive number and the root exists to that accuracy. What decides is κ·u, not
+#: the symmetry slack above (n·ε·‖A‖_F): that one rejected Emerging-Optimizers' fp32 test
+#: 0.5·xxᵀ + 1e-3·I (n = 32, λ_min = 1e-3, κ = 3e4, κ·u = 2e-3) as singular.
+SINGULAR_SLACK = 4
+
 
 def symmetric_part_checked(ops: Any, a: Any, name: str, rel: Any) -> Any:
     """Return (A + Aᵀ)/2 after checking ‖A − Aᵀ‖_F ≤ rel·‖A‖_F per matrix (any scale)."""
@@ -61,11 +69,12 @@ def _check_psd(ops: Any, lam: Any, a: Any, rel: Any) -> None:
 
 
 def _lam_hat(ops: Any, lam: Any, eps_s: Any, a: Any, rel: Any, eps: Any) -> Any:
-    """The floor max(λ, 0) + ε; with ε = 0 a numerically zero λ (≤ slack) is an error."""
-    if not eps > 0 and not ops.batch_min(lam[..., :1] - ops.fro(a)[..., 0] * rel) > 0:
+    """The floor max(λ, 0) + ε; with ε = 0 a numerically zero λ (:data:`SINGULAR_SLACK`) is an error."""
+    singular = SINGULAR_SLACK * math.sqrt(a.shape[-1]) * ops.eps
+    if not eps > 0 and not ops.batch_min(lam[..., :1] - ops.fro(a)[..., 0] * ops.scalar(singular)) > 0:
         raise SingularMatrixError(
-            f"A is numerically singular (an eigenvalue within {SLACK}·n·ε·‖A‖_F of 0, where rounding decides "
-            "its value) and eps = 0: pass eps > 0 to regularise"
+            f"A is numerically singular (an eigenvalue within {SINGULAR_SLACK}·√n·u·‖A‖_F of 0, where rounding "
+            "decides its value: κ·u too large for the dtype) and eps = 0: pass eps > 0 to regularise"
         )
     return ops.maximum(lam, ops.scalar(0)) + eps_s[..., 0]  # eps_s has shape (..., 1, 1)
 

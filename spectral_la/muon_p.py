@@ -200,7 +200,23 @@ def _nonzero(ops: Any, d: Any) -> Any:
 
 
 def _coupled(ops: Any, x: Any, p: Any, eps: Any, steps: int | None, max_iterations: int) -> tuple[Any, int, bool]:
-    """(X₀X₀ᵀ + εI)^{-k/r} X₀ on the wide working array; a zero member maps to zero."""
+    """(X₀X₀ᵀ + εI)^{-k/r} X₀ on the wide working array; a zero member maps to zero.
+
+    With ε = 0 the map is homogeneous of degree p: (X₀X₀ᵀ)^{-k/r}X₀ = 2^{ep}·(YYᵀ)^{-k/r}Y for
+    X₀ = 2^e·Y, so it runs on the power-of-two rescaled Y (max |Y| ∈ [½, 1)). X₀ itself can be tiny
+    (X/(‖X‖_F + 1e-7) of an X of norm 1e-30 is 1e-23), and its Gram matrix would underflow and
+    look rank-deficient though X is well conditioned.
+    """
+    if not eps:
+        y, e = ops.pow2_scale(x)
+        out, it, converged = _coupled_scaled(ops, y, p, eps, steps, max_iterations)
+        return ops.mul_pow2(out, e * float(p)), it, converged
+    return _coupled_scaled(ops, x, p, eps, steps, max_iterations)
+
+
+def _coupled_scaled(
+    ops: Any, x: Any, p: Any, eps: Any, steps: int | None, max_iterations: int
+) -> tuple[Any, int, bool]:
     q = _as_fraction((1 - float(p)) / 2, 64, "(1 − p)/2")
     eye = ops.eye(x.shape[-2])
     gram = x @ x.mT + eye * ops.scalar(eps)

@@ -17,7 +17,7 @@ from typing import Any
 
 from spectral_la.errors import NotConvergedError
 from spectral_la.fractional_power import apply_singular_value_power
-from spectral_la.qdwh import qdwh
+from spectral_la.qdwh import qdwh_polar_factor
 
 __all__ = ["polar"]
 
@@ -53,11 +53,11 @@ def polar(X: Any, method: str = "svd") -> Any:
         case "svd":
             return apply_singular_value_power(X, 0, None)
         case "qdwh":
-            res = qdwh(X)
-            if not res.converged:
+            u, converged = qdwh_polar_factor(X)  # H is not asked for: it may overflow where U cannot
+            if not converged:
                 raise NotConvergedError(
                     "QDWH did not reach a verified polar factor of X within its iteration cap; use method='svd'"
                 )
-            return res.u
+            return u
         case _:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")

@@ -162,6 +162,18 @@ def qdwh(X: Any, *, alpha: Any = None, ell: Any = None, max_iterations: int = 20
     return QDWHResult(restore(u), h, iterations, converged)
 
 
+def qdwh_polar_factor(X: Any) -> tuple[Any, bool]:
+    """U of X = UH by QDWH, and whether it was verified; H is not returned, so it may overflow X's dtype.
+
+    For :func:`spectral_la.polar`: an fp16 X with entries near 6e4 has an H beyond fp16's range
+    while U (orthonormal) is always representable.
+    """
+    ops, x, restore = working(X)
+    with ops.guard():
+        u, _, _, converged = _qdwh(ops, x, None, None, 20)
+    return restore(u), converged
+
+
 def _qdwh(ops: Any, x: Any, alpha: Any, ell: Any, max_iterations: int) -> tuple[Any, Any, int, bool]:
     wide = x.shape[-2] < x.shape[-1]
     xt = x.mT if wide else x

@@ -19,7 +19,9 @@ from spectral_la import (
     NotConvergedError,
     NotPositiveSemidefiniteError,
     SingularMatrixError,
+    fractional_power,
     gram_newton_schulz,
+    inverse_root,
     isotropic_inverse_root,
     msign,
     muon_p,
@@ -405,3 +407,29 @@ def test_any_real_scalar_type_is_accepted():
     assert all(math.isclose(float(a), float(b), rel_tol=1e-6) for a, b in zip(rows[0], rows[1], strict=True))
     assert design_schedule(5, 1, mpmath.mpf("0.001")).rows_exact[0] == rows[0]
     assert torch.equal(soften(torch.eye(3), np.float64(0.25)), soften(torch.eye(3), 0.25))
+
+
+def test_spurious_errors_of_the_third_audit_are_gone():
+    """Each used to raise on an input whose answer exists and is representable."""
+    g = torch.Generator().manual_seed(0)
+    for _ in range(11):  # the 11th draw is the input the audit found
+        x = torch.randn(32, 1, generator=g)
+    # Emerging-Optimizers' fp32 test: 0.5·xxᵀ + 1e-3·I, κ = 3e4, κ·u = 2e-3: SingularMatrixError before
+    a = 0.5 * x @ x.T + 1e-3 * torch.eye(32)
+    ref = inverse_root(a.double(), 2)
+    # eigh in fp32: relative error ≲ √n·κ·u ≈ 5.7·3e4·6e-8 ≈ 1e-2 on the smallest eigenvalue's direction
+    assert float((inverse_root(a, 2).double() - ref).abs().max() / ref.abs().max()) < 1e-2
+    # Muon^p's coupled route on a well-conditioned X at scale 1e-30 (fp32) and 1e-200 (fp64): "rank-deficient"
+    y = torch.randn(16, 32, dtype=torch.float64, generator=g)
+    for scale, dtype, tol in ((1e-30, torch.float32, 1e-5), (1e-200, torch.float64, 1e-12)):
+        xs = (y * scale).to(dtype)
+        x0 = xs.double() / (torch.linalg.matrix_norm(xs.double()) + 1e-7)  # Muon^p's normalisation
+        exact = fractional_power(x0, 0.5)
+        got = muon_p(xs, 0.5, method="coupled").double()
+        assert float((got - exact).abs().max() / exact.abs().max()) < tol
+    # polar by QDWH in fp16 near 6e4 and bf16 near 3e38: H overflows, U (what was asked) does not
+    for dtype, top in ((torch.float16, 6e4), (torch.bfloat16, 3e38)):
+        xs = (y / y.abs().max() * top).to(dtype)
+        u = polar(xs, "qdwh")
+        # the half types run in fp32: the factor is exact to ~u₃₂·κ, then rounded to the dtype (≤ one ulp)
+        assert float((u.double() - polar(xs.double())).abs().max()) <= 2 * float(torch.finfo(dtype).eps)
