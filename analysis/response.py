@@ -44,10 +44,14 @@ def response(
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if mode == "mpmath":
         s = [mpmath.mpf(v) for v in sigmas]
+        if not s or not all(mpmath.isfinite(v) and v >= 0 for v in s):
+            raise ValueError("sigmas must be a non-empty list of finite, non-negative numbers")
         return [
             {"sigma_hat": a, "predicted": b, "target": c} for a, b, c in zip(s, m.scalar(s), m.target(s), strict=True)
         ]
-    s = torch.as_tensor(sigmas, dtype=torch.float64).flatten()
+    s = torch.as_tensor(sigmas, dtype=torch.float64)
+    if s.ndim != 1 or not s.numel():
+        raise ValueError(f"sigmas must be a non-empty 1-D list of singular values, got shape {tuple(s.shape)}")
     if not bool(torch.isfinite(s).all()) or bool((s < 0).any()):
         raise ValueError("sigmas must be finite and non-negative")
     if mode == "scalar":

@@ -120,6 +120,54 @@ def measure_softening(
     return rows
 
 
+#: Largest array a spectrum file may hold (bytes, from its header, before anything is read).
+MAX_NPZ_BYTES = 1 << 30
+
+
+def load_npz_checked(path, keys, max_bytes: int = MAX_NPZ_BYTES) -> dict:
+    """The arrays ``keys`` of an ``.npz`` file, each size-checked from its header before it is read.
+
+    A member's header states its shape and dtype; one whose shape × itemsize exceeds ``max_bytes``
+    (a zip bomb, a lying header) is refused with an error naming the file and the field, and
+    pickled object arrays are never loaded.
+    """
+    import zipfile
+
+    path = str(path)
+    try:
+        archive = zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise ValueError(f"spectrum file {path!r} does not exist") from None
+    except zipfile.BadZipFile:
+        raise ValueError(f"spectrum file {path!r} is not an .npz archive") from None
+    out = {}
+    with archive:
+        for key in keys:
+            name = f"{key}.npy"
+            if name not in archive.namelist():
+                continue
+            with archive.open(name) as fh:
+                try:
+                    version = np.lib.format.read_magic(fh)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+                    else:
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+                except (ValueError, OSError) as exc:
+                    raise ValueError(f"spectrum file {path!r}: field {key!r}: no valid array header ({exc})") from None
+            if dtype.hasobject:
+                raise ValueError(f"spectrum file {path!r}: field {key!r} holds Python objects; expected numbers")
+            size = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if size > max_bytes:
+                raise ValueError(
+                    f"spectrum file {path!r}: field {key!r} declares shape {shape} of {dtype} ({size} bytes), "
+                    f"more than the {max_bytes} a spectrum may hold"
+                )
+            with archive.open(name) as fh:
+                out[key] = np.lib.format.read_array(fh, allow_pickle=False)
+    return out
+
+
 def spectrum_matrix(spectrum: str, shape: tuple[int, int], seed: int = 0) -> torch.Tensor:
     """A float64 matrix for a spectrum: a family name, or a ``.npz`` file holding ``matrix`` (2-D) or ``sigma``.
 
@@ -130,17 +178,23 @@ def spectrum_matrix(spectrum: str, shape: tuple[int, int], seed: int = 0) -> tor
         return test_matrix(spectrum, *shape, seed)
     if not str(spectrum).endswith(".npz"):
         raise ValueError(f"spectrum must be one of {FAMILIES} or a .npz file, got {spectrum!r}")
-    try:
-        data = np.load(spectrum)
-    except FileNotFoundError:
-        raise ValueError(f"spectrum file {spectrum!r} does not exist") from None
+    data = load_npz_checked(spectrum, ("matrix", "sigma"))
     if "matrix" in data:
-        x = torch.from_numpy(np.asarray(data["matrix"], dtype=np.float64))
+        raw = data["matrix"]
+        if raw.dtype.kind not in "fiu":
+            raise ValueError(f"spectrum file {spectrum!r}: 'matrix' must be real, got dtype {raw.dtype}")
+        x = torch.from_numpy(np.asarray(raw, dtype=np.float64))
         if x.ndim != 2 or not bool(torch.isfinite(x).all()):
             raise ValueError(f"spectrum file {spectrum!r}: 'matrix' must be a finite 2-D array")
         return x
     if "sigma" in data:
-        sigma = np.asarray(data["sigma"], dtype=np.float64).reshape(-1)
+        raw = data["sigma"]
+        if raw.dtype.kind not in "fiu" or raw.ndim != 1:
+            raise ValueError(
+                f"spectrum file {spectrum!r}: 'sigma' must be a 1-D real array, got dtype {raw.dtype}, "
+                f"shape {raw.shape}"
+            )
+        sigma = np.asarray(raw, dtype=np.float64)
         m, n = shape
         if len(sigma) > min(m, n) or not np.isfinite(sigma).all() or (sigma < 0).any():
             raise ValueError(

@@ -86,10 +86,13 @@ class Normalization:
         round: EO's cubic5 has p₁(x) < 0 for x > 1.0035 and, run cast-first
         on near rank-one bf16 inputs, flips the leading direction.
     in_float64
-        Reduce the Frobenius norm in float64 and round it to the working dtype
-        (Emerging-Optimizers' ``normalize_in_double``). After the power-of-two
-        prescaling it changes no result's safety, only its last bit: with it a
-        registered schedule reproduces that source's normalisation bit for bit.
+        Reduce the Frobenius norm in float64 and round it to the working dtype, and
+        divide by it with no eps (Emerging-Optimizers' ``normalize_in_double``, which
+        has none: eps defaults to 0 and another value is an error). After the
+        power-of-two prescaling it changes no result's safety, only its last bit: with
+        it a schedule reproduces that source's normalisation bit for bit, at every
+        scale (‖X‖_F = 2.6e-27 is normalised to 1, as EO does; a zero X stays 0 where
+        EO returns NaN).
     """
 
     kind: str = "frobenius"
@@ -102,8 +105,8 @@ class Normalization:
     def __post_init__(self) -> None:
         if self.kind not in _NORM_KINDS:
             raise ValueError(f"normalization kind must be one of {_NORM_KINDS}, got {self.kind!r}")
-        if self.eps is None:
-            object.__setattr__(self, "eps", 0.0 if self.kind == "scale_safe" else SOURCE_EPS)
+        if self.eps is None:  # EO's normalize_in_double divides by the float64 norm with no eps
+            object.__setattr__(self, "eps", 0.0 if self.kind == "scale_safe" or self.in_float64 is True else SOURCE_EPS)
         for field_name in ("scale", "eps"):
             value = check_real(getattr(self, field_name), f"normalization {field_name}")
             object.__setattr__(self, field_name, float(value))
@@ -121,6 +124,11 @@ class Normalization:
                 raise TypeError(f"normalization {flag} must be a bool, got {getattr(self, flag)!r}")
         if self.in_float64 and self.kind not in FROBENIUS_KINDS:
             raise ValueError(f"normalization in_float64 applies to the kinds {FROBENIUS_KINDS}, not {self.kind!r}")
+        if self.in_float64 and self.eps != 0:
+            raise ValueError(
+                "normalization in_float64 is Emerging-Optimizers' normalize_in_double, X/‖X‖_F with the norm in "
+                f"float64 and no eps; eps = {self.eps} would keep a clamp it does not have: pass eps=0"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from analysis.result_store import ResultStore
@@ -216,3 +217,40 @@ def test_schedules_command_ranks_every_registered_schedule(capsys):
     assert all(f"| {name} |" in out for name in schedules) and "## Sources" in out
     assert main(["schedules", "--ell", "2"]) == 2
     assert "--ell" in capsys.readouterr().err
+
+
+def test_spectrum_files_are_checked_before_they_are_read(tmp_path):
+    """Was: a complex matrix lost its imaginary part, a 2-D sigma was flattened, a lying header allocated TBs."""
+    import io
+    import zipfile
+
+    from analysis.softening import spectrum_matrix
+
+    cases = {
+        "complex.npz": ({"matrix": np.ones((4, 6)) * (1 + 1j)}, "must be real"),
+        "sigma2d.npz": ({"sigma": np.ones((3, 2))}, "1-D real array"),
+        "objects.npz": ({"sigma": np.array([1.0, "x"], dtype=object)}, "Python objects"),
+    }
+    for name, (arrays, match) in cases.items():
+        np.savez(tmp_path / name, **arrays)
+        with pytest.raises(ValueError, match=match):
+            spectrum_matrix(str(tmp_path / name), (8, 8))
+    # a header that declares 10¹² float64 entries, with no data behind it
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6)})
+    with zipfile.ZipFile(tmp_path / "liar.npz", "w") as z:
+        z.writestr("matrix.npy", b"\x93NUMPY\x01\x00" + header.getvalue()[8:])
+    with pytest.raises(ValueError, match="declares shape"):
+        spectrum_matrix(str(tmp_path / "liar.npz"), (8, 8))
+    (tmp_path / "text.npz").write_text("hello")
+    with pytest.raises(ValueError, match="not an .npz archive"):
+        spectrum_matrix(str(tmp_path / "text.npz"), (8, 8))
+
+
+def test_response_rejects_what_it_cannot_evaluate():
+    from analysis.response import response
+
+    with pytest.raises(ValueError, match="non-negative"):
+        response("ns:polar_express", [-1.0], mode="mpmath")  # was f(−1)
+    with pytest.raises(ValueError, match="1-D"):
+        response("ns:polar_express", [[0.5, 0.2]], mode="matrix")

@@ -239,3 +239,18 @@ def test_a_finite_blow_up_is_a_diverged_error_too():
     assert torch.isfinite(y).all() and float(torch.linalg.matrix_norm(y.double(), 2)) > 1e6
     with pytest.raises(sl.DivergedError, match="left its band"):
         sl.newton_schulz(x, "eo_cans", compute_dtype=torch.bfloat16)
+
+
+def test_in_float64_is_eps_free_as_emerging_optimizers_normalize_in_double():
+    """Was: Normalization(kind="frobenius_clamp", eps=1e-15, in_float64=True) clamped ‖X‖ = 2.6e-27 to 1e-15."""
+    x = torch.randn(8, 16, dtype=torch.float32, generator=torch.Generator().manual_seed(0))
+    x = x / torch.linalg.matrix_norm(x) * 2.6e-27
+    with pytest.raises(ValueError, match="no eps"):
+        sl.Normalization(kind="frobenius_clamp", eps=1e-15, in_float64=True)
+    norm = sl.Normalization(kind="frobenius_clamp", in_float64=True)
+    assert norm.eps == 0.0
+    ours = sl.normalize(x, norm)
+    theirs = x / torch.linalg.vector_norm(x, dim=(-2, -1), keepdim=True, dtype=torch.float64).to(x.dtype)
+    torch.testing.assert_close(ours, theirs, rtol=2**-23, atol=0)  # the same division up to the last bit
+    assert abs(float(torch.linalg.matrix_norm(ours.double())) - 1) < 1e-6
+    assert torch.equal(sl.normalize(torch.zeros(3, 4), norm), torch.zeros(3, 4))
