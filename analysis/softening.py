@@ -186,6 +186,8 @@ def spectrum_matrix(spectrum: str, shape: tuple[int, int], seed: int = 0) -> tor
         x = torch.from_numpy(np.asarray(raw, dtype=np.float64))
         if x.ndim != 2 or not bool(torch.isfinite(x).all()):
             raise ValueError(f"spectrum file {spectrum!r}: 'matrix' must be a finite 2-D array")
+        if not bool((x != 0).any()):
+            raise ValueError(f"spectrum file {spectrum!r}: 'matrix' is zero, where ρ = σ/‖X‖_F is undefined")
         return x
     if "sigma" in data:
         raw = data["sigma"]
@@ -195,6 +197,10 @@ def spectrum_matrix(spectrum: str, shape: tuple[int, int], seed: int = 0) -> tor
                 f"shape {raw.shape}"
             )
         sigma = np.asarray(raw, dtype=np.float64)
+        if not (sigma > 0).any():
+            raise ValueError(
+                f"spectrum file {spectrum!r}: 'sigma' is empty or all zero, where ρ = σ/‖X‖_F is undefined"
+            )
         m, n = shape
         if len(sigma) > min(m, n) or not np.isfinite(sigma).all() or (sigma < 0).any():
             raise ValueError(

@@ -80,6 +80,8 @@ def target(spec: str | Target) -> Target:
     """``"sign"``, ``"soft:s"`` or ``"soften:s"`` ((1 − s) + sσ) or ``"power:p"`` (σ^p), or a Target."""
     if isinstance(spec, Target):
         return spec
+    if not isinstance(spec, str):
+        raise TypeError(f"target must be 'sign', 'soft:<s>', 'power:<p>' or a Target, got {type(spec).__name__}")
     if spec == "sign":
         return Target("sign", lambda x: mpmath.mpf(1), lambda x: mpmath.mpf(0), True)
     kind, _, arg = spec.partition(":")

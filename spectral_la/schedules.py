@@ -19,6 +19,7 @@ import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from spectral_la.validation import MAX_STEPS, check_int, check_real
 
@@ -178,6 +179,10 @@ class Schedule:
         if not self.name or not isinstance(self.name, str):
             raise ValueError("schedule name must be a non-empty string")
         where = f"schedule {self.name!r}"
+        if isinstance(self.rows, (str, bytes)) or not all(
+            hasattr(r, "__iter__") and not isinstance(r, (str, bytes)) for r in _iterable(self.rows, where)
+        ):
+            raise TypeError(f"{where}: rows must be a sequence of coefficient rows (sequences of numbers)")
         rows = tuple(
             tuple(float(check_real(c, f"{where}: rows[{k}][{j}]")) for j, c in enumerate(row))
             for k, row in enumerate(self.rows)
@@ -230,6 +235,12 @@ class Schedule:
         """The row of step k (from 0): past the rows, the first again (``cycle``) or the last."""
         k = check_int(k, "k", 0, MAX_STEPS)
         return self.rows[k % len(self.rows)] if self.cycle else self.rows[min(k, len(self.rows) - 1)]
+
+
+def _iterable(value: Any, where: str) -> Any:
+    if not hasattr(value, "__iter__"):
+        raise TypeError(f"{where}: rows must be a sequence of coefficient rows, got {type(value).__name__}")
+    return value
 
 
 def with_safety(rows: Sequence[Sequence[float]], safety: float, *, exempt_last: bool) -> tuple:

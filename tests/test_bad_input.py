@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import spectral_la as sl
 from spectral_la import fractional_power, inverse_root, polar, qdwh
 
 CALLS = {
@@ -72,3 +73,27 @@ def test_unsupported_container(fn, arg):
         fn(np.eye(3, dtype=np.complex128))
     with pytest.raises(TypeError, match=f"{arg} must be a torch.Tensor"):
         fn([[1.0, 0.0], [0.0, 1.0]])
+
+
+def test_errors_name_the_problem():
+    """Was: "'int' object is not iterable", an AttributeError, "non-finite entries" for an all-zero spectrum."""
+
+    with pytest.raises(TypeError, match="rows must be a sequence of coefficient rows"):
+        sl.Schedule(name="x", rows=5, steps=1, repeat_last=True, interval=(1e-3, 1))
+    with pytest.raises(TypeError, match="target must be"):
+        sl.design_schedule(5, 3, 1e-3, target_map=None)
+
+
+def test_empty_or_zero_spectra_are_named(tmp_path):
+    import numpy as np
+
+    from analysis.softening import spectrum_matrix
+
+    for name, arrays in (
+        ("z.npz", {"sigma": np.zeros(4)}),
+        ("e.npz", {"sigma": np.zeros(0)}),
+        ("m.npz", {"matrix": np.zeros((3, 5))}),
+    ):
+        np.savez(tmp_path / name, **arrays)
+        with pytest.raises(ValueError, match="is undefined"):
+            spectrum_matrix(str(tmp_path / name), (8, 8))
