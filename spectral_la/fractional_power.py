@@ -65,20 +65,53 @@ class _SingularValuePower(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        p, rtol = ctx.p, ctx.rtol
-        ops = TorchOps(x.dtype, x.device)
-        wide = x.shape[-2] < x.shape[-1]
-        xt, gt = (x.mT, g.mT) if wide else (x, g)
-        y, e = ops.pow2_scale(xt)
-        w, s, vh = torch.linalg.svd(y, full_matrices=False)
-        keep = None if rtol is None else s > rtol * s[..., :1]
-        # F(X) = 2^{ep} F(2^{-e} X): the chain rule scales the gradient by 2^{e(p−1)}.
-        grad = ops.mul_pow2(singular_value_map_vjp(gt, w, s, vh, p, keep), e * (p - 1))
-        return (grad.mT if wide else grad), None, None
+        return singular_value_power_vjp(x, g, ctx.p, ctx.rtol), None, None
+
+
+def singular_value_power_vjp(x: torch.Tensor, g: torch.Tensor, p: float, rtol: float | None) -> torch.Tensor:
+    """X̄ of U Σ^p Vᵀ (rtol None: every σ kept, the polar factor for p = 0) at X, by Daleckii–Krein.
+
+    Raises where the map has no derivative (:func:`check_differentiable`). Also the backward pass of
+    ``polar(method="qdwh")``: the derivative belongs to the map, not to the method computing it.
+    """
+    ops = TorchOps(x.dtype, x.device)
+    wide = x.shape[-2] < x.shape[-1]
+    xt, gt = (x.mT, g.mT) if wide else (x, g)
+    y, e = ops.pow2_scale(xt)
+    w, s, vh = torch.linalg.svd(y, full_matrices=False)
+    thr = rtol if rtol is not None else max(x.shape[-2:]) * float(torch.finfo(x.dtype).eps)
+    check_differentiable(s, thr, p, "the polar factor" if rtol is None else None)
+    keep = None if rtol is None else s > rtol * s[..., :1]
+    # F(X) = 2^{ep} F(2^{-e} X): the chain rule scales the gradient by 2^{e(p−1)}.
+    grad = ops.mul_pow2(singular_value_map_vjp(gt, w, s, vh, p, keep), e * (p - 1))
+    return grad.mT if wide else grad
+
+
+def check_differentiable(s: torch.Tensor, thr: float, p: float, what: str | None = None) -> None:
+    """Raise where U Σ^p Vᵀ (p < 1) has no derivative: X numerically rank-deficient, or zero.
+
+    At a rank-deficient X the map is not differentiable for p < 1: a perturbation into the null
+    space creates a singular value δ that maps to δ^p (to 1 for msign and the polar factor), whose
+    slope δ^{p−1} is unbounded as δ → 0; the polar factor's null-space part is not even determined
+    by X. Numerically rank-deficient means σ_min ≤ thr·σ₁ (thr: the map's own rank threshold rtol,
+    else max(m, n)·ε of X's dtype), where the computed σ_min is rounding and the derivative would
+    be of size 1/σ_min ≈ 1e17 with no meaning (a finite difference gives another value, even
+    another sign). p = 1 (the identity) never gets here: its derivative is the identity.
+    """
+    deficient = (s[..., -1] <= thr * s[..., 0]) | (s[..., 0] == 0)
+    if bool(deficient.any()):
+        what = what or ("msign" if p == 0 else f"U Σ^{p:g} Vᵀ")
+        raise ValueError(
+            f"{what} has no derivative at this X: it is numerically rank-deficient (σ_min ≤ {thr:.3g}·σ₁, or zero), "
+            "where a perturbation into the null space moves the result by an unbounded multiple of its size"
+        )
 
 
 def apply_singular_value_power(X: Any, p: Any, rtol: Any) -> Any:
     """The shared body of :func:`fractional_power`, :func:`msign` and ``polar(method="svd")``."""
+    if p == 1:  # the identity: no rank decision, and its derivative is the identity at every X
+        ops, x, restore = working(X)
+        return restore(x * 1)
     ops, x, restore = working(X)
     if rtol == "default":
         rtol = default_rtol(ops, x)  # the rank threshold is set by the input's precision

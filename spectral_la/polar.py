@@ -15,13 +15,35 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from spectral_la.errors import NotConvergedError
-from spectral_la.fractional_power import apply_singular_value_power
+from spectral_la.fractional_power import apply_singular_value_power, singular_value_power_vjp
 from spectral_la.qdwh import qdwh_polar_factor
 
 __all__ = ["polar"]
 
 METHODS = ("svd", "qdwh")
+
+
+class _QDWHPolar(torch.autograd.Function):
+    """U by QDWH, differentiated as the map it computes (Daleckii–Krein, as the SVD route)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        u, converged = qdwh_polar_factor(x)
+        if not converged:
+            raise NotConvergedError(
+                "QDWH did not reach a verified polar factor of X within its iteration cap; use method='svd'"
+            )
+        ctx.save_for_backward(x)
+        return u
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        work = x if x.dtype in (torch.float32, torch.float64) else x.float()
+        return singular_value_power_vjp(work, g.to(work.dtype), 0.0, None).to(x.dtype)
 
 
 def polar(X: Any, method: str = "svd") -> Any:
@@ -53,7 +75,10 @@ def polar(X: Any, method: str = "svd") -> Any:
         case "svd":
             return apply_singular_value_power(X, 0, None)
         case "qdwh":
-            u, converged = qdwh_polar_factor(X)  # H is not asked for: it may overflow where U cannot
+            if isinstance(X, torch.Tensor) and X.requires_grad and torch.is_grad_enabled():
+                u, converged = _QDWHPolar.apply(X), True  # verified inside (it raises otherwise)
+            else:
+                u, converged = qdwh_polar_factor(X)  # H is not asked for: it may overflow where U cannot
             if not converged:
                 raise NotConvergedError(
                     "QDWH did not reach a verified polar factor of X within its iteration cap; use method='svd'"
