@@ -69,6 +69,7 @@ class Ops(Protocol):
     def rsqrt(self, x: Any) -> Any: ...
     def maximum(self, x: Any, v: Any) -> Any: ...
     def power(self, x: Any, p: Any) -> Any: ...
+    def arcsin(self, x: Any) -> Any: ...
     def pow2_scale(self, x: Any) -> tuple[Any, Any]: ...
     def mul_pow2(self, y: Any, t: Any) -> Any: ...
     def fro(self, x: Any, *, prescaled: bool = False, float64: bool = False) -> Any: ...
@@ -268,6 +269,10 @@ class TorchOps:
     @staticmethod
     def flip_last(x):
         return x.flip(-1)
+
+    @staticmethod
+    def arcsin(x):
+        return torch.arcsin(x)
 
     # -- decompositions -----------------------------------------------------
     @staticmethod
@@ -484,6 +489,10 @@ class MpOps:
     @staticmethod
     def flip_last(x):
         return x[..., ::-1]
+
+    @staticmethod
+    def arcsin(x):
+        return _mp(np.vectorize(mpmath.asin, otypes=[object])(np.asarray(x)))
 
     @staticmethod
     def svd(x):

@@ -12,6 +12,13 @@ columns re-signed to keep each close to its predecessor. SOAP: Vyas et al.,
 §3; MOSO: NVIDIA-NeMo/Emerging-Optimizers PR #222. One power step costs one
 k × k × k product and one QR, against eigh's O(k³) with a large constant.
 
+**Scale safety.** M = 2^e·Y exactly (max |Y| ∈ [½, 1)), and the covariance is kept as
+C = 4^E·S with S in range: each update S ← β·4^{E_old − E}·S + (1 − β)·4^{e − E}·YYᵀ with
+E = max(E_old, e) per matrix, so neither factor exceeds 1. A momentum at 1e-30 in fp32
+(whose M Mᵀ underflows to zero) or at 1e20 (whose M Mᵀ overflows) gets the same basis as
+at scale 1; the basis does not depend on E. Only :attr:`EigenbasisTracker.covariance`,
+which returns C itself, can meet the dtype's range (:class:`~spectral_la.ResultOverflowError`).
+
 β = 1 is rejected: the bias correction (1 − β)/(1 − βᵗ) is 0/0 there (the
 defect reported against MOSO, where it silently filled the state with NaN).
 
@@ -26,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from spectral_la.backend import working
-from spectral_la.validation import check_in_range
+from spectral_la.validation import check_in_range, check_result_finite
 
 __all__ = ["EigenbasisTracker", "subspace_angles"]
 
@@ -47,8 +54,10 @@ class EigenbasisTracker:
     bias_correction : bool
         Divide C_t by 1 − βᵗ in :attr:`covariance`.
 
-    Attributes after :meth:`update`: ``basis`` (Q_t, columns ordered by
-    decreasing eigenvalue at the last exact refresh), ``step`` (t).
+    Every update takes M of the first update's kind (torch tensor, NumPy array, mpmath),
+    dtype and shape, batched over leading dimensions. Attributes after :meth:`update`:
+    ``basis`` (Q_t in the caller's kind, columns ordered by decreasing eigenvalue at the last
+    exact refresh), ``step`` (t).
     """
 
     beta: float = 0.95
@@ -56,30 +65,53 @@ class EigenbasisTracker:
 
     def __post_init__(self) -> None:
         check_in_range(self.beta, "beta", 0, 1, hi_open=True)
-        self._cov = None
+        if not isinstance(self.bias_correction, bool):
+            raise TypeError(f"bias_correction must be a bool, got {self.bias_correction!r}")
+        self._scaled = None  # S of C = 4^E·S
+        self._exp = None  # E, per matrix
         self._ops = None
         self._restore = None
+        self._signature: tuple | None = None
+        self._basis: Any = None
         self.basis: Any = None
         self.step = 0
+
+    def _check_like_first(self, M: Any, m: Any) -> None:
+        signature = (type(M).__name__, str(getattr(M, "dtype", None)), tuple(m.shape))
+        if self._signature is not None:
+            kind, dtype, shape = self._signature
+            if signature[:2] != (kind, dtype):
+                raise TypeError(
+                    f"M must match the first update's {kind} of dtype {dtype}, got {signature[0]} of dtype "
+                    f"{signature[1]}"
+                )
+            if signature[2] != shape:
+                raise ValueError(
+                    f"M of shape {signature[2]} gives a covariance incompatible with the tracked one (M of shape "
+                    f"{shape})"
+                )
+        self._signature = signature
 
     def update(self, M: Any) -> Any:
         """Fold M into the covariance and refresh the basis; returns the basis (caller's kind)."""
         ops, m, restore = working(M, "M")
-        wide = m.shape[-2] <= m.shape[-1]
-        outer = m @ m.mT if wide else m.mT @ m
+        self._check_like_first(M, m)
         with ops.guard():
-            if self._cov is None:
+            y, e = ops.pow2_scale(m)
+            wide = y.shape[-2] <= y.shape[-1]
+            outer = y @ y.mT if wide else y.mT @ y  # entries ≤ n: in range whatever M's scale
+            e = e * 2  # YYᵀ carries 4^e = 2^{2e}
+            if self._scaled is None:
                 self._ops, self._restore = ops, restore
-                self._cov = outer * ops.scalar(1 - self.beta)
-                _, q = _descending(ops, self._cov)
+                self._scaled, self._exp = outer * ops.scalar(1 - self.beta), e
+                _, q = _descending(ops, self._scaled)
             else:
-                if outer.shape != self._cov.shape:
-                    raise ValueError(
-                        f"M gives a {tuple(outer.shape)} covariance, incompatible with the tracked "
-                        f"{tuple(self._cov.shape)}"
-                    )
-                self._cov = self._cov * ops.scalar(self.beta) + outer * ops.scalar(1 - self.beta)
-                q, _ = ops.qr(self._cov @ self._basis)
+                big = ops.where(e > self._exp, e, self._exp)
+                self._scaled = ops.mul_pow2(self._scaled * ops.scalar(self.beta), self._exp - big) + ops.mul_pow2(
+                    outer * ops.scalar(1 - self.beta), e - big
+                )
+                self._exp = big
+                q, _ = ops.qr(self._scaled @ self._basis)
                 # QR fixes each column up to sign: keep the sign of the previous column.
                 sign = ops.where(ops.diagonal(q.mT @ self._basis) < 0, ops.scalar(-1), ops.scalar(1))
                 q = q * sign[..., None, :]
@@ -91,32 +123,47 @@ class EigenbasisTracker:
     @property
     def covariance(self) -> Any:
         """C_t (bias-corrected by 1/(1 − βᵗ) if ``bias_correction``), in the caller's kind."""
-        if self._cov is None:
+        if self._scaled is None:
             raise ValueError("covariance is undefined before the first update")
-        cov = self._cov
+        cov = self._ops.mul_pow2(self._scaled, self._exp)
         if self.bias_correction:
             cov = cov / self._ops.scalar(1 - self.beta**self.step)
-        return self._restore(cov)
+        out = self._restore(cov)
+        check_result_finite(out, "the covariance C_t")
+        return out
 
     def exact_basis(self) -> Any:
         """eigh of the current covariance, columns by decreasing eigenvalue (the exact counterpart)."""
-        if self._cov is None:
+        if self._scaled is None:
             raise ValueError("no covariance yet")
         with self._ops.guard():
-            _, q = _descending(self._ops, self._cov)
+            _, q = _descending(self._ops, self._scaled)  # the basis of 4^E·S is that of S
         return self._restore(q)
 
 
 def subspace_angles(Q: Any, V: Any, j: int) -> Any:
-    """Largest principal angle (radians) between span(Q[:, :j]) and span(V[:, :j]), per matrix (torch).
+    """Largest principal angle (radians) between span(Q[:, :j]) and span(V[:, :j]), per matrix.
 
     sin θ_max = ‖Q_j − V_j(V_jᵀQ_j)‖₂ for orthonormal Q_j, V_j (Björck & Golub 1973);
-    the arcsine keeps small angles accurate to rounding.
+    the arcsine keeps small angles accurate to rounding. Q and V: the same kind (torch, NumPy
+    or mpmath) and shape; the result has that kind, one angle per matrix of the batch.
     """
-    import torch
-
-    if not isinstance(j, int) or isinstance(j, bool) or not 1 <= j <= Q.shape[-1]:
-        raise ValueError(f"j must be an int in [1, {Q.shape[-1]}], got {j!r}")
-    qj, vj = Q[..., :j], V[..., :j]
-    residual = qj - vj @ (vj.mT @ qj)
-    return torch.arcsin(torch.linalg.matrix_norm(residual, 2).clamp(0, 1))
+    ops, q, restore = working(Q, "Q")
+    _, v, _ = working(V, "V")
+    if type(Q) is not type(V) or getattr(Q, "dtype", None) != getattr(V, "dtype", None):
+        raise TypeError(
+            f"Q and V must be of one kind and dtype, got {type(Q).__name__} {getattr(Q, 'dtype', '')} and "
+            f"{type(V).__name__} {getattr(V, 'dtype', '')}"
+        )
+    if tuple(q.shape) != tuple(v.shape):
+        raise ValueError(f"Q and V must have one shape, got {tuple(q.shape)} and {tuple(v.shape)}")
+    if not isinstance(j, int) or isinstance(j, bool) or not 1 <= j <= q.shape[-1]:
+        raise ValueError(f"j must be an int in [1, {q.shape[-1]}], got {j!r}")
+    with ops.guard():
+        qj, vj = q[..., :j], v[..., :j]
+        residual = qj - vj @ (vj.mT @ qj)
+        top = ops.svd(residual)[1][..., :1]  # ‖·‖₂, shape (..., 1)
+        top = ops.where(top < 1, top, ops.scalar(1))
+        angle = ops.arcsin(top)[..., None]  # (..., 1, 1): restore takes matrices
+    out = restore(angle)
+    return out[..., 0, 0] if hasattr(out, "ndim") else out[0, 0]  # an mpmath.matrix in: one mpf out

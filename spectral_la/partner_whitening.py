@@ -27,10 +27,9 @@ import torch
 
 from spectral_la.backend import working
 from spectral_la.coupled_inverse_root import coupled_sqrt
-from spectral_la.fractional_power import fractional_power
+from spectral_la.fractional_power import fractional_power, msign
 from spectral_la.inverse_root import inverse_root
 from spectral_la.newton_schulz import newton_schulz
-from spectral_la.polar import polar
 from spectral_la.validation import check_in_range, check_result_finite
 
 __all__ = ["isotropic_inverse_root", "partner_gram_roots", "whitened_direction"]
@@ -117,16 +116,33 @@ def whitened_direction(
     """msign(G C⁻¹) C⁻¹ with C the partner's Gram root (module docstring).
 
     G has shape (..., m, n) and W_partner (..., k, n) (the partner's weight,
-    sharing the n-dimensional side). ``method="matmul"`` uses coupled NS for
-    C⁻¹ and the Newton–Schulz ``schedule`` for msign; the other two use the
-    exact SVD polar factor, so the isotropic row isolates the shortcut's error.
+    sharing the n-dimensional side), of one kind (torch, NumPy or mpmath) and dtype.
+    ``method="matmul"`` uses coupled NS for C⁻¹ and the Newton–Schulz ``schedule``
+    for msign; the other two use the exact msign (:func:`spectral_la.msign`, zero on the
+    null space as the iterations' limit is), so the isotropic row isolates the shortcut's
+    error. A zero G gives 0 on every route, and a rank-deficient G the partial isometry
+    on its range. msign is scale-invariant, so G is prescaled by a power of two (exact)
+    before the product with C⁻¹: no scale of G overflows or underflows there.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    g_ops, g, g_restore = working(G, "G")
+    _, w, _ = working(W_partner, "W_partner")
+    if type(G) is not type(W_partner) or getattr(G, "dtype", None) != getattr(W_partner, "dtype", None):
+        raise TypeError(
+            f"G and W_partner must be of one kind and dtype, got {type(G).__name__} {getattr(G, 'dtype', '')} and "
+            f"{type(W_partner).__name__} {getattr(W_partner, 'dtype', '')}"
+        )
+    if g.shape[-1] != w.shape[-1]:
+        raise ValueError(
+            f"G (..., m, n) and W_partner (..., k, n) must share n: got shapes {tuple(g.shape)} and {tuple(w.shape)}"
+        )
     if method == "isotropic":
         c_inv = isotropic_inverse_root(W_partner, lam)
     else:
         _, c_inv = partner_gram_roots(W_partner, lam, method=method)
-    whitened = G @ c_inv
-    direction = newton_schulz(whitened, schedule) if method == "matmul" else polar(whitened)
+    with g_ops.guard():
+        g_scaled = g_restore(g_ops.pow2_scale(g)[0])  # msign(2^-e·G·C⁻¹) = msign(G·C⁻¹), exactly
+    whitened = g_scaled @ c_inv
+    direction = newton_schulz(whitened, schedule) if method == "matmul" else msign(whitened)
     return direction @ c_inv

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import mpmath
+import numpy as np
 import pytest
 import torch
 
@@ -97,3 +98,46 @@ def test_subspace_angle_closed_form():
     assert float(subspace_angles(v, v, 1)) == 0.0
     with pytest.raises(ValueError, match="j must"):
         subspace_angles(q, v, 2)
+
+
+@pytest.mark.parametrize(
+    ("scale", "dtype"),
+    [
+        (1e-30, torch.float32),
+        (2.0**-140, torch.float32),
+        (1e20, torch.float32),
+        (1e30, torch.float32),
+        (1e200, torch.float64),
+        (1e-300, torch.float64),
+    ],
+)
+def test_tracking_is_scale_safe(scale, dtype):
+    """Was: residual 0.5 with no error at 1e-30 (fp32, M Mᵀ underflows), eigh failures at 1e20/1e30 and 1e200."""
+    g = torch.Generator().manual_seed(0)
+    ms = [torch.randn(8, 24, dtype=torch.float64, generator=g) for _ in range(4)]
+    ref, scaled = EigenbasisTracker(0.9), EigenbasisTracker(0.9)
+    for m in ms:
+        q_ref = ref.update(m.to(dtype))
+        q = scaled.update((m * scale).to(dtype))
+    # the same inputs up to one factor: the same basis, up to the rounding of the scaled input
+    # (fp32 subnormals at 2^-140 keep ~9 bits: a looser bound there) and of 4 QR steps
+    tol = 1e-2 if scale == 2.0**-140 else 1e-4 if dtype == torch.float32 else 1e-10
+    assert float(subspace_angles(q, q_ref, 8).max()) < tol
+    eye = torch.eye(8, dtype=dtype)
+    torch.testing.assert_close(q.mT @ q, eye, rtol=0, atol=1e-5 if dtype == torch.float32 else 1e-12)
+
+
+def test_kinds_shapes_and_dtypes_are_checked():
+    tr = EigenbasisTracker(0.9)
+    q = tr.update(np.ones((4, 6), dtype=np.float32) + np.eye(4, 6, dtype=np.float32))
+    assert isinstance(q, np.ndarray) and q.dtype == np.float32
+    assert isinstance(subspace_angles(q, tr.exact_basis(), 2), np.ndarray)
+    for bad in (np.ones((4, 6)), torch.ones(4, 6)):
+        with pytest.raises(TypeError, match="must match the first update"):
+            tr.update(bad)
+    with pytest.raises(ValueError, match="incompatible"):
+        tr.update(np.ones((5, 6), dtype=np.float32))
+    with pytest.raises(TypeError, match="one kind and dtype"):
+        subspace_angles(torch.eye(3), np.eye(3, dtype=np.float32), 1)
+    with pytest.raises(ValueError, match="one shape"):
+        subspace_angles(torch.eye(3), torch.eye(4), 1)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import mpmath
+import numpy as np
 import pytest
 import torch
 
+import spectral_la as sl
 from spectral_la import isotropic_inverse_root, partner_gram_roots, polar, whitened_direction
 from tests.mp_reference import max_abs_diff, mp_unit_roundoff, prescribed, unit_roundoff
 
@@ -80,3 +82,37 @@ def test_bad_parameters(kw, match):
         whitened_direction(torch.randn(3, 4), torch.randn(5, 4), **kw)
     with pytest.raises(ValueError, match="lam"):
         partner_gram_roots(torch.randn(5, 4), -1.0)
+
+
+def test_zero_and_rank_deficient_g_follow_the_documented_msign():
+    """Was: max |D| = 2.71 for a zero G on the exact route (a polar factor), 0.5–1.3 apart from the matmul route."""
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(6, 10, dtype=torch.float64, generator=g)
+    zero = torch.zeros(4, 10, dtype=torch.float64)
+    for method in ("exact", "matmul", "isotropic"):
+        assert torch.equal(sl.whitened_direction(zero, w, 1e-3, method=method), zero)
+    low = torch.randn(4, 2, dtype=torch.float64, generator=g) @ torch.randn(2, 10, dtype=torch.float64, generator=g)
+    exact = sl.whitened_direction(low, w, 1e-3)
+    _, c_inv = sl.partner_gram_roots(w, 1e-3)
+    # the exact route is msign(G C⁻¹) C⁻¹: rank 2, and equal to an independent SVD construction
+    u, s, vh = torch.linalg.svd(low @ c_inv, full_matrices=False)
+    torch.testing.assert_close(exact, u[:, :2] @ vh[:2] @ c_inv, rtol=0, atol=1e-10)
+    # the matmul route (Polar Express, worst |1 − f| ≤ 0.154 on its interval) agrees to that band
+    matmul = sl.whitened_direction(low, w, 1e-3, method="matmul")
+    assert float(torch.linalg.matrix_norm(matmul - exact) / torch.linalg.matrix_norm(exact)) < 0.154
+
+
+def test_whitening_is_scale_safe_and_checks_its_inputs():
+    g = torch.Generator().manual_seed(1)
+    w, grad = torch.randn(6, 10, generator=g), torch.randn(4, 10, generator=g)
+    ref = sl.whitened_direction(grad, w, 1e-3)
+    for scale in (1e-30, 1e30):  # G·C⁻¹ at 1e30 × ~1e1 used to overflow fp32 before msign saw it
+        torch.testing.assert_close(sl.whitened_direction(grad * scale, w, 1e-3), ref, rtol=0, atol=1e-4)
+    with pytest.raises(ValueError, match="must share n"):
+        sl.whitened_direction(torch.randn(4, 9), w, 1e-3)
+    with pytest.raises(TypeError, match="one kind and dtype"):
+        sl.whitened_direction(grad.numpy(), w, 1e-3)
+    with pytest.raises(TypeError, match="one kind and dtype"):
+        sl.whitened_direction(grad.double(), w, 1e-3)
+    out = sl.whitened_direction(grad.numpy(), w.numpy(), 1e-3)
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32
