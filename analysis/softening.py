@@ -132,40 +132,51 @@ def load_npz_checked(path, keys, max_bytes: int = MAX_NPZ_BYTES) -> dict:
     pickled object arrays are never loaded.
     """
     import zipfile
+    import zlib
 
     path = str(path)
     try:
         archive = zipfile.ZipFile(path)
     except FileNotFoundError:
         raise ValueError(f"spectrum file {path!r} does not exist") from None
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError):
         raise ValueError(f"spectrum file {path!r} is not an .npz archive") from None
     out = {}
     with archive:
         for key in keys:
-            name = f"{key}.npy"
-            if name not in archive.namelist():
-                continue
-            with archive.open(name) as fh:
+            if f"{key}.npy" in archive.namelist():
                 try:
-                    version = np.lib.format.read_magic(fh)
-                    if version == (1, 0):
-                        shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
-                    else:
-                        shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
-                except (ValueError, OSError) as exc:
-                    raise ValueError(f"spectrum file {path!r}: field {key!r}: no valid array header ({exc})") from None
-            if dtype.hasobject:
-                raise ValueError(f"spectrum file {path!r}: field {key!r} holds Python objects; expected numbers")
-            size = int(np.prod(shape, dtype=object)) * dtype.itemsize
-            if size > max_bytes:
-                raise ValueError(
-                    f"spectrum file {path!r}: field {key!r} declares shape {shape} of {dtype} ({size} bytes), "
-                    f"more than the {max_bytes} a spectrum may hold"
-                )
-            with archive.open(name) as fh:
-                out[key] = np.lib.format.read_array(fh, allow_pickle=False)
+                    out[key] = _read_member(archive, f"{key}.npy", path, key, max_bytes)
+                except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
+                    # a damaged archive fails inside the zip layer in any of these ways
+                    raise ValueError(f"spectrum file {path!r}: field {key!r} is damaged ({exc})") from None
     return out
+
+
+def _read_member(archive, name: str, path: str, key: str, max_bytes: int) -> np.ndarray:
+    """One array of an open archive, its header checked before its data is read."""
+    with archive.open(name) as fh:
+        try:
+            version = np.lib.format.read_magic(fh)
+            read_header = (
+                np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            )
+            shape, _, dtype = read_header(fh)
+        except ValueError as exc:
+            raise ValueError(f"spectrum file {path!r}: field {key!r}: no valid array header ({exc})") from None
+    if dtype.hasobject:
+        raise ValueError(f"spectrum file {path!r}: field {key!r} holds Python objects; expected numbers")
+    size = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if size > max_bytes:
+        raise ValueError(
+            f"spectrum file {path!r}: field {key!r} declares shape {shape} of {dtype} ({size} bytes), "
+            f"more than the {max_bytes} a spectrum may hold"
+        )
+    with archive.open(name) as fh:
+        try:
+            return np.lib.format.read_array(fh, allow_pickle=False)
+        except ValueError as exc:
+            raise ValueError(f"spectrum file {path!r}: field {key!r} is damaged ({exc})") from None
 
 
 def spectrum_matrix(spectrum: str, shape: tuple[int, int], seed: int = 0) -> torch.Tensor:

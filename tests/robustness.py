@@ -59,6 +59,8 @@ FUNCTIONS = (
     "muon_p_coupled",
     "isotropic_inverse_root",
     "partner_gram_roots",
+    "eigenbasis",
+    "whitened_direction",
 )
 
 CLEAR_ERRORS = (ValueError, TypeError, sl.LinAlgError)
@@ -203,6 +205,16 @@ def check(case: Case) -> str:
         if not out.converged:
             return "flagged"
         out = out.root
+    if f == "eigenbasis":  # Q of C = X Xᵀ (smaller side) after one update: orthonormal, QᵀCQ diagonal
+        q = out.double().numpy()
+        wide = case.m <= case.n
+        c = xr @ np.swapaxes(xr, -1, -2) if wide else np.swapaxes(xr, -1, -2) @ xr
+        d = np.swapaxes(q, -1, -2) @ c @ q
+        off = np.abs(d - np.einsum("...ii->...i", d)[..., None] * np.eye(d.shape[-1])).max()
+        tol = 20 * size * (u_c + u_o)
+        assert np.abs(np.swapaxes(q, -1, -2) @ q - np.eye(q.shape[-1])).max() <= tol, f"{case}: basis not orthonormal"
+        assert off <= tol * max(np.abs(c).max(), 1e-300), f"{case}: basis not an eigenbasis (off-diagonal {off})"
+        return "correct"
     if isinstance(out, tuple):  # partner_gram_roots: (C, C⁻¹); coupled_sqrt: (sqrt, inv, info)
         out = out[1]
     y = out.double()
@@ -216,6 +228,14 @@ def check(case: Case) -> str:
             err = np.abs(y - w @ vh).max()
             assert err <= 20 * size * u_c * kappa + 2 * u_o, f"{case}: polar off by {err} (κ {kappa:.3g})"
         return _polar_props(xr, y, 20 * size * (u_c * max(1.0, min(kappa, 1e3)) + u_o))
+    if f == "whitened_direction":  # partner W = I (n × n), λ = 1e-3: C⁻¹ = I/√(1 + λ), so msign(G)/√(1 + λ)
+        if not (full_rank and kappa < 1 / (100 * u_c)):
+            return "skip"  # msign of rounding-level σ: the rank decision (as for msign)
+        w, _, vh = _svd(xr)
+        ref = (w @ vh) / math.sqrt(1 + 1e-3)
+        err = np.abs(y.numpy() - ref).max()
+        assert err <= 20 * size * u_c * kappa + 4 * u_o, f"{case}: whitened direction off by {err}"
+        return "correct"
     if f == "msign" and not full_rank:
         # Whether rounding-level σ count as rank is the rtol's decision; what must hold whatever
         # it decides: msign is a partial isometry (σ ∈ {0, 1}) equal to U_r V_rᵀ on the leading
@@ -339,4 +359,8 @@ def _call(f: str, x: torch.Tensor):
             return sl.isotropic_inverse_root(x, 0.0)
         case "partner_gram_roots":
             return sl.partner_gram_roots(x, 0.0)
+        case "eigenbasis":
+            return sl.EigenbasisTracker(0.9).update(x)
+        case "whitened_direction":
+            return sl.whitened_direction(x, torch.eye(x.shape[-1], dtype=x.dtype), 1e-3)
     raise ValueError(f)
