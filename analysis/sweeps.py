@@ -163,6 +163,9 @@ def _design_tasks(grid: dict) -> list[dict]:
     from spectral_la.design import MAX_DESIGN_DEGREE, MAX_DESIGN_STEPS, target
 
     degrees = [str(check_int(d, "grid field 'degrees'", 3, MAX_DESIGN_DEGREE)) for d in grid["degrees"]]
+    even = [d for d in degrees if int(d) % 2 == 0]
+    if even:  # the schedules are odd polynomials: an even degree fails in every task, so refuse it up front
+        raise ValueError(f"grid field 'degrees': {even} are even; odd-polynomial schedules have odd degrees")
     steps = [str(check_int(t, "grid field 'steps'", 1, MAX_DESIGN_STEPS)) for t in grid["steps"]]
     ells = [repr(float(check_in_range(v, "grid field 'ells'", 0, 1, lo_open=True, hi_open=True))) for v in grid["ells"]]
     for t in grid["targets"]:

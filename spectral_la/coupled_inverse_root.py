@@ -95,7 +95,9 @@ def matrix_power(ops: Any, t: Any, k: int) -> Any:
     return result
 
 
-def _validate(r: Any, eps: Any, method: str, steps: Any, max_iterations: int) -> None:
+def _validate(r: Any, eps: Any, method: str, steps: Any, max_iterations: int, tol: Any = None) -> None:
+    if tol is not None:  # tol ≤ 0 or NaN never stops: 100 iterations to converged=False (the audit's case)
+        check_in_range(tol, "tol", 0, 1, lo_open=True)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if not isinstance(r, numbers.Integral) and isinstance(r, numbers.Real) and not isinstance(r, bool):
@@ -323,7 +325,7 @@ def coupled_inverse_root(
     >>> torch.allclose(res.root, torch.diag(torch.tensor([0.5, 0.25], dtype=torch.float64))), res.converged
     (True, True)
     """
-    _validate(r, eps, method, steps, max_iterations)
+    _validate(r, eps, method, steps, max_iterations, tol)
     check_int(check_every, "check_every", 1, MAX_STEPS)
     sched = _sign_schedule(schedule, steps) if method == "newton_schulz" else None
     with _shifted_operand(A, eps, tol, compute_dtype, check_finite) as (ops, b, e, restore, threshold):
@@ -364,7 +366,7 @@ def coupled_sqrt(
     >>> torch.allclose(torch.diagonal(inv), torch.tensor([1e-3, 0.5, 4.0], dtype=torch.float64) ** -0.5)
     True
     """
-    _validate(2, eps, "newton_schulz", steps, max_iterations)
+    _validate(2, eps, "newton_schulz", steps, max_iterations, tol)
     sched = _sign_schedule(schedule, steps)
     with _shifted_operand(A, eps, tol, compute_dtype, check_finite) as (ops, b, e, restore, threshold):
         sq, inv, it, res, converged = _newton_schulz(ops, b, steps, max_iterations, 1, threshold, sched)

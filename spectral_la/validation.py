@@ -81,8 +81,24 @@ def check_real(value: Any, name: str) -> float:
     return value
 
 
-def parse_shape(value: Any, name: str, *, min_dims: int = 2, max_dims: int = 2, max_size: int = 1 << 16) -> tuple:
-    """A shape written ``"MxN"`` (or ``"BxMxN"`` where ``max_dims`` allows), each dim in [1, max_size]."""
+#: Most entries one sweep input may have (2^26: 512 MiB in float64, several times that during the run).
+MAX_GRID_ELEMENTS = 1 << 26
+
+
+def parse_shape(
+    value: Any,
+    name: str,
+    *,
+    min_dims: int = 2,
+    max_dims: int = 2,
+    max_size: int = 1 << 16,
+    max_elements: int = MAX_GRID_ELEMENTS,
+) -> tuple:
+    """A shape written ``"MxN"`` (or ``"BxMxN"`` where ``max_dims`` allows), each dim in [1, max_size].
+
+    The product of the dims is capped at ``max_elements`` too, so a grid is refused before a task
+    tries to allocate terabytes.
+    """
     try:
         dims = tuple(int(v) for v in str(value).lower().replace(" ", "").split("x"))
     except ValueError:
@@ -93,6 +109,8 @@ def parse_shape(value: Any, name: str, *, min_dims: int = 2, max_dims: int = 2, 
             if max_dims > min_dims
             else f"{name} must be MxN with each dim in [1, {max_size}], got {value!r}"
         )
+    if math.prod(dims) > max_elements:
+        raise ValueError(f"{name} {value!r} has {math.prod(dims)} entries, more than the {max_elements} allowed")
     return dims
 
 

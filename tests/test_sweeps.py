@@ -262,3 +262,25 @@ def test_no_hangs_work_is_bounded_or_refused_up_front():
 
     with pytest.raises(ValueError, match="no worker of the cluster offers GPU=1"):
         _check_resources(Client(), {"GPU": 1})
+
+
+def test_grids_are_validated_before_any_task_runs():
+    """Was: an even design degree and shapes too large to allocate were accepted, to fail (or hang) per task."""
+    for kind, grid, match in (
+        ("design", {"degrees": [5, 4]}, "are even"),
+        ("stability", {"shapes": ["8x65536x65536"]}, "entries, more than"),
+        ("softening", {"shapes": ["65536x65536"]}, "entries, more than"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            expand(kind, grid)
+
+
+def test_coupled_root_tolerance_is_validated():
+    """Was: tol = −1, NaN or 0 accepted, then 100 iterations to converged=False."""
+    import torch
+
+    import spectral_la as sl
+
+    for tol in (-1.0, float("nan"), 0.0):
+        with pytest.raises(ValueError, match="tol"):
+            sl.coupled_inverse_root(torch.eye(3, dtype=torch.float64), 2, tol=tol)
