@@ -18,7 +18,6 @@ a flop ratio.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,9 +31,8 @@ __all__ = ["aol_comparison", "certified_ranking", "products"]
 
 
 def products(schedule: str | sl.Schedule, steps: int | None = None) -> int:
-    """Matrix products of ``steps`` steps (default: the schedule's) on a wide X."""
-    sched = sl.schedules.resolve(schedule)
-    return sum(len(row) for row in sched.coefficients(steps))
+    """Matrix products of ``steps`` steps of a schedule (its name or itself): :meth:`Schedule.products`."""
+    return sl.schedules.resolve(schedule).products(steps)
 
 
 def _steps_for_budget(sched: sl.Schedule, budget: int) -> int | None:
@@ -100,20 +98,19 @@ def aol_comparison(
     *,
     ells=(1e-3, 5e-3, 1e-2, 3e-2),
     steps: int = 4,
-    capture: str | Path | None = None,
+    matrices: dict | None = None,
     peers=("dion_aol", "eo_aol"),
 ) -> tuple[list[dict], list[dict]]:
     """(certified rows, captured-matrix rows) for the AOL schedules (module docstring).
 
     Certified: for each ℓ, the certified max |1 − f| on [ℓ, 1] of each peer and of
     ``design_schedule(5, steps, ℓ, normalization="aol")`` (same products as the peers).
-    Captured: per momentum matrix M of the capture (default: the committed one), the AOL-scaled
+    Captured: per momentum matrix M of ``matrices`` ({name: float64 matrix}, e.g.
+    ``analysis.real_states.load_matrices()``; none: no captured rows), the AOL-scaled
     σ_min/σ₁ against Frobenius', and ‖Y − polar(M)‖_F/√r and ‖Y − polar(DM)‖_F/√r for each
     schedule Y (float64), with the design at the median over matrices of the 5% quantile of the
     AOL-scaled σ (the ℓ that leaves 5% of the directions below the design interval).
     """
-    from analysis.real_states import DEFAULT_CAPTURE, load_matrices
-
     cert = []
     for ell in ells:
         designed = design_schedule(5, steps, ell, normalization="aol").schedule
@@ -122,8 +119,10 @@ def aol_comparison(
             row[peer] = certify(peer, interval=(ell, 1.0)).upper
         cert.append(row)
 
+    if not matrices:
+        return cert, []
     aol = sl.Normalization(kind="aol", eps=0.0)
-    mats = {k: (m if m.shape[0] <= m.shape[1] else m.mT) for k, m in load_matrices(capture or DEFAULT_CAPTURE).items()}
+    mats = {k: (m if m.shape[0] <= m.shape[1] else m.mT) for k, m in matrices.items()}
     q05 = float(np.median([float(torch.linalg.svdvals(sl.normalize(w, aol)).quantile(0.05)) for w in mats.values()]))
     designed = design_schedule(5, steps, q05, normalization="aol", name=f"designed_aol_l{q05:.3g}").schedule
     candidates = {name: name for name in (*peers, "polar_express", "dion_ns5")} | {designed.name: designed}

@@ -26,7 +26,6 @@ from tqdm.auto import tqdm
 import spectral_la as sl
 from analysis.methods import frobenius_schedules
 from analysis.response import response
-from analysis.schedule_ranking import products
 from analysis.spectra import torch_matrix_with_spectrum
 from spectral_la.certify import certify
 
@@ -162,7 +161,7 @@ def effective_intervals(names=None, *, taus=(0.1, 0.3, 0.5), points: int = 4001,
     rows = []
     for name in names or list(sl.schedules):
         ells = effective_ells(name, taus, points=points, lowest=lowest)
-        row = {"schedule": name, "products": products(name)}
+        row = {"schedule": name, "products": sl.schedules[name].products()}
         row |= {f"ell_eff(τ={tau:g})": ell for tau, ell in zip(taus, ells, strict=True)}
         ell_mid = row[f"ell_eff(τ={middle:g})"]
         row[f"certified_max_abs_1_minus_f_on_[ell(τ={middle:g}),1]"] = (

@@ -35,19 +35,17 @@ from __future__ import annotations
 
 import math
 from itertools import product
-from pathlib import Path
 
 import mpmath
 import numpy as np
 import torch
 
 from analysis.methods import method
-from analysis.result_store import ResultStore
 from analysis.spectra import torch_matrix_with_spectrum
 from spectral_la.dtypes import DTYPE_NAMES, default_compute, dtype_name, parse_dtype
 from spectral_la.validation import check_in_range, check_int, parse_shape
 
-__all__ = ["KEY_FIELDS", "stability_sweep"]
+__all__ = ["FIELDS", "KEY_FIELDS", "normalised_grid", "parse_row", "run_case"]
 
 KEY_FIELDS = ("method", "storage_dtype", "compute_dtype", "kappa", "shape", "rank_deficiency", "seed", "reference")
 FIELDS = (*KEY_FIELDS, "rel_error", "rounding_error", "finite", "reference_rtol", "measurable")
@@ -198,76 +196,3 @@ def parse_row(row: dict) -> dict | None:
         }
     except ValueError:
         return None
-
-
-def stability_sweep(
-    methods=("ns:polar_express", "ns:jordan_ns5"),
-    *,
-    dtypes=("float64", "float32", "bfloat16", "float16"),
-    compute_dtypes=("default",),
-    kappas=(1e1, 1e4, 1e8, 1e12, 1e16),
-    shapes=("64x64", "128x32", "32x128", "8x32x32"),
-    rank_deficiencies=(0.0, 0.5),
-    seeds=(0,),
-    cache: str | Path = "reports/stability.csv",
-    device: str = "cpu",
-    progress: bool = True,
-    reference: str = "mpmath",
-    workers: int = 0,
-    scheduler: str | None = None,
-) -> list[dict]:
-    """Run (or resume) the sweep; returns the tidy rows of the requested grid (module docstring).
-
-    Keys are normalised (κ = 10 and 10.0 are one row); κ must be ≥ 1, the rank
-    deficiency in [0, 1), seeds non-negative ints, shapes ``"MxN"`` or
-    ``"BxMxN"``. The cache is a :class:`~analysis.result_store.ResultStore`:
-    a cut-off or malformed row is recomputed, never parsed, and two sweeps
-    writing to one file never duplicate a row.
-
-    ``reference="mpmath"`` (default) measures the float64 rows against the
-    exact map and the method itself run at 30 digits (python-flint kernels), so
-    they show float64's real error; ``"float64"`` is the explicit fast option
-    (float64 rows then read 0 rounding error by construction).
-
-    ``workers`` > 0 (or ``scheduler``) runs the grid on dask.distributed through the one sweep
-    executor (:func:`analysis.sweeps.run_sweep`); 0 runs it in this process.
-    """
-    from analysis.sweeps import KINDS, run_sweep
-
-    grid = normalised_grid(methods, dtypes, kappas, shapes, rank_deficiencies, seeds, reference, compute_dtypes)
-    spec = {
-        "methods": list(methods),
-        "dtypes": list(dtypes),
-        "compute_dtypes": list(compute_dtypes),
-        "kappas": list(kappas),
-        "shapes": list(shapes),
-        "rank_deficiencies": list(rank_deficiencies),
-        "seeds": list(seeds),
-        "reference": [reference],
-    }
-    summary = run_sweep(
-        "stability", spec, cache, workers=workers, scheduler=scheduler, device=device, progress=progress
-    )
-    if summary.failures:
-        key, error = summary.failures[0]
-        raise RuntimeError(f"stability sweep: {len(summary.failures)} case(s) failed, e.g. {key}: {error}")
-    kind = KINDS["stability"]
-    store = ResultStore(cache, (*kind.key_fields, *kind.value_fields, "error"), kind.key_fields, valid=kind.valid)
-    done = {k: r for k, r in ((k, parse_row(r)) for k, r in store.rows().items()) if r is not None}
-    out = []
-    for cfg in grid:
-        row = done[store.key(cfg)]
-        out.append(
-            {
-                **cfg,
-                "kappa": float(cfg["kappa"]),
-                "rank_deficiency": float(cfg["rank_deficiency"]),
-                "seed": int(cfg["seed"]),
-                "rel_error": float(row["rel_error"]),
-                "rounding_error": float(row["rounding_error"]),
-                "finite": row["finite"] in (True, "True"),
-                "reference_rtol": float(row["reference_rtol"]),
-                "measurable": row["measurable"] in (True, "True"),
-            }
-        )
-    return out

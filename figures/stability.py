@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from analysis.stability import stability_sweep
+from analysis.sweeps import stability_sweep
 from figures._style import new_figure, save
 
 METHODS = ("ns:polar_express", "ns:jordan_ns5")

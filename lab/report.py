@@ -169,7 +169,9 @@ def section_schedules(cfg: ReportConfig, fig, progress: bool) -> list[str]:
 
 
 def _aol_section() -> list[str]:
-    cert, matrices = aol_comparison()
+    from analysis.real_states import DEFAULT_CAPTURE, load_matrices
+
+    cert, matrices = aol_comparison(matrices=load_matrices() if DEFAULT_CAPTURE.exists() else None)
     return [
         "### AOL-rescaled schedules\n",
         "X₀ = D X with D = diag(Σⱼ|(XXᵀ)ᵢⱼ|)^(-1/2) guarantees σ₁ ≤ 1 and lifts the small singular values. "

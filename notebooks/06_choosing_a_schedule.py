@@ -61,7 +61,9 @@ print(
 # rows on the certified measure. But the iteration converges to polar(DM), not polar(M).
 
 # %%
-cert, matrices = aol_comparison(ells=(5e-3, 1e-2, 3e-2))
+from analysis.real_states import load_matrices
+
+cert, matrices = aol_comparison(ells=(5e-3, 1e-2, 3e-2), matrices=load_matrices())
 print(markdown_table(cert))
 print(markdown_table(matrices))
 

@@ -231,6 +231,15 @@ class Schedule:
             raise ValueError(f"schedule {self.name!r} defines {len(self.rows)} steps, {steps} requested")
         return [self.row(k) for k in range(steps)]
 
+    def products(self, steps: int | None = None) -> int:
+        """Matrix products of ``steps`` steps (default: the schedule's) on a wide X: the one cost rule.
+
+        A step of a row (c₀, …, c_d) forms A = XXᵀ, then the d − 1 powers of A its Horner form needs
+        (fused with the additions: ``addmm``), then one product with X: d + 1 − 1 = len(row) products
+        (a cubic row: 2, a quintic: 3). The normalisation's own products are not counted.
+        """
+        return sum(len(row) for row in self.coefficients(steps))
+
     def row(self, k: int) -> tuple[float, ...]:
         """The row of step k (from 0): past the rows, the first again (``cycle``) or the last."""
         k = check_int(k, "k", 0, MAX_STEPS)

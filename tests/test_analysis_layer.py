@@ -14,7 +14,7 @@ from analysis.error_report import error_report
 from analysis.methods import method
 from analysis.response import response
 from analysis.softening import softening_deviation
-from analysis.stability import stability_sweep
+from analysis.sweeps import stability_sweep
 from tests.mp_reference import unit_roundoff
 from tests.poly_reference import compose
 

@@ -108,3 +108,71 @@ def test_the_analysis_methods_do_not_branch_on_the_kind_of_number():
     # spectral_la.normalize), so one expression serves torch, NumPy and mpmath.
     source = (ROOT / "analysis" / "methods.py").read_text()
     assert "isinstance(" not in source.replace("isinstance(spec, Method)", "")
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_graph(package: str) -> dict[str, set[str]]:
+    """Module → the modules of the same package it imports, at the top or inside a function."""
+    mods = {_module_name(p): p for p in (ROOT / package).rglob("*.py")}
+    edges: dict[str, set[str]] = {m: set() for m in mods}
+    for m, path in mods.items():
+        pkg = m if path.name == "__init__.py" else m.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    head = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
+                    base = ".".join(head + ([base] if base else []))
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in mods else base for a in node.names]
+            edges[m] |= {t for t in targets if t in mods and t != m}
+    return edges
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in edges[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in edges:
+        if v not in index:
+            visit(v)
+    return out
+
+
+@pytest.mark.parametrize("package", list(LAYERS))
+def test_no_import_cycle_inside_a_package(package):
+    """Was hidden by imports inside functions: real_states → schedule_response → schedule_ranking →
+    real_states, and stability ⇄ sweeps."""
+    assert _cycles(_import_graph(package)) == []
+
+
+def test_the_cycle_finder_finds_cycles():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

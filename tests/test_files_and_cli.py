@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from analysis.result_store import ResultStore
-from analysis.stability import stability_sweep
+from analysis.sweeps import stability_sweep
 from lab.cli import main
 from spectral_la.atomic_files import atomic_path
 from spectral_la.design import design_schedule, load_schedule, save_schedule

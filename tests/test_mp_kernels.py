@@ -147,7 +147,7 @@ def test_tracked_radius_certifies_the_newton_schulz_run():
 def test_float64_stability_rows_show_real_float64_error(tmp_path):
     # Measured against the 30-digit reference, float64 rows are no longer 0 by construction:
     # the exact references land between 0 and the backward-stability size 20·n·u·κ.
-    from analysis.stability import stability_sweep
+    from analysis.sweeps import stability_sweep
 
     rows = stability_sweep(
         ("msign", "polar_qdwh"),

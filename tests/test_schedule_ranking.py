@@ -32,7 +32,9 @@ def test_ranking_at_equal_budget():
 
 
 def test_designed_aol_schedule_beats_the_peers_on_the_certified_measure():
-    cert, matrix_rows = aol_comparison(ells=(5e-3, 3e-2))
+    from analysis.real_states import load_matrices
+
+    cert, matrix_rows = aol_comparison(ells=(5e-3, 3e-2), matrices=load_matrices())
     for row in cert:
         assert row["designed_aol_4_steps"] < row["dion_aol"] < 1 < row["eo_aol"]
     assert len(matrix_rows) == 8

@@ -136,7 +136,7 @@ def test_bad_grids_name_the_field(kind, grid, match):
 
 def test_low_precision_stability_rows_measure_the_iteration_not_the_reference(tmp_path):
     """bf16 rows used to read 1.55 and inf at κ = 10 (64×64, 128×32): the reference cut real singular values."""
-    from analysis.stability import stability_sweep
+    from analysis.sweeps import stability_sweep
 
     rows = stability_sweep(
         ("ns:polar_express",),
