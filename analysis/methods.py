@@ -5,7 +5,7 @@ A method is named by a spec (grammar, validation and round trip: :mod:`spectral_
 designed schedule file; the optimizer, the command line and the report use the same values.
 
 Every :class:`Method` knows (DESIGN.md, principle 2): how the input's singular values σ
-become the normalised σ̂ the iteration sees (``normalise``), its scalar map f(σ̂) computed by
+become the normalised σ̂ the iteration sees (``sigma_hat``), its scalar map f(σ̂) computed by
 the same code as the matrix map (``scalar``), and its target map t(σ̂) (``target``), so
 prediction, target and measured response can sit side by side.
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import spectral_la as sl
-from spectral_la.schedules import FROBENIUS_KINDS
+from spectral_la.normalization import FROBENIUS_KINDS
 from spectral_la.spec import Spec, parse_spec
 
 __all__ = ["Method", "Spec", "frobenius_schedules", "method", "parse_spec"]
@@ -57,7 +57,7 @@ class Method:
     def target(self, sigma_hat: Any) -> Any:
         return self.spec.target(sigma_hat)
 
-    def normalise(self, sigma: Any, fro: Any) -> Any:
+    def sigma_hat(self, sigma: Any, fro: Any) -> Any:
         """σ ↦ σ̂ from the singular values of X and ‖X‖_F."""
         return self.spec.normalized_sigma(sigma, fro)
 

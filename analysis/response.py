@@ -68,7 +68,7 @@ def response(
     kwargs = {"compute_dtype": compute_dtype} if (m.matmul_only and compute_dtype is not None) else {}
     y = m.apply(x, **kwargs).double().cpu()
     d = u.T @ y @ v
-    sig_hat = m.normalise(s, torch.linalg.matrix_norm(x.double().cpu()))
+    sig_hat = m.sigma_hat(s, torch.linalg.matrix_norm(x.double().cpu()))
     off = (d - torch.diag(torch.diagonal(d))).abs().amax(dim=1)
     return [
         {

@@ -22,11 +22,12 @@ from spectral_la.fractional_power import fractional_power, msign
 from spectral_la.gram_newton_schulz import gram_newton_schulz
 from spectral_la.inverse_root import inverse_root
 from spectral_la.muon_p import muon_p, muon_p_scalar_map
-from spectral_la.newton_schulz import newton_schulz, normalize, scalar_map
+from spectral_la.newton_schulz import newton_schulz, scalar_map
+from spectral_la.normalization import Normalization, normalize
 from spectral_la.partner_whitening import isotropic_inverse_root, partner_gram_roots, whitened_direction
 from spectral_la.polar import polar
 from spectral_la.qdwh import QDWHResult, qdwh
-from spectral_la.schedules import Normalization, Schedule, schedules
+from spectral_la.schedules import Schedule, schedules
 from spectral_la.soften import soften, soften_scalar_map, soften_target_map
 
 __all__ = [

@@ -62,7 +62,8 @@ from typing import Any, NamedTuple
 from spectral_la.backend import working
 from spectral_la.errors import DivergedError, NotPositiveSemidefiniteError, SingularMatrixError
 from spectral_la.inverse_root import SLACK, scaled_shift, symmetric_part_checked
-from spectral_la.newton_schulz import band, gram_polynomial
+from spectral_la.kernels import gram_polynomial, matrix_power
+from spectral_la.newton_schulz import band
 from spectral_la.schedules import Schedule, schedules
 from spectral_la.validation import MAX_STEPS, check_in_range, check_int, check_result_finite
 
@@ -80,19 +81,6 @@ class RootResult(NamedTuple):
     residual: float
     """max over the batch of ‖M − I‖_F (Newton) or ‖ZY − I‖_F (Newton–Schulz) at the end."""
     converged: bool
-
-
-def matrix_power(ops: Any, t: Any, k: int) -> Any:
-    """t^k by binary powering (⌊log₂k⌋ squarings + popcount(k) − 1 products)."""
-    result = None
-    base = t
-    while k:
-        if k & 1:
-            result = base if result is None else result @ base
-        k >>= 1
-        if k:
-            base = base @ base
-    return result
 
 
 def _validate(r: Any, eps: Any, method: str, steps: Any, max_iterations: int, tol: Any = None) -> None:

@@ -38,9 +38,10 @@ from typing import Any
 import mpmath
 
 from spectral_la.atomic_files import atomic_write_text
+from spectral_la.normalization import Normalization
 from spectral_la.odd_polynomials import compose, critical_points, odd_polynomial
 from spectral_la.remez import remez_odd
-from spectral_la.schedules import Normalization, Schedule, schedules, with_safety
+from spectral_la.schedules import Schedule, schedules, with_safety
 from spectral_la.validation import check_in_range, check_int
 
 __all__ = [

@@ -25,7 +25,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from spectral_la.newton_schulz import apply_normalization, check_iterates, gram_polynomial, on_wide, prepare
+from spectral_la.kernels import gram_polynomial, on_wide
+from spectral_la.newton_schulz import check_iterates, prepare
+from spectral_la.normalization import apply_normalization
 from spectral_la.schedules import Schedule
 from spectral_la.validation import MAX_STEPS, check_int
 

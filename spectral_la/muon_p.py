@@ -43,10 +43,10 @@ from fractions import Fraction
 from typing import Any
 
 from spectral_la.backend import sigma_batch, working
-from spectral_la.coupled_inverse_root import check_positive_definite, coupled_newton, default_tol, matrix_power
+from spectral_la.coupled_inverse_root import check_positive_definite, coupled_newton, default_tol
 from spectral_la.errors import DivergedError, NotConvergedError, SingularMatrixError
-from spectral_la.newton_schulz import apply_normalization, on_wide
-from spectral_la.schedules import SOURCE_EPS, Normalization
+from spectral_la.kernels import matrix_power, on_wide
+from spectral_la.normalization import SOURCE_EPS, Normalization, apply_normalization
 from spectral_la.validation import MAX_STEPS, check_in_range, check_int
 
 __all__ = ["MUON_P_RECURRENCES", "PowerRecurrence", "muon_p", "muon_p_scalar_map"]

@@ -46,7 +46,8 @@ import torch
 from spectral_la.atomic_files import atomic_path
 from spectral_la.dtypes import bf16_is_slow, dtype_name, parse_dtype
 from spectral_la.errors import DivergedError
-from spectral_la.schedules import JORDAN_NS5_ROW, SOURCE_EPS, Normalization, Schedule
+from spectral_la.normalization import SOURCE_EPS, Normalization
+from spectral_la.schedules import JORDAN_NS5_ROW, Schedule
 from spectral_la.spec import NewtonSchulzSpec, Spec, parse_spec
 from spectral_la.validation import check_in_range, check_int, check_real
 

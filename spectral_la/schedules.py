@@ -21,115 +21,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from spectral_la.normalization import Normalization
 from spectral_la.validation import MAX_STEPS, check_int, check_real
 
 #: Target names of a schedule (parsed by :func:`spectral_la.design.target`).
 _TARGET_FORMAT = re.compile(r"sign|soft:[0-9.eE+-]+|soften:[0-9.eE+-]+|power:[0-9.eE+-]+")
 
-__all__ = ["Normalization", "Schedule", "ScheduleRegistry", "schedules", "with_safety"]
-
-_NORM_KINDS = ("frobenius", "frobenius_clamp", "spectral", "scale_safe", "aol", "none")
-
-#: Kinds whose normalised σ̂ = σ/(scale·‖X‖_F + eps) is a function of σ and ‖X‖_F alone.
-FROBENIUS_KINDS = ("frobenius", "scale_safe", "frobenius_clamp")
-
-#: The eps of Muon-family sources: X/(‖X‖_F + 1e-7).
-SOURCE_EPS = 1e-7
-
-
-@dataclass(frozen=True, kw_only=True)
-class Normalization:
-    """How X is scaled before the iteration: X₀ = X / (scale·‖X‖ + eps), per matrix.
-
-    kind
-        ``"frobenius"``: ‖X‖_F ≥ σ₁ (Muon's choice). The normalised σ₁ is
-        σ₁/‖X‖_F, as small as 1/√r for a flat spectrum of rank r, which pushes
-        every singular value into the polynomial's slow region near 0.
-        ``"spectral"``: the guaranteed bound σ₁ ≤ ‖X‖_F·‖G^{2^j}‖_F^{1/2^{j+1}}
-        with G = (X/‖X‖_F)(X/‖X‖_F)ᵀ and j = ``squarings`` (matmul-only, no host
-        sync). It overestimates σ₁ by at most r^{1/2^{j+2}} (1.24 for r = 1024,
-        j = 3) instead of Frobenius' √r, so the small singular values start up
-        to that much larger. A power-iteration estimate would be tighter but is
-        a *lower* bound: σ₁(X₀) > 1 makes steep schedules such as Polar
-        Express diverge (p₁(1.05) ≈ 3.5 against a design range ≤ 2).
-        ``"frobenius_clamp"``: X / max(scale·‖X‖_F, eps), torch.optim.Muon's form
-        (``norm().clamp(min=eps)``); it equals ``"frobenius"`` up to eps/‖X‖_F.
-        ``"scale_safe"``: X/(scale·‖X‖_F) with no eps (eps must be 0): the
-        result does not depend on the scale of X at all, from the dtype's
-        smallest normal to its largest finite number, and a zero matrix maps to
-        zero. The default of designed schedules.
-        ``"aol"``: X₀ = D X/scale with D = diag(1/√max(Σⱼ|(XXᵀ)ᵢⱼ|, eps)), the
-        AOL rescaling (Prach & Lampert, "Almost-orthogonal layers", ECCV 2022,
-        arXiv 2208.03160, Thm 1) on the Gram side: DXXᵀD has every absolute
-        row sum ≤ 1, so σ₁(X₀) ≤ 1 is *guaranteed* (Schur's test) and, for a
-        nearly diagonal-dominant Gram, σ_min(X₀) is far larger than after a
-        Frobenius scaling. Not a function of the singular values: it changes
-        the polar factor (polar(DX) ≠ polar(X) unless D commutes with XXᵀ),
-        and the iteration approximates polar(DX). The rescaled Gram DAD is
-        reused by the first step (microsoft/dion ``newton_schulz_triton_fast``).
-        eps = 0 leaves a zero row at zero and is scale-invariant.
-        ``"none"``: X is used as given (already scaled).
-    scale, eps
-        X₀ = X / (scale·‖X‖ + eps). eps (default 1e-7 as in the Muon-family
-        sources, 0 for ``"scale_safe"``) keeps a zero matrix at zero, and it is
-        where the sources' normalisation is not scale-invariant: an X with
-        ‖X‖ ≲ eps is divided by ≈ eps, not by its norm, so it is *not*
-        orthogonalised (‖X‖_F = 1e-30 gives an output of norm ≈ 1e-23·c₀^T).
-        Every kind is computed after an exact power-of-two prescaling by the
-        largest entry, so no norm overflows or underflows whatever X's scale.
-    before_cast
-        With a ``compute_dtype`` below the input's precision: normalise in the
-        input's precision, then round X₀ to the compute dtype
-        (Emerging-Optimizers' order under bf16 matmul precision). False: round
-        X first and normalise in the compute dtype (torch.optim.Muon, dion,
-        modded-nanogpt). In bf16 the latter can put σ̂₁ about two ulps (≈ 0.4%)
-        above 1, where a schedule with no margin above 1 turns directions
-        round: EO's cubic5 has p₁(x) < 0 for x > 1.0035 and, run cast-first
-        on near rank-one bf16 inputs, flips the leading direction.
-    in_float64
-        Reduce the Frobenius norm in float64 and round it to the working dtype, and
-        divide by it with no eps (Emerging-Optimizers' ``normalize_in_double``, which
-        has none: eps defaults to 0 and another value is an error). After the
-        power-of-two prescaling it changes no result's safety, only its last bit: with
-        it a schedule reproduces that source's normalisation bit for bit, at every
-        scale (‖X‖_F = 2.6e-27 is normalised to 1, as EO does; a zero X stays 0 where
-        EO returns NaN).
-    """
-
-    kind: str = "frobenius"
-    scale: float = 1.0
-    eps: float | None = None
-    squarings: int = 3
-    in_float64: bool = False
-    before_cast: bool = False
-
-    def __post_init__(self) -> None:
-        if self.kind not in _NORM_KINDS:
-            raise ValueError(f"normalization kind must be one of {_NORM_KINDS}, got {self.kind!r}")
-        if self.eps is None:  # EO's normalize_in_double divides by the float64 norm with no eps
-            object.__setattr__(self, "eps", 0.0 if self.kind == "scale_safe" or self.in_float64 is True else SOURCE_EPS)
-        for field_name in ("scale", "eps"):
-            value = check_real(getattr(self, field_name), f"normalization {field_name}")
-            object.__setattr__(self, field_name, float(value))
-        if not (math.isfinite(self.scale) and self.scale > 0):
-            raise ValueError(f"normalization scale must be finite and > 0, got {self.scale}")
-        if not (math.isfinite(self.eps) and self.eps >= 0):
-            raise ValueError(f"normalization eps must be finite and ≥ 0, got {self.eps}")
-        if self.kind == "scale_safe" and self.eps != 0:
-            raise ValueError(
-                f"normalization kind 'scale_safe' takes no eps (it would break scale invariance), got {self.eps}"
-            )
-        check_int(self.squarings, "squarings", 0, 16)
-        for flag in ("in_float64", "before_cast"):
-            if not isinstance(getattr(self, flag), bool):
-                raise TypeError(f"normalization {flag} must be a bool, got {getattr(self, flag)!r}")
-        if self.in_float64 and self.kind not in FROBENIUS_KINDS:
-            raise ValueError(f"normalization in_float64 applies to the kinds {FROBENIUS_KINDS}, not {self.kind!r}")
-        if self.in_float64 and self.eps != 0:
-            raise ValueError(
-                "normalization in_float64 is Emerging-Optimizers' normalize_in_double, X/‖X‖_F with the norm in "
-                f"float64 and no eps; eps = {self.eps} would keep a clamp it does not have: pass eps=0"
-            )
+__all__ = ["Schedule", "ScheduleRegistry", "schedules", "with_safety"]
 
 
 @dataclass(frozen=True, kw_only=True)

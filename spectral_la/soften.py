@@ -20,14 +20,10 @@ from __future__ import annotations
 from typing import Any
 
 from spectral_la.backend import sigma_batch
-from spectral_la.newton_schulz import (
-    apply_normalization,
-    check_iterates,
-    iterate,
-    normalised_iteration,
-    prepare,
-)
-from spectral_la.schedules import FROBENIUS_KINDS, SOURCE_EPS, Normalization, Schedule, schedules
+from spectral_la.kernels import iterate
+from spectral_la.newton_schulz import check_iterates, normalized_iteration, prepare
+from spectral_la.normalization import FROBENIUS_KINDS, SOURCE_EPS, Normalization, apply_normalization
+from spectral_la.schedules import Schedule, schedules
 from spectral_la.validation import check_in_range
 
 __all__ = ["soften", "soften_scalar_map", "soften_target_map"]
@@ -67,7 +63,7 @@ def soften(
     check_in_range(s, "s", 0, 1)
     ops, x, restore, rows, norm, normalised = prepare(X, schedule, steps, normalize, compute_dtype, check_finite)
     with ops.guard():
-        ns = normalised_iteration(ops, x, rows, norm)
+        ns = normalized_iteration(ops, x, rows, norm)
         direct = apply_normalization(ops, x, BLEND_NORMALIZATION)
         out = ops.lerp(ns, direct, ops.scalar(s))
     if check_finite:

@@ -47,9 +47,10 @@ from spectral_la.backend import sigma_batch
 from spectral_la.fractional_power import fractional_power, msign
 from spectral_la.gram_newton_schulz import gram_newton_schulz
 from spectral_la.muon_p import MUON_P_NORMALIZATION, MUON_P_RECURRENCES, muon_p, muon_p_scalar_map
-from spectral_la.newton_schulz import newton_schulz, normalize, resolve_normalization, scalar_map
+from spectral_la.newton_schulz import newton_schulz, scalar_map
+from spectral_la.normalization import FROBENIUS_KINDS, Normalization, normalize, resolve_normalization
 from spectral_la.polar import polar
-from spectral_la.schedules import FROBENIUS_KINDS, Normalization, Schedule, schedules
+from spectral_la.schedules import Schedule, schedules
 from spectral_la.soften import BLEND_NORMALIZATION, soften, soften_scalar_map, soften_target_map
 from spectral_la.validation import MAX_STEPS, check_in_range, check_int, check_real
 
@@ -298,7 +299,7 @@ class NewtonSchulzSpec(Spec):
 
     @property
     def normalization(self) -> Normalization:
-        return resolve_normalization(self.normalize, self.resolved_schedule)
+        return resolve_normalization(self.normalize, self.resolved_schedule.normalization)
 
     def __str__(self) -> str:
         parts = [self.kind, self.schedule_name]

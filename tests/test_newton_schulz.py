@@ -177,7 +177,7 @@ def test_frobenius_normalisation_is_scale_invariant():
 @pytest.mark.parametrize("squarings", [0, 1, 3])
 def test_spectral_bound_is_an_upper_bound_within_its_factor(shape, squarings):
     from spectral_la.backend import TorchOps
-    from spectral_la.newton_schulz import _spectral_norm_bound
+    from spectral_la.normalization import _spectral_norm_bound
 
     x = torch.randn(*shape, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     w = x if shape[0] <= shape[1] else x.mT

@@ -1,0 +1,70 @@
+"""The kernels every matmul-only iteration shares: the odd-polynomial step, its Gram polynomial,
+the wide orientation, and matrix powers.
+
+* :func:`iterate` applies schedule rows to a wide X (m ≤ n): per row (c₀, …, c_k),
+  A = XXᵀ, S = c₁A + … + c_kA^k (:func:`gram_polynomial`, Horner with fused ``addmm``),
+  X ← c₀X + S X. It is the matrix iteration and, on 1 × 1 matrices, the scalar map
+  (DESIGN.md, principle 1); Newton–Schulz, Gram NS, softening and the coupled
+  Newton–Schulz roots all run it.
+* :func:`on_wide` applies a map in the orientation whose Gram matrix is the smaller one.
+* :func:`matrix_power` is binary powering, used by the coupled roots and Muon^p.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["gram_polynomial", "iterate", "matrix_power", "on_wide"]
+
+
+def gram_polynomial(ops: Any, a: Any, row: tuple) -> Any:
+    """S = c₁A + c₂A² + … + c_kA^k (Horner; zero matrix for a linear row)."""
+    coeffs = [ops.scalar(c) for c in row[1:]]
+    if not coeffs:
+        return a * ops.scalar(0)
+    if len(coeffs) == 1:
+        return a * coeffs[0]
+    # Innermost pair fused as c_{k−1}A + c_k·(A A) (the form of torch.optim.Muon's step, so a
+    # degree-5 row rounds exactly as it does), then Horner: S ← c A + S A.
+    s = ops.addmm(a, a, a, beta=coeffs[-2], alpha=coeffs[-1])
+    for c in reversed(coeffs[:-2]):
+        s = ops.addmm(a, s, a, beta=c)
+    return s
+
+
+def iterate(ops: Any, x: Any, rows: list[tuple], gram: Any = None) -> Any:
+    """Apply the schedule rows to a wide working array x (m ≤ n); products only, in ``ops.fast`` form.
+
+    ``gram``: X Xᵀ of the input if the normalisation formed it (AOL), used by the first step.
+    A cubic row (c₀, c₁) is one fused product X ← c₀X + c₁·(A X) (Emerging-Optimizers' form).
+    """
+    x = ops.fast(x)
+    a = None if gram is None else ops.fast(gram)
+    for row in rows:
+        a = x @ x.mT if a is None else a
+        if len(row) == 2:
+            x = ops.addmm(x, a, x, beta=ops.scalar(row[0]), alpha=ops.scalar(row[1]))
+        else:
+            x = ops.addmm(x, gram_polynomial(ops, a, row), x, beta=ops.scalar(row[0]))
+        a = None
+    return ops.slow(x)
+
+
+def on_wide(fn: Any, x: Any) -> Any:
+    """Apply ``fn`` to x in its wide orientation (m ≤ n, smaller Gram X Xᵀ) and transpose back."""
+    if x.shape[-2] > x.shape[-1]:
+        return fn(x.mT).mT
+    return fn(x)
+
+
+def matrix_power(ops: Any, t: Any, k: int) -> Any:
+    """t^k by binary powering (⌊log₂k⌋ squarings + popcount(k) − 1 products)."""
+    result = None
+    base = t
+    while k:
+        if k & 1:
+            result = base if result is None else result @ base
+        k >>= 1
+        if k:
+            base = base @ base
+    return result
