@@ -19,6 +19,7 @@ Every row compares a recurrence with its exact counterpart (SVD / eigh):
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -62,7 +63,7 @@ def coupled_root_accuracy(n: int = 32, kappas=(1e1, 1e4, 1e8), rs=(2, 4)) -> lis
         for r in rs:
             exact = sl.inverse_root(a, r)
             scale = float(exact.abs().max())
-            runs = {"newton": {"method": "newton"}}
+            runs: dict[str, dict[str, Any]] = {"newton": {"method": "newton"}}
             if r == 2:
                 ell = math.sqrt(float(lam.min()) / float(torch.linalg.matrix_norm(a)))
                 cans = sl.design_schedule(5, 12, 0.9 * ell, name=f"cans_l{0.9 * ell:.3g}").schedule
@@ -105,7 +106,7 @@ def whitening_accuracy(lam: float = 1e-3, shape: tuple[int, int] = (96, 64)) -> 
     for name, w in ((f"gaussian {2 * n}x{n}", gaussian), ("near-isotropic (±5%)", near_iso)):
         exact = sl.whitened_direction(g, w, lam)
         norm = float(torch.linalg.matrix_norm(exact))
-        row = {"partner": name}
+        row: dict[str, Any] = {"partner": name}
         for method in ("matmul", "isotropic"):
             approx = sl.whitened_direction(g, w, lam, method=method)
             row[f"{method}_rel_error"] = float(torch.linalg.matrix_norm(approx - exact)) / norm

@@ -43,11 +43,12 @@ def response(
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if mode == "mpmath":
-        s = [mpmath.mpf(v) for v in sigmas]
-        if not s or not all(mpmath.isfinite(v) and v >= 0 for v in s):
+        mp_s = [mpmath.mpf(v) for v in sigmas]
+        if not mp_s or not all(mpmath.isfinite(v) and v >= 0 for v in mp_s):
             raise ValueError("sigmas must be a non-empty list of finite, non-negative numbers")
         return [
-            {"sigma_hat": a, "predicted": b, "target": c} for a, b, c in zip(s, m.scalar(s), m.target(s), strict=True)
+            {"sigma_hat": a, "predicted": b, "target": c}
+            for a, b, c in zip(mp_s, m.scalar(mp_s), m.target(mp_s), strict=True)
         ]
     s = torch.as_tensor(sigmas, dtype=torch.float64)
     if s.ndim != 1 or not s.numel():

@@ -35,7 +35,7 @@ from pathlib import Path
 try:  # POSIX; elsewhere the store is single-writer
     import fcntl
 except ImportError:  # pragma: no cover
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["ResultStore"]
 

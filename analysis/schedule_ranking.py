@@ -18,6 +18,7 @@ a flop ratio.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,7 +63,7 @@ def certified_ranking(names=None, *, interval=(1e-3, 1.0), budget: int = 15) -> 
     """
     budget = check_int(budget, "budget", 1, MAX_BUDGET)
     lo, hi = interval
-    rows = []
+    rows: list[dict[str, Any]] = []
     for entry in names or list(sl.schedules):
         sched = sl.schedules.resolve(entry)  # a registered name or a designed Schedule
         own = certify(sched, interval=(lo, hi)).upper
@@ -85,7 +86,8 @@ def certified_ranking(names=None, *, interval=(1e-3, 1.0), budget: int = 15) -> 
             }
         )
     key = f"certified_err_at_{budget}_products"
-    rows.sort(key=lambda r: (math.isnan(r[key]), r[key], r[f"certified_err_on_[{lo:g},{hi:g}]"]))
+    own_key = f"certified_err_on_[{lo:g},{hi:g}]"
+    rows.sort(key=lambda r: (math.isnan(r[key]), r[key], r[own_key]))
     return rows
 
 

@@ -19,7 +19,7 @@ backend's working array:
 
 Scalars that drive an iteration (weights, interval ends) are host numbers:
 Python floats for torch (so no device synchronisation), ``mpf`` for mpmath.
-``ops.sm`` is the scalar math module for them (:mod:`math` or ``mpmath.mp``).
+``ops.host_math`` is the scalar math module for them (:mod:`math` or ``mpmath.mp``).
 """
 
 from __future__ import annotations
@@ -54,10 +54,10 @@ class Ops(Protocol):
     (mpmath numbers, python-flint kernels).
     """
 
-    kind: str
-    sm: Any  # scalar math module for host scalars: math or mpmath.mp
-    dtype: Any
-    device: Any
+    @property
+    def kind(self) -> str: ...  # "torch" or "mpmath": read by the backend alone
+    @property
+    def host_math(self) -> Any: ...  # the math module for host scalars: math or mpmath.mp
 
     @property
     def eps(self) -> Any: ...  # unit roundoff of the compute precision (not a regulariser)
@@ -90,8 +90,9 @@ class Ops(Protocol):
     def qr(self, x: Any) -> tuple[Any, Any]: ...
     def solve_spd_right(self, x: Any, m: Any) -> Any: ...
     def inv_upper(self, r: Any) -> Any: ...
-    def fast(self, x: Any) -> Any: ...  # representation for a product-bound loop (@, .mT, addmm, × scalar)
-    def slow(self, x: Any) -> Any: ...  # back to the general array
+    def changes_precision(self, compute_dtype: Any) -> bool: ...  # would compute_dtype round the working array?
+    def for_products(self, x: Any) -> Any: ...  # representation for a product-bound loop (@, .mT, addmm, × scalar)
+    def from_products(self, x: Any) -> Any: ...  # back to the general array
     def guard(self) -> contextlib.AbstractContextManager: ...
 
 
@@ -99,7 +100,7 @@ class TorchOps:
     """Operations on torch tensors of shape ``(..., m, n)``."""
 
     kind = "torch"
-    sm = math
+    host_math = math
 
     def __init__(self, dtype: torch.dtype, device: torch.device) -> None:
         self.dtype = dtype
@@ -300,13 +301,17 @@ class TorchOps:
         eye = self.eye(r.shape[-1]).expand(r.shape)
         return torch.linalg.solve_triangular(r, eye, upper=True)
 
+    def changes_precision(self, compute_dtype: Any) -> bool:
+        """Whether running in ``compute_dtype`` rounds this working array (a different torch dtype)."""
+        return compute_dtype is not None and compute_dtype != self.dtype
+
     @staticmethod
-    def fast(x):
+    def for_products(x):
         """Identity: torch tensors are already the fast representation of a matmul loop."""
         return x
 
     @staticmethod
-    def slow(x):
+    def from_products(x):
         return x
 
     @contextlib.contextmanager
@@ -359,7 +364,7 @@ class MpOps:
     """Operations on NumPy object arrays of mpmath numbers, shape ``(..., m, n)``."""
 
     kind = "mpmath"
-    sm = mpmath.mp
+    host_math = mpmath.mp
 
     def __init__(self) -> None:
         self.dtype = object
@@ -466,7 +471,12 @@ class MpOps:
         return _mp(mp_kernels.addmm(c, a, b, beta, alpha))
 
     @staticmethod
-    def fast(x):
+    def changes_precision(compute_dtype: Any) -> bool:
+        """Never: the mpmath path runs at ``mp.prec`` (a compute_dtype is refused by :func:`working`)."""
+        return False
+
+    @staticmethod
+    def for_products(x):
         """The representation a product-bound loop should run on: flint matrices (:class:`mp_kernels.ArbBatch`)."""
         if not mp_kernels.HAVE_FLINT:
             return x
@@ -474,7 +484,7 @@ class MpOps:
         return mp_kernels.ArbBatch.from_objects(np.asarray(x))
 
     @staticmethod
-    def slow(x):
+    def from_products(x):
         """Back from :meth:`fast` to the object array every other operation takes."""
         return _mp(x.to_objects()) if isinstance(x, mp_kernels.ArbBatch) else x
 

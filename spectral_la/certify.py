@@ -29,7 +29,7 @@ import mpmath
 try:  # python-flint is the `cert` extra: ball arithmetic for the rigorous bounds
     import flint
 except ImportError:  # pragma: no cover - exercised only without the extra
-    flint = None
+    flint = None  # type: ignore[assignment]
 
 from spectral_la.design import Target, target
 from spectral_la.odd_polynomials import critical_points, odd_polynomial
@@ -203,7 +203,8 @@ def _branch_and_bound(fmap, tgt, lo, hi, rtol, initial_boxes, max_boxes):
 
     ratio = (hi / lo) ** (1 / initial_boxes)
     edges = [lo * ratio**i for i in range(initial_boxes)] + [hi]
-    estimate, at, heap = 0.0, lo, []
+    estimate, at = 0.0, lo
+    heap: list[tuple[float, float, float]] = []
     for x in edges:
         v = point(x)
         if v > estimate:

@@ -59,11 +59,11 @@ import numbers
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from spectral_la.backend import working
+from spectral_la.backend import Ops, working
 from spectral_la.errors import DivergedError, NotPositiveSemidefiniteError, SingularMatrixError
 from spectral_la.inverse_root import SLACK, scaled_shift, symmetric_part_checked
 from spectral_la.kernels import gram_polynomial, matrix_power
-from spectral_la.newton_schulz import band
+from spectral_la.newton_schulz import map_bound
 from spectral_la.schedules import Schedule, schedules
 from spectral_la.validation import MAX_STEPS, check_in_range, check_int, check_result_finite
 
@@ -99,7 +99,7 @@ def _validate(r: Any, eps: Any, method: str, steps: Any, max_iterations: int, to
     check_int(max_iterations, "max_iterations", 1, MAX_STEPS)
 
 
-def check_positive_definite(ops: Any, b: Any, a: Any, eps: Any, rel: Any, name: str = "A") -> None:
+def check_positive_definite(ops: Ops, b: Any, a: Any, eps: Any, rel: Any, name: str = "A") -> None:
     """Raise unless B = A + εI is numerically positive definite (a Cholesky factor exists).
 
     The coupled iterations need every eigenvalue of B in (0, ∞): on an
@@ -140,7 +140,7 @@ def _shifted_operand(A: Any, eps: Any, tol: Any, compute_dtype: Any, check_finit
 
 
 def _run(
-    ops: Any,
+    ops: Ops,
     state: tuple,
     step: Any,
     residual: Any,
@@ -189,7 +189,7 @@ def _check_bounded(res: Any, bound: float, name: str) -> None:
         )
 
 
-def coupled_newton(ops: Any, b: Any, r: int, steps, max_iterations, check_every, tol):
+def coupled_newton(ops: Ops, b: Any, r: int, steps, max_iterations, check_every, tol):
     n = b.shape[-1]
     eye = ops.eye(n)
     z = (r + 1) / (2 * ops.fro(b))  # B is positive definite here (checked), so ‖B‖_F > 0
@@ -227,7 +227,7 @@ def _sign_schedule(schedule: str | Schedule, steps: int | None) -> Schedule:
     return sched
 
 
-def _newton_schulz(ops: Any, b: Any, steps, max_iterations, check_every, tol, schedule="newton_schulz_cubic"):
+def _newton_schulz(ops: Ops, b: Any, steps, max_iterations, check_every, tol, schedule="newton_schulz_cubic"):
     n = b.shape[-1]
     eye = ops.eye(n)
     c = ops.fro(b)
@@ -247,7 +247,7 @@ def _newton_schulz(ops: Any, b: Any, steps, max_iterations, check_every, tol, sc
     # ZY has the eigenvalues f(√λ)² of the sign schedule's composed map f on √(λ/‖B‖_F) ∈ (0, 1], so
     # ‖Z Y − I‖_F ≤ √n·max(B², 1) with B the rows' band on [0, 1]; twice that allows for rounding.
     def bound(k: int) -> float:
-        return 2 * math.sqrt(n) * max(band(tuple(sched.coefficients(k))) ** 2, 1.0) if k else 2 * math.sqrt(n)
+        return 2 * math.sqrt(n) * max(map_bound(tuple(sched.coefficients(k))) ** 2, 1.0) if k else 2 * math.sqrt(n)
 
     (y, z, _), it, res, converged = _run(
         ops, (y, z, 0), step, residual, steps, max_iterations, check_every, tol, bound, "coupled Newton–Schulz"
@@ -256,8 +256,8 @@ def _newton_schulz(ops: Any, b: Any, steps, max_iterations, check_every, tol, sc
     return y * root_c, z / root_c, it, res, converged
 
 
-def default_tol(ops: Any, n: int) -> Any:
-    return ops.sm.sqrt(n * ops.eps)
+def default_tol(ops: Ops, n: int) -> Any:
+    return ops.host_math.sqrt(n * ops.eps)
 
 
 def coupled_inverse_root(

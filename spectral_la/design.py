@@ -397,6 +397,12 @@ def parse_json_text(text: str, where: str) -> Any:
         raise ValueError(f"{where}: not valid JSON ({exc})") from None
 
 
+def _pair(values: list[float], where: str) -> tuple[float, float]:
+    if len(values) != 2:
+        raise ValueError(f"{where}: field 'interval' must be [ell, u], got {len(values)} values")
+    return values[0], values[1]
+
+
 def schedule_from_json(data: Any, where: str = "schedule") -> Schedule:
     """The :class:`Schedule` of a JSON object written by :func:`schedule_to_json`, every field validated.
 
@@ -443,7 +449,7 @@ def schedule_from_json(data: Any, where: str = "schedule") -> Schedule:
             rows=tuple(tuple(number(c, f"rows[{k}][{j}]") for j, c in enumerate(r)) for k, r in enumerate(rows)),
             steps=data["steps"],
             repeat_last=data["repeat_last"],
-            interval=tuple(number(v, "interval") for v in data["interval"]),
+            interval=_pair([number(v, "interval") for v in data["interval"]], path),
             target=data["target"],
             safety=number(data["safety"], "safety"),
             source=data["source"],

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import torch
@@ -51,6 +51,14 @@ _ALIASES = {
 }
 
 _SHORT = {"float64": "fp64", "float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+
+
+@overload
+def parse_dtype(value: Any, name: str = ..., *, allow_none: Literal[False] = ...) -> torch.dtype: ...
+
+
+@overload
+def parse_dtype(value: Any, name: str = ..., *, allow_none: bool) -> torch.dtype | None: ...
 
 
 def parse_dtype(value: Any, name: str = "dtype", *, allow_none: bool = False) -> torch.dtype | None:

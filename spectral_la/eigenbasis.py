@@ -32,13 +32,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from spectral_la.backend import working
+from spectral_la.backend import Ops, working
 from spectral_la.validation import check_in_range, check_result_finite
 
 __all__ = ["EigenbasisTracker", "subspace_angles"]
 
 
-def _descending(ops: Any, c: Any) -> tuple[Any, Any]:
+def _descending(ops: Ops, c: Any) -> tuple[Any, Any]:
     lam, q = ops.eigh(c)
     return ops.flip_last(lam), ops.flip_last(q)
 
@@ -67,10 +67,10 @@ class EigenbasisTracker:
         check_in_range(self.beta, "beta", 0, 1, hi_open=True)
         if not isinstance(self.bias_correction, bool):
             raise TypeError(f"bias_correction must be a bool, got {self.bias_correction!r}")
-        self._scaled = None  # S of C = 4^E·S
-        self._exp = None  # E, per matrix
-        self._ops = None
-        self._restore = None
+        self._scaled: Any = None  # S of C = 4^E·S
+        self._exp: Any = None  # E, per matrix
+        self._ops: Ops | None = None
+        self._restore: Any = None
         self._signature: tuple | None = None
         self._basis: Any = None
         self.basis: Any = None
@@ -123,22 +123,25 @@ class EigenbasisTracker:
     @property
     def covariance(self) -> Any:
         """C_t (bias-corrected by 1/(1 − βᵗ) if ``bias_correction``), in the caller's kind."""
-        if self._scaled is None:
-            raise ValueError("covariance is undefined before the first update")
-        cov = self._ops.mul_pow2(self._scaled, self._exp)
+        ops = self._backend("covariance is undefined before the first update")
+        cov = ops.mul_pow2(self._scaled, self._exp)
         if self.bias_correction:
-            cov = cov / self._ops.scalar(1 - self.beta**self.step)
+            cov = cov / ops.scalar(1 - self.beta**self.step)
         out = self._restore(cov)
         check_result_finite(out, "the covariance C_t")
         return out
 
     def exact_basis(self) -> Any:
         """eigh of the current covariance, columns by decreasing eigenvalue (the exact counterpart)."""
-        if self._scaled is None:
-            raise ValueError("no covariance yet")
-        with self._ops.guard():
-            _, q = _descending(self._ops, self._scaled)  # the basis of 4^E·S is that of S
+        ops = self._backend("no covariance yet")
+        with ops.guard():
+            _, q = _descending(ops, self._scaled)  # the basis of 4^E·S is that of S
         return self._restore(q)
+
+    def _backend(self, why: str) -> Ops:
+        if self._ops is None:
+            raise ValueError(why)
+        return self._ops
 
 
 def subspace_angles(Q: Any, V: Any, j: int) -> Any:

@@ -21,19 +21,19 @@ from typing import Any
 
 import torch
 
-from spectral_la.backend import TorchOps, working
+from spectral_la.backend import Ops, TorchOps, working
 from spectral_la.daleckii_krein import singular_value_map_vjp
 from spectral_la.validation import check_in_range
 
 __all__ = ["default_rtol", "fractional_power", "msign", "singular_value_map"]
 
 
-def default_rtol(ops: Any, x: Any) -> Any:
+def default_rtol(ops: Ops, x: Any) -> Any:
     """max(m, n)·ε at the caller's precision (call it outside ``ops.guard()``)."""
     return max(x.shape[-2:]) * 2 * ops.eps
 
 
-def singular_value_map(ops: Any, x: Any, p: Any, rtol: Any) -> Any:
+def singular_value_map(ops: Ops, x: Any, p: Any, rtol: Any) -> Any:
     """U diag(σ^p) Vᵀ on the working array ``x``, at any scale of x.
 
     σ ≤ rtol·σ₁ are mapped to 0 (the numerical null space); ``rtol`` None keeps

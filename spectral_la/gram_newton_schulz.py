@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from spectral_la.backend import Ops
 from spectral_la.kernels import gram_polynomial, on_wide
 from spectral_la.newton_schulz import check_iterates, prepare
 from spectral_la.normalization import apply_normalization
@@ -34,7 +35,7 @@ from spectral_la.validation import MAX_STEPS, check_int
 __all__ = ["gram_newton_schulz"]
 
 
-def _gram_iterate(ops: Any, x: Any, rows: list[tuple], restart_after: frozenset[int]) -> Any:
+def _gram_iterate(ops: Ops, x: Any, rows: list[tuple], restart_after: frozenset[int]) -> Any:
     q = None
     r = x @ x.mT
     eye = ops.eye(x.shape[-2])
@@ -78,9 +79,9 @@ def gram_newton_schulz(
     True
     """
     restarts = frozenset(check_int(k, "restart_after entry", 1, MAX_STEPS) for k in restart_after)
-    ops, x, restore, rows, norm, normalised = prepare(X, schedule, steps, normalize, compute_dtype, check_finite)
+    ops, x, restore, rows, norm, normalized = prepare(X, schedule, steps, normalize, compute_dtype, check_finite)
     with ops.guard():
         y = on_wide(lambda w: _gram_iterate(ops, apply_normalization(ops, w, norm), rows, restarts), x)
     if check_finite:
-        check_iterates(y, rows, normalised, schedule)
+        check_iterates(ops, y, rows, normalized, schedule)
     return restore(y)

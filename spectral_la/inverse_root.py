@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from spectral_la.backend import TorchOps, working
+from spectral_la.backend import Ops, TorchOps, working
 from spectral_la.daleckii_krein import eigen_map_vjp
 from spectral_la.errors import NotPositiveSemidefiniteError, SingularMatrixError
 from spectral_la.validation import check_in_range, check_result_finite
@@ -38,7 +38,7 @@ SLACK = 10
 SINGULAR_SLACK = 4
 
 
-def symmetric_part_checked(ops: Any, a: Any, name: str, rel: Any) -> Any:
+def symmetric_part_checked(ops: Ops, a: Any, name: str, rel: Any) -> Any:
     """Return (A + Aᵀ)/2 after checking ‖A − Aᵀ‖_F ≤ rel·‖A‖_F per matrix (any scale)."""
     excess = ops.fro(a - a.mT) - ops.fro(a) * rel
     if ops.batch_max(excess) > 0:
@@ -46,7 +46,7 @@ def symmetric_part_checked(ops: Any, a: Any, name: str, rel: Any) -> Any:
     return (a + a.mT) / 2
 
 
-def scaled_shift(ops: Any, a: Any, eps: Any) -> tuple[Any, Any, Any]:
+def scaled_shift(ops: Ops, a: Any, eps: Any) -> tuple[Any, Any, Any]:
     """(2^-e·A, 2^-e·ε, e) per matrix with 2^e ≥ max(max|A|, ε)/2: entries and shift ≤ 1.
 
     Every (A + εI)^q is then 2^{e·q}·(2^-e A + 2^-e ε I)^q, and no eigenvalue,
@@ -60,7 +60,7 @@ def scaled_shift(ops: Any, a: Any, eps: Any) -> tuple[Any, Any, Any]:
     return ops.mul_pow2(a, -e), ops.mul_pow2(ops.scalar(eps), -e), e
 
 
-def _check_psd(ops: Any, lam: Any, a: Any, rel: Any) -> None:
+def _check_psd(ops: Ops, lam: Any, a: Any, rel: Any) -> None:
     slack = ops.fro(a)[..., 0] * rel
     if ops.batch_max(-lam[..., :1] - slack) > 0:
         raise NotPositiveSemidefiniteError(
@@ -68,7 +68,7 @@ def _check_psd(ops: Any, lam: Any, a: Any, rel: Any) -> None:
         )
 
 
-def _lam_hat(ops: Any, lam: Any, eps_s: Any, a: Any, rel: Any, eps: Any) -> Any:
+def _lam_hat(ops: Ops, lam: Any, eps_s: Any, a: Any, rel: Any, eps: Any) -> Any:
     """The floor max(λ, 0) + ε; with ε = 0 a numerically zero λ (:data:`SINGULAR_SLACK`) is an error."""
     singular = SINGULAR_SLACK * math.sqrt(a.shape[-1]) * ops.eps
     if not eps > 0 and not ops.batch_min(lam[..., :1] - ops.fro(a)[..., 0] * ops.scalar(singular)) > 0:
@@ -79,7 +79,7 @@ def _lam_hat(ops: Any, lam: Any, eps_s: Any, a: Any, rel: Any, eps: Any) -> Any:
     return ops.maximum(lam, ops.scalar(0)) + eps_s[..., 0]  # eps_s has shape (..., 1, 1)
 
 
-def _root_via_eigh(ops: Any, a: Any, r: Any, eps: Any, rel: Any) -> tuple:
+def _root_via_eigh(ops: Ops, a: Any, r: Any, eps: Any, rel: Any) -> tuple:
     """(out, λ̂, Q, e, −1/r): the body of :func:`inverse_root` on the symmetric working array."""
     a_s, eps_s, e = scaled_shift(ops, a, eps)
     lam, q = ops.eigh(a_s)

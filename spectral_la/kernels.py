@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from spectral_la.backend import Ops
+
 __all__ = ["gram_polynomial", "iterate", "matrix_power", "on_wide"]
 
 
-def gram_polynomial(ops: Any, a: Any, row: tuple) -> Any:
+def gram_polynomial(ops: Ops, a: Any, row: tuple) -> Any:
     """S = c₁A + c₂A² + … + c_kA^k (Horner; zero matrix for a linear row)."""
     coeffs = [ops.scalar(c) for c in row[1:]]
     if not coeffs:
@@ -32,14 +34,14 @@ def gram_polynomial(ops: Any, a: Any, row: tuple) -> Any:
     return s
 
 
-def iterate(ops: Any, x: Any, rows: list[tuple], gram: Any = None) -> Any:
-    """Apply the schedule rows to a wide working array x (m ≤ n); products only, in ``ops.fast`` form.
+def iterate(ops: Ops, x: Any, rows: list[tuple], gram: Any = None) -> Any:
+    """Apply the schedule rows to a wide working array x (m ≤ n); products only, in ``ops.for_products`` form.
 
     ``gram``: X Xᵀ of the input if the normalisation formed it (AOL), used by the first step.
     A cubic row (c₀, c₁) is one fused product X ← c₀X + c₁·(A X) (Emerging-Optimizers' form).
     """
-    x = ops.fast(x)
-    a = None if gram is None else ops.fast(gram)
+    x = ops.for_products(x)
+    a = None if gram is None else ops.for_products(gram)
     for row in rows:
         a = x @ x.mT if a is None else a
         if len(row) == 2:
@@ -47,7 +49,7 @@ def iterate(ops: Any, x: Any, rows: list[tuple], gram: Any = None) -> Any:
         else:
             x = ops.addmm(x, gram_polynomial(ops, a, row), x, beta=ops.scalar(row[0]))
         a = None
-    return ops.slow(x)
+    return ops.from_products(x)
 
 
 def on_wide(fn: Any, x: Any) -> Any:
@@ -57,7 +59,7 @@ def on_wide(fn: Any, x: Any) -> Any:
     return fn(x)
 
 
-def matrix_power(ops: Any, t: Any, k: int) -> Any:
+def matrix_power(ops: Ops, t: Any, k: int) -> Any:
     """t^k by binary powering (⌊log₂k⌋ squarings + popcount(k) − 1 products)."""
     result = None
     base = t

@@ -43,7 +43,7 @@ import torch
 try:
     import flint
 except ImportError:  # pragma: no cover - python-flint is an optional accelerator
-    flint = None
+    flint = None  # type: ignore[assignment]
 
 __all__ = ["HAVE_FLINT", "ArbBatch", "RadiusTracker", "addmm", "eigh", "matmul", "svd", "track_radius"]
 

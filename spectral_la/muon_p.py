@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from spectral_la.backend import sigma_batch, working
+from spectral_la.backend import Ops, sigma_batch, working
 from spectral_la.coupled_inverse_root import check_positive_definite, coupled_newton, default_tol
 from spectral_la.errors import DivergedError, NotConvergedError, SingularMatrixError
 from spectral_la.kernels import matrix_power, on_wide
@@ -85,7 +85,7 @@ class PowerRecurrence:
             lo, hi = (mid, hi) if self.c * mid**2.5 + self.d * mid**2 < 0.5 else (lo, mid)
         return lo
 
-    def step(self, ops: Any, x: Any, y: Any, x_power: Any, gram_squared: Any = None) -> Any:
+    def step(self, ops: Ops, x: Any, y: Any, x_power: Any, gram_squared: Any = None) -> Any:
         """One step on wide arrays; ``x_power`` is X₀^a (precomputed, fixed).
 
         ``gram_squared``: (YYᵀ)² when the caller has it already (the first p = 1/2 step, Y = X₀).
@@ -99,7 +99,7 @@ class PowerRecurrence:
         y_b = matrix_power(ops, y @ y.mT, (b - 1) // 2) @ y if b > 1 else y
         return y - (y_b - x_power) * ops.scalar(self.c)
 
-    def fixed_input(self, ops: Any, x: Any) -> Any:
+    def fixed_input(self, ops: Ops, x: Any) -> Any:
         """X₀X₀ᵀ for p = 1/2, X₀^a otherwise."""
         if self.d is not None:
             return x @ x.mT
@@ -139,7 +139,7 @@ def _recurrence(p: Any) -> PowerRecurrence:
     return rec
 
 
-def _bivariate(ops: Any, x: Any, rec: PowerRecurrence, steps: int, check: bool = False) -> Any:
+def _bivariate(ops: Ops, x: Any, rec: PowerRecurrence, steps: int, check: bool = False) -> Any:
     x_fixed = rec.fixed_input(ops, x)
     y = x
     first = None
@@ -154,7 +154,7 @@ def _bivariate(ops: Any, x: Any, rec: PowerRecurrence, steps: int, check: bool =
     return y
 
 
-def check_in_stable_range(ops: Any, gram: Any, gram_squared: Any, rec: PowerRecurrence) -> None:
+def check_in_stable_range(ops: Ops, gram: Any, gram_squared: Any, rec: PowerRecurrence) -> None:
     """Raise :class:`DivergedError` when σ̂₁ of X₀ may lie above the recurrence's stable bound.
 
     With G = X₀X₀ᵀ (eigenvalues λᵢ = σ̂ᵢ², Σλᵢ ≤ 1) and Nₖ = ‖G^{2^k}‖_F, per matrix:
@@ -194,12 +194,12 @@ def check_in_stable_range(ops: Any, gram: Any, gram_squared: Any, rec: PowerRecu
 _MAX_SQUARINGS = 5
 
 
-def _nonzero(ops: Any, d: Any) -> Any:
+def _nonzero(ops: Ops, d: Any) -> Any:
     """d where positive, else 1 (a zero batch member divides by 1 and keeps bounds 0)."""
     return ops.where(d > 0, d, d * 0 + 1)
 
 
-def _coupled(ops: Any, x: Any, p: Any, eps: Any, steps: int | None, max_iterations: int) -> tuple[Any, int, bool]:
+def _coupled(ops: Ops, x: Any, p: Any, eps: Any, steps: int | None, max_iterations: int) -> tuple[Any, int, bool]:
     """(X₀X₀ᵀ + εI)^{-k/r} X₀ on the wide working array; a zero member maps to zero.
 
     With ε = 0 the map is homogeneous of degree p: (X₀X₀ᵀ)^{-k/r}X₀ = 2^{ep}·(YYᵀ)^{-k/r}Y for
@@ -215,7 +215,7 @@ def _coupled(ops: Any, x: Any, p: Any, eps: Any, steps: int | None, max_iteratio
 
 
 def _coupled_scaled(
-    ops: Any, x: Any, p: Any, eps: Any, steps: int | None, max_iterations: int
+    ops: Ops, x: Any, p: Any, eps: Any, steps: int | None, max_iterations: int
 ) -> tuple[Any, int, bool]:
     q = _as_fraction((1 - float(p)) / 2, 64, "(1 − p)/2")
     eye = ops.eye(x.shape[-2])
@@ -297,9 +297,9 @@ def muon_p(
         if method == "bivariate":
             y = on_wide(lambda w: _bivariate(ops, w, rec, rec.steps if steps is None else steps, check_finite), x0)
         else:
-            info: list = []
-            y = on_wide(lambda w: info.append(_coupled(ops, w, p, eps, steps, max_iterations)) or info[0][0], x0)
-            _, iterations, converged = info[0]
+            wide = x0.mT if x0.shape[-2] > x0.shape[-1] else x0  # on_wide, with the iteration info kept
+            out, iterations, converged = _coupled(ops, wide, p, eps, steps, max_iterations)
+            y = out.mT if x0.shape[-2] > x0.shape[-1] else out
             if steps is None and not converged:
                 raise NotConvergedError(
                     f"Muon^p coupled route: coupled Newton did not reach its tolerance in {iterations} iterations "

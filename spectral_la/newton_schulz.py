@@ -26,9 +26,12 @@ compute dtype chosen explicitly.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, NamedTuple
 
-from spectral_la.backend import sigma_batch, working
+import numpy as np
+
+from spectral_la.backend import Ops, sigma_batch, working
 from spectral_la.errors import DivergedError
 from spectral_la.kernels import iterate, on_wide
 from spectral_la.normalization import (
@@ -87,64 +90,57 @@ def newton_schulz(
     >>> torch.allclose(Y, torch.eye(3, dtype=torch.float64))
     True
     """
-    ops, x, restore, rows, norm, normalised = prepare(X, schedule, steps, normalize, compute_dtype, check_finite)
+    ops, x, restore, rows, norm, normalized = prepare(X, schedule, steps, normalize, compute_dtype, check_finite)
     with ops.guard():
         y = normalized_iteration(ops, x, rows, norm)
     if check_finite:
-        check_iterates(y, rows, normalised, schedule)
+        check_iterates(ops, y, rows, normalized, schedule)
     return restore(y)
 
 
-def check_iterates(y: Any, rows: list[tuple], normalised: bool, schedule: str | Schedule) -> None:
+def check_iterates(ops: Ops, y: Any, rows: list[tuple], normalized: bool, schedule: str | Schedule) -> None:
     """Raise :class:`DivergedError` if a fixed-step iteration left its band (one reduction, one host sync).
 
-    From a normalised input (σ̂ ≤ 1) the result has singular values f(σ̂) with |f| ≤ B, the band of
-    the rows on [0, 1] (:func:`band`), so ‖Y‖_F ≤ B·√r, r = min(m, n), in exact arithmetic. A result
-    that is not finite, or whose norm exceeds 2·max(B, 1)·√r, comes from a σ̂ that rounding put above
-    the range the rows keep bounded: e.g. Emerging-Optimizers' cans rows in bf16 (p₁(1) ≈ 1.99 with
-    slope ≈ 26 there) turn σ̂ = 1.0002 into 5e7. Without a normalisation (``normalised`` False, the
-    caller's ``normalize="none"``) only finiteness is checked.
+    From a normalised input (σ̂ ≤ 1) the result has singular values f(σ̂) with |f| ≤ B, the bound of
+    the rows on [0, 1] (:func:`map_bound`), so ‖Y‖_F ≤ B·√r, r = min(m, n), in exact arithmetic. A
+    result that is not finite, or whose norm exceeds 2·max(B, 1)·√r, comes from a σ̂ that rounding put
+    above the range the rows keep bounded: e.g. Emerging-Optimizers' cans rows in bf16 (p₁(1) ≈ 1.99
+    with slope ≈ 26 there) turn σ̂ = 1.0002 into 5e7. Without a normalisation (``normalized`` False,
+    the caller's ``normalize="none"``) only finiteness is checked. ``y`` is the working array (before
+    ``restore``): its norm is taken by the backend, scale-safely (NaN and Inf fail the comparison).
     A direction pushed out by less than that factor is not caught (the norm mixes all r of them).
     """
-    import torch
-
-    if not isinstance(y, torch.Tensor):
-        return
     r = min(y.shape[-2], y.shape[-1])
-    size = torch.linalg.matrix_norm(y.to(torch.float32) if y.dtype in (torch.bfloat16, torch.float16) else y)
-    cap = 2 * max(band(tuple(rows)), 1.0) * r**0.5 if normalised else float("inf")
-    if bool((size <= cap).all()):  # False for NaN and Inf
+    size = ops.batch_max(ops.fro(y))
+    cap = 2 * max(map_bound(tuple(rows)), 1.0) * r**0.5 if normalized else math.inf
+    if size <= cap:  # False for NaN
         return
     name = schedules.resolve(schedule).name
-    what = "left the finite range" if not bool(torch.isfinite(y).all()) else f"left its band (‖Y‖_F > {cap:.3g})"
+    what = "left the finite range" if not math.isfinite(float(size)) else f"left its band (‖Y‖_F > {cap:.3g})"
     raise DivergedError(
-        f"the iteration of schedule {name!r} in {y.dtype} {what}: rounding put a normalised singular value "
-        "above the range the rows keep bounded; use fewer steps, a wider compute dtype or a schedule with a "
-        "safety margin above 1 (analysis.schedule_response.schedule_bands: max_f_on_[u,1.01u])"
+        f"the iteration of schedule {name!r} {what}: rounding put a normalised singular value above the range "
+        "the rows keep bounded; use fewer steps, a wider compute dtype or a schedule with a safety margin above "
+        "1 (analysis.schedule_response.schedule_bands: max_f_on_[u,1.01u])"
     )
 
 
 @functools.lru_cache(maxsize=256)
-def band(rows: tuple) -> float:
-    """max |f(σ)| over σ ∈ [0, 1] of the composed rows (float64, a linear and a log grid; cached)."""
-    import torch
-
-    sigma = torch.cat(
-        [torch.linspace(0, 1, 2001, dtype=torch.float64), torch.logspace(-8, 0, 2001, dtype=torch.float64)]
-    )
+def map_bound(rows: tuple) -> float:
+    """max |f(σ)| over σ ∈ [0, 1] of the composed rows f (float64, a linear and a log grid; cached)."""
+    sigma = np.concatenate([np.linspace(0, 1, 2001), np.logspace(-8, 0, 2001)])
     ops, x, restore = sigma_batch(sigma)
-    return float(restore(iterate(ops, x, list(rows))).abs().max())
+    return float(np.abs(restore(iterate(ops, x, list(rows)))).max())
 
 
 class Prepared(NamedTuple):
     """What every NS-family entry point starts from (:func:`prepare`)."""
 
-    ops: Any
+    ops: Ops
     x: Any
     restore: Any
     rows: list
     normalization: Normalization
-    normalised: bool  # whether the iteration starts from a normalised X (σ̂ ≤ 1): what check_iterates needs
+    normalized: bool  # whether the iteration starts from a normalised X (σ̂ ≤ 1): what check_iterates needs
 
 
 def prepare(
@@ -156,7 +152,7 @@ def prepare(
     norm = resolve_normalization(normalize, sched.normalization)
     if norm.before_cast and compute_dtype is not None and norm.kind != "none":
         ops_in, x_in, restore = working(X, check_finite_entries=check_finite)
-        if ops_in.kind == "torch" and ops_in.dtype != compute_dtype:
+        if ops_in.changes_precision(compute_dtype):
             # normalise in the input's precision, then round to the compute dtype (Normalization.before_cast)
             x0 = on_wide(lambda w: apply_normalization(ops_in, w, norm), x_in)
             ops, x0, _ = working(x0, compute_dtype=compute_dtype, check_finite_entries=False)
@@ -165,7 +161,7 @@ def prepare(
     return Prepared(ops, x, restore, rows, norm, norm.kind != "none")
 
 
-def normalized_iteration(ops: Any, x: Any, rows: list[tuple], norm: Normalization) -> Any:
+def normalized_iteration(ops: Ops, x: Any, rows: list[tuple], norm: Normalization) -> Any:
     """Normalise and iterate on the wide orientation of x; the body of :func:`newton_schulz`."""
 
     def run(w: Any) -> Any:

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from spectral_la.backend import working
+from spectral_la.backend import Ops, working
 from spectral_la.validation import check_int, check_real
 
 __all__ = [
@@ -116,13 +116,14 @@ class Normalization:
             raise ValueError(f"normalization kind must be one of {_NORM_KINDS}, got {self.kind!r}")
         if self.eps is None:  # EO's normalize_in_double divides by the float64 norm with no eps
             object.__setattr__(self, "eps", 0.0 if self.kind == "scale_safe" or self.in_float64 is True else SOURCE_EPS)
-        for field_name in ("scale", "eps"):
-            value = check_real(getattr(self, field_name), f"normalization {field_name}")
-            object.__setattr__(self, field_name, float(value))
-        if not (math.isfinite(self.scale) and self.scale > 0):
-            raise ValueError(f"normalization scale must be finite and > 0, got {self.scale}")
-        if not (math.isfinite(self.eps) and self.eps >= 0):
-            raise ValueError(f"normalization eps must be finite and ≥ 0, got {self.eps}")
+        scale = float(check_real(self.scale, "normalization scale"))
+        eps = float(check_real(self.eps, "normalization eps"))
+        object.__setattr__(self, "scale", scale)
+        object.__setattr__(self, "eps", eps)
+        if not (math.isfinite(scale) and scale > 0):
+            raise ValueError(f"normalization scale must be finite and > 0, got {scale}")
+        if not (math.isfinite(eps) and eps >= 0):
+            raise ValueError(f"normalization eps must be finite and ≥ 0, got {eps}")
         if self.kind == "scale_safe" and self.eps != 0:
             raise ValueError(
                 f"normalization kind 'scale_safe' takes no eps (it would break scale invariance), got {self.eps}"
@@ -151,7 +152,7 @@ def resolve_normalization(normalize: Any, default: Normalization | None = None) 
     raise TypeError(f"normalize must be a kind name or a Normalization, got {type(normalize).__name__}")
 
 
-def _spectral_norm_bound(ops: Any, y: Any, squarings: int) -> Any:
+def _spectral_norm_bound(ops: Ops, y: Any, squarings: int) -> Any:
     """‖Y‖_F·‖G^{2^j}‖_F^{1/2^{j+1}} ≥ σ₁(Y) with G = (Y/‖Y‖_F)(Y/‖Y‖_F)ᵀ, shape (..., 1, 1).
 
     ‖G^k‖_F = (Σσᵢ^{4k})^{1/2}/‖Y‖_F^{2k} ≥ (σ₁/‖Y‖_F)^{2k}; prescaling by ‖Y‖_F
@@ -185,12 +186,12 @@ def normalize(X: Any, normalization: Any = "frobenius") -> Any:
         return restore(apply_normalization(ops, x, normalization))
 
 
-def apply_normalization(ops: Any, x: Any, norm: Normalization) -> Any:
+def apply_normalization(ops: Ops, x: Any, norm: Normalization) -> Any:
     """X / (scale·‖X‖ + eps) per matrix (x in the wide orientation), at any scale of X (:func:`normalize_with_gram`)."""
     return normalize_with_gram(ops, x, norm)[0]
 
 
-def normalize_with_gram(ops: Any, x: Any, norm: Normalization) -> tuple[Any, Any]:
+def normalize_with_gram(ops: Ops, x: Any, norm: Normalization) -> tuple[Any, Any]:
     """``(X₀, G)`` for a wide x: the normalised X₀ and, where the normalisation formed it, G = X₀X₀ᵀ (else None).
 
     X = 2^e·Y with max|Y| ∈ [1/2, 1) (exact), and X/(c‖X‖ + ε) = Y/(c‖Y‖ + ε·2^-e):
@@ -215,7 +216,7 @@ def normalize_with_gram(ops: Any, x: Any, norm: Normalization) -> tuple[Any, Any
     return _divide(ops, y, size, norm, e), None
 
 
-def _divide(ops: Any, y: Any, size: Any, norm: Normalization, e: Any) -> Any:
+def _divide(ops: Ops, y: Any, size: Any, norm: Normalization, e: Any) -> Any:
     """y / (scale·size + ε·2^-e), or y / max(scale·size, ε·2^-e) for the clamp kind (e = None: 0).
 
     With y = X·2^-e and size = ‖Y‖ this is X/(scale‖X‖ + ε) divided in range; dividing by a
@@ -232,7 +233,7 @@ def _divide(ops: Any, y: Any, size: Any, norm: Normalization, e: Any) -> Any:
     return y / ops.where(denom > 0, denom, ops.scalar(1))  # a zero matrix stays zero
 
 
-def _aol(ops: Any, y: Any, e: Any, norm: Normalization) -> tuple[Any, Any]:
+def _aol(ops: Ops, y: Any, e: Any, norm: Normalization) -> tuple[Any, Any]:
     """AOL: X₀ = D Y/scale, D = diag(1/√max(rᵢ, ε·4^-e)), rᵢ = Σⱼ|(YYᵀ)ᵢⱼ|; G = D(YYᵀ)D/scale² (e = None: 0).
 
     (X = 2^e·Y, so the rows sums of |XXᵀ| are 4^e·rᵢ and DX = D_Y·Y exactly.) Every

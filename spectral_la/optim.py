@@ -110,7 +110,9 @@ class Capture:
         """Write every record and the metadata (``meta`` plus the optimizer settings) to ``path`` (.npz)."""
         path = Path(path)
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez_compressed(fh, __meta__=np.array(json.dumps({**self.meta, **meta}, default=str)), **self.arrays)
+            meta_text = json.dumps({**self.meta, **meta}, default=str)
+            arrays: dict[str, Any] = {"__meta__": np.array(meta_text), **self.arrays}
+            np.savez_compressed(fh, **arrays)
         return path
 
 
@@ -309,7 +311,7 @@ class Muon(torch.optim.Optimizer):
         for group, p, new_buf, update in pending:  # commit
             if new_buf is not None:
                 self.state[p]["momentum_buffer"].copy_(new_buf)
-            if record:
+            if record and self.capture is not None:
                 self.capture.record(step, p, "grad", p.grad)
                 self.capture.record(step, p, "momentum", self.state[p]["momentum_buffer"])
                 self.capture.record(step, p, "update", update)

@@ -23,8 +23,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch
-
 from spectral_la.backend import working
 from spectral_la.coupled_inverse_root import coupled_sqrt
 from spectral_la.fractional_power import fractional_power, msign
@@ -53,9 +51,10 @@ def _scaled_gram(W: Any, lam: Any) -> tuple[Any, Any]:
         w_s = ops.mul_pow2(w, -e)
         g = w_s.mT @ w_s + ops.eye(w.shape[-1]) * ops.mul_pow2(ops.scalar(lam), -2 * e)
     g = (g + g.mT) / 2
-    # torch: the Gram matrix stays in the compute dtype (rounding it to a half type would cost
-    # κ²·u_half in C⁻¹); the roots come back in it and are rounded once, by ``restore``.
-    gram = g if isinstance(g, torch.Tensor) else restore(g)
+    # The Gram matrix stays a working array (torch: the compute dtype, as rounding it to a half type
+    # would cost κ²·u_half in C⁻¹; mpmath: with the guard digits); the roots come back in it and are
+    # rounded once, by ``restore``.
+    gram = g
 
     def rescale(t: Any, power: int) -> Any:
         t_ops, tt, _ = working(t, "result")
@@ -96,8 +95,8 @@ def isotropic_inverse_root(W: Any, lam: float) -> Any:
     if lam > 0:
         e = ops.maximum(e, math.frexp(math.sqrt(float(lam)))[1])
     with ops.guard():
-        rms = ops.fro(ops.mul_pow2(w, -e)) / ops.sm.sqrt(w.shape[-1])
-        root_lam = ops.mul_pow2(ops.sm.sqrt(ops.scalar(lam)), -e)
+        rms = ops.fro(ops.mul_pow2(w, -e)) / ops.host_math.sqrt(w.shape[-1])
+        root_lam = ops.mul_pow2(ops.host_math.sqrt(ops.scalar(lam)), -e)
         big = ops.where(rms > root_lam, rms, root_lam)
         small = ops.where(rms > root_lam, root_lam, rms)
         if not ops.batch_min(big) > 0:

@@ -62,7 +62,7 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from spectral_la.backend import working
+from spectral_la.backend import Ops, working
 from spectral_la.validation import MAX_STEPS, check_in_range, check_int, check_result_finite
 
 __all__ = ["QDWHResult", "qdwh", "dwh_weights"]
@@ -96,19 +96,19 @@ def dwh_weights(ell: Any, sm: Any) -> tuple[Any, Any, Any]:
     return a, b, a + b - 1
 
 
-def _qr_step(ops: Any, x: Any, a: Any, b: Any, c: Any) -> Any:
+def _qr_step(ops: Ops, x: Any, a: Any, b: Any, c: Any) -> Any:
     m, n = x.shape[-2:]
-    sqrt_c = ops.sm.sqrt(c)
+    sqrt_c = ops.host_math.sqrt(c)
     q, _ = ops.qr(ops.cat_rows(x * sqrt_c, ops.eye(n)))
     return x * (b / c) + (q[..., :m, :] @ q[..., m:, :].mT) * ((a - b / c) / sqrt_c)
 
 
-def _cholesky_step(ops: Any, x: Any, a: Any, b: Any, c: Any) -> Any:
+def _cholesky_step(ops: Ops, x: Any, a: Any, b: Any, c: Any) -> Any:
     gram = ops.eye(x.shape[-1]) + (x.mT @ x) * c
     return x * (b / c) + ops.solve_spd_right(x, gram) * (a - b / c)
 
 
-def _sigma_min_lower_bound(ops: Any, x0: Any) -> Any:
+def _sigma_min_lower_bound(ops: Ops, x0: Any) -> Any:
     """1/‖R⁻¹‖_F ≤ σ_min(X₀), minimised over the batch (0 if singular)."""
     _, r = ops.qr(x0)
     worst = ops.batch_max(ops.fro(ops.inv_upper(r)))
@@ -174,7 +174,7 @@ def qdwh_polar_factor(X: Any) -> tuple[Any, bool]:
     return restore(u), converged
 
 
-def _qdwh(ops: Any, x: Any, alpha: Any, ell: Any, max_iterations: int) -> tuple[Any, Any, int, bool]:
+def _qdwh(ops: Ops, x: Any, alpha: Any, ell: Any, max_iterations: int) -> tuple[Any, Any, int, bool]:
     wide = x.shape[-2] < x.shape[-1]
     xt = x.mT if wide else x
     # Exact power-of-two prescaling: the norms, QR and Gram matrices below never overflow or
@@ -211,7 +211,7 @@ def _qdwh(ops: Any, x: Any, alpha: Any, ell: Any, max_iterations: int) -> tuple[
     return u, ops.mul_pow2((h + h.mT) / 2, e), iterations, converged
 
 
-def _iterate(ops: Any, y: Any, alpha: Any, ell: Any, max_iterations: int) -> tuple[Any, int, bool]:
+def _iterate(ops: Ops, y: Any, alpha: Any, ell: Any, max_iterations: int) -> tuple[Any, int, bool]:
     """Steps 1–4 on a tall, prescaled Y: (U, iterations, whether the weights reached Halley's).
 
     The weights converge (ℓ_k ≥ 1 − 10u) within 6 steps for every σ ≥ ℓ₀; a U
@@ -236,10 +236,10 @@ def _iterate(ops: Any, y: Any, alpha: Any, ell: Any, max_iterations: int) -> tup
         ell = ops.scalar(ell)
 
     tol_ell = 10 * u_round
-    tol_x = ops.sm.cbrt(10 * u_round)
+    tol_x = ops.host_math.cbrt(10 * u_round)
     iterations, converged, weights_converged = 0, False, False
     while iterations < max_iterations:
-        a, b, c = dwh_weights(ell, ops.sm)
+        a, b, c = dwh_weights(ell, ops.host_math)
         step = _qr_step if c > CHOLESKY_CUTOFF else _cholesky_step
         x_next = step(ops, x0, a, b, c)
         ell = min(ell * (a + b * ell * ell) / (1 + c * ell * ell), ops.scalar(1))
@@ -259,7 +259,7 @@ def _iterate(ops: Any, y: Any, alpha: Any, ell: Any, max_iterations: int) -> tup
 VERIFY = 10
 
 
-def _not_polar_factor(ops: Any, u: Any, y: Any) -> Any:
+def _not_polar_factor(ops: Ops, u: Any, y: Any) -> Any:
     """Per member (shape (..., 1, 1)): 1 where U fails to be a polar factor of Y, else 0.
 
     A polar factor from a backward-stable QDWH (Nakatsukasa & Higham, SIMAX 2012)

@@ -65,7 +65,7 @@ def _extrema(err: Callable, derr: Callable, a, b, grid: int) -> list:
 
 def _alternating(points, err, keep: int) -> list:
     """k + 2 alternating extrema containing the global maximum (standard exchange rule)."""
-    merged = []
+    merged: list = []
     for x in points:
         v = err(x)
         if merged and mpmath.sign(v) == mpmath.sign(merged[-1][1]):

@@ -61,13 +61,13 @@ def soften(
     True
     """
     check_in_range(s, "s", 0, 1)
-    ops, x, restore, rows, norm, normalised = prepare(X, schedule, steps, normalize, compute_dtype, check_finite)
+    ops, x, restore, rows, norm, normalized = prepare(X, schedule, steps, normalize, compute_dtype, check_finite)
     with ops.guard():
         ns = normalized_iteration(ops, x, rows, norm)
         direct = apply_normalization(ops, x, BLEND_NORMALIZATION)
         out = ops.lerp(ns, direct, ops.scalar(s))
     if check_finite:
-        check_iterates(out, rows, normalised, schedule)
+        check_iterates(ops, out, rows, normalized, schedule)
     return restore(out)
 
 

@@ -539,10 +539,15 @@ class ExactSpec(Spec):
         if compute_dtype is not None:
             raise ValueError(f"spec {self}: an exact map takes no compute_dtype (it runs in X's precision)")
         if self.name == "fractional_power":
-            return fractional_power(X, float(self.p))
+            return fractional_power(X, self._p())
         if self.name == "msign":
             return msign(X)
         return polar(X, "qdwh" if self.name == "polar_qdwh" else "svd")
+
+    def _p(self) -> float:
+        if self.p is None:
+            raise AssertionError(f"{self.name} has no p")
+        return float(self.p)
 
     def scalar_map(self, sigma_hat: Any, *, check_range: bool = True) -> Any:
         return self.target(sigma_hat)
@@ -552,7 +557,7 @@ class ExactSpec(Spec):
 
     def exact(self, X: Any, *, rtol: float | None = None) -> Any:
         if self.name == "fractional_power":
-            return fractional_power(X, float(self.p), rtol=rtol)
+            return fractional_power(X, self._p(), rtol=rtol)
         if self.name == "msign":
             return msign(X, rtol=rtol)
         return polar(X)

@@ -137,7 +137,7 @@ def assert_map_accuracy(
         errors = [abs(mpmath.mpf(g) - e) for g, e in zip(got, expected, strict=True)]
         if relative:
             errors = [err / max(abs(e), mpmath.mpf(2) ** -1000) for err, e in zip(errors, expected, strict=True)]
-    _report(name or getattr(fn, "__name__", "map"), where, got, expected, errors, tols, "σ")
+    _report(str(name or getattr(fn, "__name__", "map")), where, got, expected, errors, tols, "σ")
 
 
 def assert_matrix_accuracy(
@@ -184,7 +184,7 @@ def assert_matrix_accuracy(
         errors = [d / scale for d in diff.reshape(-1)]
     where = [str(idx) for idx in np.ndindex(*got.shape)]
     _report(
-        name or getattr(fn, "__name__", "routine"),
+        str(name or getattr(fn, "__name__", "routine")),
         where,
         list(got.reshape(-1)),
         list(ref.reshape(-1)),

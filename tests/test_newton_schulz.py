@@ -374,16 +374,16 @@ def test_unscaled_norm_route_declines_out_of_range_inputs(scale):
 
 
 def test_band_is_the_max_of_the_composed_map_on_the_unit_interval():
-    from spectral_la.newton_schulz import band
+    from spectral_la.newton_schulz import map_bound
 
     mpmath.mp.dps = 30
     for name in ("jordan_ns5", "polar_express", "eo_cubic5"):
         rows = schedules[name].coefficients()
         grid = [mpmath.mpf(i) / 20000 for i in range(20001)]
         exact = float(max(abs(compose(rows, s)) for s in grid))
-        # band() samples 4002 points; between samples f moves by ≤ max|f'|·Δσ (≤ ~30·5e-4 = 0.015 for
+        # map_bound() samples 4002 points; between samples f moves by ≤ max|f'|·Δσ (≤ ~30·5e-4 = 0.015 for
         # these maps, far less near their maxima, where f' ≈ 0): agreement to 1e-3 relative
-        assert abs(band(tuple(rows)) - exact) <= 1e-3 * exact
+        assert abs(map_bound(tuple(rows)) - exact) <= 1e-3 * exact
 
 
 def test_gram_recurrence_without_restart_leaves_its_band_in_bfloat16():
