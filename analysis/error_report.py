@@ -84,7 +84,7 @@ def error_report(spec: str | Method, X: torch.Tensor, *, dps: int = 30, compute_
             "per_sigma": diag.tolist(),
             "leakage": float((proj - torch.diag(diag)).abs().max()),
         }
-    if m.target([mpmath.mpf("0.5")])[0] == 1:  # polar-type target: report ‖FFᵀ − I‖_F on the small side
+    if m.spec.orthogonal_target:  # a polar-type target: report ‖FFᵀ − I‖_F on the small side
         small = y if y.shape[0] <= y.shape[1] else y.T
         eye = torch.eye(small.shape[0], dtype=y.dtype)
         report["orthogonality_defect"] = float(torch.linalg.matrix_norm(small @ small.T - eye))

@@ -9,23 +9,26 @@ routine is as accurate as its conditioning allows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import mpmath
 import torch
 from tqdm.auto import tqdm
 
 import spectral_la as sl
 from analysis.spectra import geometric_singular_values, torch_matrix_with_spectrum
+from spectral_la.spec import parse_spec
 
 __all__ = ["REFERENCES", "qdwh_convergence", "reference_accuracy"]
 
-#: name -> (function of a matrix, needs a symmetric PSD input)
-REFERENCES = {
-    "polar (svd)": (lambda x: sl.polar(x), False),
-    "polar (qdwh)": (lambda x: sl.polar(x, method="qdwh"), False),
-    "msign": (lambda x: sl.msign(x), False),
-    "fractional_power p=0.5": (lambda x: sl.fractional_power(x, 0.5), False),
-    "inverse_root r=2": (lambda x: sl.inverse_root(x, 2), True),
-    "inverse_root r=4": (lambda x: sl.inverse_root(x, 4), True),
+#: name -> (function of a matrix, needs a symmetric PSD input). The maps of X are named by their spec
+#: (spectral_la.spec, the names the CLI and every table use); the inverse roots, maps of a PSD A outside
+#: the spec family, as inverse_root:<r> in the same grammar.
+REFERENCES: dict[str, tuple[Callable[[Any], Any], bool]] = {
+    **{name: (parse_spec(name), False) for name in ("polar", "polar_qdwh", "msign", "fractional_power:1/2")},
+    "inverse_root:2": (lambda x: sl.inverse_root(x, 2), True),
+    "inverse_root:4": (lambda x: sl.inverse_root(x, 4), True),
 }
 
 

@@ -26,12 +26,12 @@ import spectral_la as sl
 from analysis.spectra import torch_matrix_with_spectrum
 from spectral_la.dtypes import precision_label
 
-__all__ = ["FAMILIES", "measure_softening", "softening_deviation", "spectrum_matrix", "test_matrix"]
+__all__ = ["FAMILIES", "measure_softening", "softening_deviation", "spectrum_matrix", "family_matrix"]
 
 FAMILIES = ("gaussian", "lowrank", "powerlaw")
 
 
-def test_matrix(family: str, m: int, n: int, seed: int = 0) -> torch.Tensor:
+def family_matrix(family: str, m: int, n: int, seed: int = 0) -> torch.Tensor:
     """An m × n float64 matrix of the given spectrum family."""
     g = torch.Generator().manual_seed(seed)
     k = min(m, n)
@@ -67,7 +67,7 @@ def softening_deviation(
     rows = []
     jobs = [(sch, fam, size) for sch in schedules for fam in families for size in sizes]
     for sch, fam, (m, n) in tqdm(jobs, desc="softening deviation", disable=not progress):
-        rows += measure_softening(sch, test_matrix(fam, m, n, seed), s_values, dtype=dtype, device=device, family=fam)
+        rows += measure_softening(sch, family_matrix(fam, m, n, seed), s_values, dtype=dtype, device=device, family=fam)
     return rows
 
 
@@ -186,7 +186,7 @@ def spectrum_matrix(spectrum: str, shape: tuple[int, int], seed: int = 0) -> tor
     singular vectors; ``matrix`` is used as it is (``shape`` is then ignored).
     """
     if spectrum in FAMILIES:
-        return test_matrix(spectrum, *shape, seed)
+        return family_matrix(spectrum, *shape, seed)
     if not str(spectrum).endswith(".npz"):
         raise ValueError(f"spectrum must be one of {FAMILIES} or a .npz file, got {spectrum!r}")
     data = load_npz_checked(spectrum, ("matrix", "sigma"))

@@ -146,10 +146,10 @@ def _softening_tasks(grid: dict) -> list[dict]:
 def _softening_run(task: dict, device: str) -> dict:
     import torch
 
-    from analysis.softening import measure_softening, test_matrix
+    from analysis.softening import family_matrix, measure_softening
 
     m, n = (int(v) for v in task["shape"].split("x"))
-    x = test_matrix(task["family"], m, n, int(task["seed"]))
+    x = family_matrix(task["family"], m, n, int(task["seed"]))
     (row,) = measure_softening(
         task["schedule"], x, [float(task["s"])], dtype=getattr(torch, task["dtype"]), device=device
     )
@@ -157,7 +157,8 @@ def _softening_run(task: dict, device: str) -> dict:
 
 
 def _design_tasks(grid: dict) -> list[dict]:
-    from spectral_la.design import MAX_DESIGN_DEGREE, MAX_DESIGN_STEPS, target
+    from spectral_la.design import MAX_DESIGN_DEGREE, MAX_DESIGN_STEPS
+    from spectral_la.targets import target
 
     degrees = [str(check_int(d, "grid field 'degrees'", 3, MAX_DESIGN_DEGREE)) for d in grid["degrees"]]
     even = [d for d in degrees if int(d) % 2 == 0]

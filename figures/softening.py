@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 import spectral_la as sl
-from analysis.softening import test_matrix
+from analysis.softening import family_matrix
 from figures._style import new_figure, save
 from spectral_la.dtypes import parse_dtype, precision_label
 
@@ -30,7 +30,7 @@ def data(
     ``dtype`` is the storage dtype of X, ``compute_dtype`` the blend's (None: the backend's default).
     """
     s_values = [float(v) for v in (s if isinstance(s, (list, tuple)) else [s])]
-    x = test_matrix("powerlaw", n, 4 * n) if x is None else x.double()
+    x = family_matrix("powerlaw", n, 4 * n) if x is None else x.double()
     u, sig, vh = torch.linalg.svd(x, full_matrices=False)
     rho = sig / torch.linalg.matrix_norm(x)
     lo = max(float(rho[rho > 0].min()) / 3, 1e-6) if bool((rho > 0).any()) else 1e-6
@@ -103,7 +103,7 @@ def make(
     """The report's figure, with every parameter the report's table states (its ReportConfig)."""
     dtype = parse_dtype(dtype, "dtype")
     compute_dtype = parse_dtype(compute_dtype, "compute_dtype", allow_none=True)
-    x = test_matrix(family, *shape)
+    x = family_matrix(family, *shape)
     fig, _ = plot_softening(
         schedules,
         s,

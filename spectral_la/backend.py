@@ -9,12 +9,13 @@ backend's working array:
   **Dtype policy**: float64 computes in float64, float32 in float32, and the
   half types (bfloat16, float16) are upcast to float32 (LAPACK/cuSOLVER have
   no half-precision SVD, eigh or QR); the result is cast back to the input
-  dtype. ``ops.eps`` is the unit roundoff of the *compute* dtype.
+  dtype. ``ops.unit_roundoff`` is the unit roundoff u of the *compute* dtype
+  (``ops.machine_epsilon`` = 2u).
 * :class:`MpOps` -- an ``mpmath.matrix`` or a NumPy ``object`` array of mpmath
   numbers with shape ``(..., m, n)`` (batched). Matrix products use NumPy's
   ``@`` on object arrays; decompositions use mpmath (``svd_r``, ``eigsy``,
   ``qr``, ``cholesky``). It runs at the caller's ``mp.prec`` plus
-  :data:`GUARD_BITS` guard bits and rounds the result back to ``mp.prec``; ``ops.eps``
+  :data:`GUARD_BITS` guard bits and rounds the result back to ``mp.prec``; ``ops.unit_roundoff``
   is the working precision's unit roundoff.
 
 Scalars that drive an iteration (weights, interval ends) are host numbers:
@@ -60,7 +61,9 @@ class Ops(Protocol):
     def host_math(self) -> Any: ...  # the math module for host scalars: math or mpmath.mp
 
     @property
-    def eps(self) -> Any: ...  # unit roundoff of the compute precision (not a regulariser)
+    def unit_roundoff(self) -> Any: ...  # u = 2^-t of the compute precision (never a regulariser)
+    @property
+    def machine_epsilon(self) -> Any: ...  # 2u, the spacing of floats at 1: rank and symmetry tolerances
 
     def eye(self, n: int) -> Any: ...
     def scalar(self, v: Any) -> Any: ...
@@ -105,7 +108,8 @@ class TorchOps:
     def __init__(self, dtype: torch.dtype, device: torch.device) -> None:
         self.dtype = dtype
         self.device = device
-        self.eps = float(torch.finfo(dtype).eps) / 2  # unit roundoff u = 2^-t
+        self.unit_roundoff = float(torch.finfo(dtype).eps) / 2  # u = 2^-t
+        self.machine_epsilon = 2 * self.unit_roundoff
 
     # -- construction -------------------------------------------------------
     def eye(self, n: int) -> torch.Tensor:
@@ -371,8 +375,12 @@ class MpOps:
         self.device = None
 
     @property
-    def eps(self):
-        return mpmath.mp.eps / 2  # unit roundoff at the current working precision
+    def unit_roundoff(self):
+        return mpmath.mp.eps / 2  # at the current working precision
+
+    @property
+    def machine_epsilon(self):
+        return mpmath.mp.eps
 
     def eye(self, n: int) -> np.ndarray:
         out = np.full((n, n), mpmath.mpf(0), dtype=object)

@@ -31,9 +31,9 @@ try:  # python-flint is the `cert` extra: ball arithmetic for the rigorous bound
 except ImportError:  # pragma: no cover - exercised only without the extra
     flint = None  # type: ignore[assignment]
 
-from spectral_la.design import Target, target
 from spectral_la.odd_polynomials import critical_points, odd_polynomial
 from spectral_la.schedules import Schedule, schedules
+from spectral_la.targets import Target, target
 from spectral_la.validation import check_in_range, check_int, check_real
 
 __all__ = ["CertifiedBound", "certify"]

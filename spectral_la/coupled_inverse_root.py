@@ -57,6 +57,7 @@ import contextlib
 import math
 import numbers
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from spectral_la.backend import Ops, working
@@ -112,7 +113,7 @@ def check_positive_definite(ops: Ops, b: Any, a: Any, eps: Any, rel: Any, name: 
     if ops.is_positive_definite(b):
         return
     # The lift: the definiteness slack of inverse_root, plus ε_u² for a zero A (entries are ≤ 1 here).
-    lifted = b + ops.eye(b.shape[-1]) * (ops.fro(a) * rel + ops.eps * ops.eps)
+    lifted = b + ops.eye(b.shape[-1]) * (ops.fro(a) * rel + ops.unit_roundoff * ops.unit_roundoff)
     if ops.is_positive_definite(lifted):
         raise SingularMatrixError(
             f"{name} + eps·I is numerically singular (eps = {eps}): the coupled iterations need it positive "
@@ -131,7 +132,7 @@ def _shifted_operand(A: Any, eps: Any, tol: Any, compute_dtype: Any, check_finit
     """
     ops, a, restore = working(A, "A", square=True, compute_dtype=compute_dtype, check_finite_entries=check_finite)
     n = a.shape[-1]
-    rel = SLACK * n * 2 * ops.eps
+    rel = SLACK * n * ops.machine_epsilon
     with ops.guard():
         a_s, eps_s, e = scaled_shift(ops, symmetric_part_checked(ops, a, "A", rel), eps)
         b = a_s + ops.eye(n) * eps_s
@@ -139,39 +140,52 @@ def _shifted_operand(A: Any, eps: Any, tol: Any, compute_dtype: Any, check_finit
         yield ops, b, e, restore, default_tol(ops, n) if tol is None else ops.scalar(tol)
 
 
+@dataclass(frozen=True)
+class StoppingRule:
+    """When a coupled iteration stops: after ``steps`` fixed steps, or once its residual is ≤ ``tol``.
+
+    The tolerance mode checks the residual every ``check_every`` steps (one host synchronisation
+    each), stops at ``max_iterations``, and after reaching ``tol`` takes one more step (quadratic
+    convergence then brings the residual to rounding level). ``tol`` is in the working precision
+    (a host scalar of ``ops``).
+    """
+
+    steps: int | None
+    max_iterations: int = 100
+    check_every: int = 1
+    tol: Any = None
+
+
 def _run(
     ops: Ops,
     state: tuple,
     step: Any,
     residual: Any,
-    steps: int | None,
-    max_iterations: int,
-    check_every: int,
-    tol: Any,
+    rule: StoppingRule,
     bound: Any = math.inf,
     name: str = "coupled iteration",
 ) -> tuple[tuple, int, Any, bool]:
-    """Fixed ``steps``, or iterate until residual ≤ tol and then one more (quadratic) step.
+    """Run ``step`` under the stopping ``rule``; returns (state, steps taken, residual, converged).
 
     ``bound``: the largest residual the recurrence can have in exact arithmetic from its start
     (a number, or a function of the steps run); a final residual above it (or not finite) means an
     iterate left the range where the recurrence is defined, and raises :class:`DivergedError`
     (no extra work: the residual is computed for the result anyway).
     """
-    if steps is not None:
-        for _ in range(steps):
+    if rule.steps is not None:
+        for _ in range(rule.steps):
             state = step(state)
         res = ops.batch_max(residual(state))
-        _check_bounded(res, bound(steps) if callable(bound) else bound, name)
-        return state, steps, res, bool(res <= tol)
+        _check_bounded(res, bound(rule.steps) if callable(bound) else bound, name)
+        return state, rule.steps, res, bool(res <= rule.tol)
     it = 0
     res = ops.batch_max(residual(state))
-    while it < max_iterations and not res <= tol:
-        for _ in range(min(check_every, max_iterations - it)):
+    while it < rule.max_iterations and not res <= rule.tol:
+        for _ in range(min(rule.check_every, rule.max_iterations - it)):
             state = step(state)
             it += 1
         res = ops.batch_max(residual(state))
-    converged = bool(res <= tol)
+    converged = bool(res <= rule.tol)
     if converged:
         state = step(state)
         it += 1
@@ -189,7 +203,12 @@ def _check_bounded(res: Any, bound: float, name: str) -> None:
         )
 
 
-def coupled_newton(ops: Ops, b: Any, r: int, steps, max_iterations, check_every, tol):
+def coupled_newton(ops: Ops, b: Any, r: int, rule: StoppingRule) -> tuple[Any, int, Any, bool]:
+    """B^{-1/r} of a positive definite working array B by coupled Newton (Guo & Higham 2006, eq. 3.4).
+
+    X₀ = z^{1/r}·I, M₀ = z·B with z = (r + 1)/(2‖B‖_F); each step T = ((r + 1)I − M)/r,
+    X ← X T, M ← T^r M, so M → I and X → B^{-1/r}. Returns (X, steps, residual ‖M − I‖_F, converged).
+    """
     n = b.shape[-1]
     eye = ops.eye(n)
     z = (r + 1) / (2 * ops.fro(b))  # B is positive definite here (checked), so ‖B‖_F > 0
@@ -207,9 +226,7 @@ def coupled_newton(ops: Ops, b: Any, r: int, steps, max_iterations, check_every,
     # M₀ = zB has its eigenvalues in (0, (r+1)/2]; each step maps them into (0, 1] (Guo–Higham 2006,
     # Lemma 3.3 for this scaling), so ‖M_k − I‖_F ≤ √n; twice that allows for rounding.
     bound = 2 * math.sqrt(n) * max(1.0, (r - 1) / 2)
-    (x, _), it, res, converged = _run(
-        ops, (x, m), step, residual, steps, max_iterations, check_every, tol, bound, "coupled Newton"
-    )
+    (x, _), it, res, converged = _run(ops, (x, m), step, residual, rule, bound, "coupled Newton")
     return x, it, res, converged
 
 
@@ -227,7 +244,10 @@ def _sign_schedule(schedule: str | Schedule, steps: int | None) -> Schedule:
     return sched
 
 
-def _newton_schulz(ops: Ops, b: Any, steps, max_iterations, check_every, tol, schedule="newton_schulz_cubic"):
+def _newton_schulz(
+    ops: Ops, b: Any, rule: StoppingRule, schedule: str | Schedule = "newton_schulz_cubic"
+) -> tuple[Any, Any, int, Any, bool]:
+    """(B^{1/2}, B^{-1/2}, steps, residual, converged) by coupled Newton–Schulz driven by a sign schedule."""
     n = b.shape[-1]
     eye = ops.eye(n)
     c = ops.fro(b)
@@ -249,15 +269,13 @@ def _newton_schulz(ops: Ops, b: Any, steps, max_iterations, check_every, tol, sc
     def bound(k: int) -> float:
         return 2 * math.sqrt(n) * max(map_bound(tuple(sched.coefficients(k))) ** 2, 1.0) if k else 2 * math.sqrt(n)
 
-    (y, z, _), it, res, converged = _run(
-        ops, (y, z, 0), step, residual, steps, max_iterations, check_every, tol, bound, "coupled Newton–Schulz"
-    )
+    (y, z, _), it, res, converged = _run(ops, (y, z, 0), step, residual, rule, bound, "coupled Newton–Schulz")
     root_c = ops.sqrt(c)
     return y * root_c, z / root_c, it, res, converged
 
 
 def default_tol(ops: Ops, n: int) -> Any:
-    return ops.host_math.sqrt(n * ops.eps)
+    return ops.host_math.sqrt(n * ops.unit_roundoff)
 
 
 def coupled_inverse_root(
@@ -315,12 +333,13 @@ def coupled_inverse_root(
     """
     _validate(r, eps, method, steps, max_iterations, tol)
     check_int(check_every, "check_every", 1, MAX_STEPS)
-    sched = _sign_schedule(schedule, steps) if method == "newton_schulz" else None
+    sched = _sign_schedule(schedule, steps) if method == "newton_schulz" else schedules.resolve(schedule)
     with _shifted_operand(A, eps, tol, compute_dtype, check_finite) as (ops, b, e, restore, threshold):
+        rule = StoppingRule(steps, max_iterations, check_every, threshold)
         if method == "newton":
-            root, it, res, converged = coupled_newton(ops, b, r, steps, max_iterations, check_every, threshold)
+            root, it, res, converged = coupled_newton(ops, b, r, rule)
         else:
-            _, root, it, res, converged = _newton_schulz(ops, b, steps, max_iterations, check_every, threshold, sched)
+            _, root, it, res, converged = _newton_schulz(ops, b, rule, sched)
         root = ops.mul_pow2(root, e * (ops.scalar(-1) / ops.scalar(r)))
     root = restore(root)
     check_result_finite(root, "(A + εI)^{-1/r}")
@@ -357,7 +376,8 @@ def coupled_sqrt(
     _validate(2, eps, "newton_schulz", steps, max_iterations, tol)
     sched = _sign_schedule(schedule, steps)
     with _shifted_operand(A, eps, tol, compute_dtype, check_finite) as (ops, b, e, restore, threshold):
-        sq, inv, it, res, converged = _newton_schulz(ops, b, steps, max_iterations, 1, threshold, sched)
+        rule = StoppingRule(steps, max_iterations, 1, threshold)
+        sq, inv, it, res, converged = _newton_schulz(ops, b, rule, sched)
         half = e * (ops.scalar(1) / ops.scalar(2))
         sq, inv = ops.mul_pow2(sq, half), ops.mul_pow2(inv, -half)
     inv_r, sq_r = restore(inv), restore(sq)

@@ -42,11 +42,11 @@ from spectral_la.normalization import Normalization
 from spectral_la.odd_polynomials import compose, critical_points, odd_polynomial
 from spectral_la.remez import remez_odd
 from spectral_la.schedules import Schedule, schedules, with_safety
+from spectral_la.targets import Target, target
 from spectral_la.validation import check_in_range, check_int
 
 __all__ = [
     "DesignResult",
-    "Target",
     "design_schedule",
     "load_schedule",
     "pade_row",
@@ -54,7 +54,6 @@ __all__ = [
     "save_schedule",
     "schedule_from_json",
     "schedule_to_json",
-    "target",
 ]
 
 #: Bounds of :func:`design_schedule`: the Remez exchange at 50 digits loses alternation beyond
@@ -65,38 +64,6 @@ MAX_DESIGN_STEPS = 100
 
 #: The Polar Express cushion (arXiv 2505.16932, released design script).
 PE_CUSHION = 0.02407327424182761
-
-
-@dataclass(frozen=True)
-class Target:
-    """A target map t(σ) on σ > 0 with its derivative, for Remez and certification."""
-
-    name: str
-    value: Any  # mpmath callable
-    derivative: Any  # mpmath callable
-    idempotent: bool  # t∘t = t: greedy composition applies (the sign)
-
-
-def target(spec: str | Target) -> Target:
-    """``"sign"``, ``"soft:s"`` or ``"soften:s"`` ((1 − s) + sσ) or ``"power:p"`` (σ^p), or a Target."""
-    if isinstance(spec, Target):
-        return spec
-    if not isinstance(spec, str):
-        raise TypeError(f"target must be 'sign', 'soft:<s>', 'power:<p>' or a Target, got {type(spec).__name__}")
-    if spec == "sign":
-        return Target("sign", lambda x: mpmath.mpf(1), lambda x: mpmath.mpf(0), True)
-    kind, _, arg = spec.partition(":")
-    if kind == "soften":  # the analysis layer's word for the same blend (one vocabulary)
-        kind, spec = "soft", f"soft:{arg}"
-    try:
-        v = mpmath.mpf(arg)
-    except (TypeError, ValueError):
-        raise ValueError(f"target must be 'sign', 'soft:<s>' or 'power:<p>', got {spec!r}") from None
-    if kind == "soft" and 0 <= v <= 1:
-        return Target(spec, lambda x: 1 - v + v * x, lambda x: v, v == 0)
-    if kind == "power" and 0 < v < 1:
-        return Target(spec, lambda x: x**v, lambda x: v * x ** (v - 1), False)
-    raise ValueError(f"target must be 'sign', 'soft:<s in [0,1]>' or 'power:<p in (0,1)>', got {spec!r}")
 
 
 def pade_row(degree: int) -> tuple:

@@ -30,7 +30,7 @@ __all__ = ["default_rtol", "fractional_power", "msign", "singular_value_map"]
 
 def default_rtol(ops: Ops, x: Any) -> Any:
     """max(m, n)·ε at the caller's precision (call it outside ``ops.guard()``)."""
-    return max(x.shape[-2:]) * 2 * ops.eps
+    return max(x.shape[-2:]) * ops.machine_epsilon
 
 
 def singular_value_map(ops: Ops, x: Any, p: Any, rtol: Any) -> Any:

@@ -70,7 +70,7 @@ def _check_psd(ops: Ops, lam: Any, a: Any, rel: Any) -> None:
 
 def _lam_hat(ops: Ops, lam: Any, eps_s: Any, a: Any, rel: Any, eps: Any) -> Any:
     """The floor max(λ, 0) + ε; with ε = 0 a numerically zero λ (:data:`SINGULAR_SLACK`) is an error."""
-    singular = SINGULAR_SLACK * math.sqrt(a.shape[-1]) * ops.eps
+    singular = SINGULAR_SLACK * math.sqrt(a.shape[-1]) * ops.unit_roundoff
     if not eps > 0 and not ops.batch_min(lam[..., :1] - ops.fro(a)[..., 0] * ops.scalar(singular)) > 0:
         raise SingularMatrixError(
             f"A is numerically singular (an eigenvalue within {SINGULAR_SLACK}·√n·u·‖A‖_F of 0, where rounding "
@@ -146,7 +146,7 @@ def inverse_root(A: Any, r: float, *, eps: float = 0.0) -> Any:
     check_in_range(eps, "eps", 0, None)
     ops, a, restore = working(A, "A", square=True)
     # Slack from the input's precision (outside the mpmath guard digits).
-    rel = SLACK * a.shape[-1] * 2 * ops.eps
+    rel = SLACK * a.shape[-1] * ops.machine_epsilon
     if isinstance(a, torch.Tensor):
         a = symmetric_part_checked(ops, a, "A", rel)
         out = restore(_InverseRoot.apply(a, float(r), float(eps), rel))

@@ -43,7 +43,7 @@ from fractions import Fraction
 from typing import Any
 
 from spectral_la.backend import Ops, sigma_batch, working
-from spectral_la.coupled_inverse_root import check_positive_definite, coupled_newton, default_tol
+from spectral_la.coupled_inverse_root import StoppingRule, check_positive_definite, coupled_newton, default_tol
 from spectral_la.errors import DivergedError, NotConvergedError, SingularMatrixError
 from spectral_la.kernels import matrix_power, on_wide
 from spectral_la.normalization import SOURCE_EPS, Normalization, apply_normalization
@@ -221,7 +221,7 @@ def _coupled_scaled(
     eye = ops.eye(x.shape[-2])
     gram = x @ x.mT + eye * ops.scalar(eps)
     gram = ops.where(ops.fro(x) > 0, gram, eye + 0 * gram)  # zero X: root I, output 0
-    rel = 10 * x.shape[-2] * 2 * ops.eps
+    rel = 10 * x.shape[-2] * ops.machine_epsilon
     try:
         check_positive_definite(ops, gram, gram, eps, rel, name="X₀X₀ᵀ")
     except SingularMatrixError:
@@ -230,7 +230,7 @@ def _coupled_scaled(
             "route needs X₀X₀ᵀ + eps·I positive definite; pass eps > 0 or use method='bivariate'"
         ) from None
     tol = default_tol(ops, x.shape[-2])
-    root, it, _, converged = coupled_newton(ops, gram, q.denominator, steps, max_iterations, 1, tol)
+    root, it, _, converged = coupled_newton(ops, gram, q.denominator, StoppingRule(steps, max_iterations, 1, tol))
     return matrix_power(ops, root, q.numerator) @ x, it, converged
 
 

@@ -189,11 +189,11 @@ def _qdwh(ops: Ops, x: Any, alpha: Any, ell: Any, max_iterations: int) -> tuple[
         # its null-space σ are ~δ/n ≫ the ℓ floor u², so it converges to an orthonormal U, which
         # is a polar factor of Y to backward error O(u) and equals U_r V_rᵀ on the range of Yᵀ.
         g = ops.randn(tuple(y.shape))
-        delta = ops.fro(y) * ops.scalar(ops.eps) / ops.fro(g)
-        perturbed = y + g * ops.where(delta > 0, delta, ops.scalar(ops.eps))
+        delta = ops.fro(y) * ops.scalar(ops.unit_roundoff) / ops.fro(g)
+        perturbed = y + g * ops.where(delta > 0, delta, ops.scalar(ops.unit_roundoff))
         # ℓ = u² (the floor) rather than the QR estimate: the perturbed Y has κ ≈ n/u, where the
         # estimate 1/‖R⁻¹‖_F is itself inaccurate and may overshoot σ_min.
-        u2, more, _ = _iterate(ops, perturbed, None, ops.eps * ops.eps, max_iterations)
+        u2, more, _ = _iterate(ops, perturbed, None, ops.unit_roundoff * ops.unit_roundoff, max_iterations)
         iterations += more
         # Null-space σ of the perturbed Y lie near u, where the stopping rule's (10u)^{1/3}
         # threshold can fire before they reach 1 (in float32 they may end near 1e-3). Halley
@@ -219,7 +219,7 @@ def _iterate(ops: Ops, y: Any, alpha: Any, ell: Any, max_iterations: int) -> tup
     deficiency, for the perturbed second pass. Before that, the cap was simply
     too small.
     """
-    u_round = ops.eps
+    u_round = ops.unit_roundoff
     if alpha is None:
         n1, ninf = ops.norm1_inf(y)
         est = ops.sqrt(n1 * ninf)
@@ -270,7 +270,7 @@ def _not_polar_factor(ops: Ops, u: Any, y: Any) -> Any:
     costs two n × n products and one m × n product.
     """
     n = u.shape[-1]
-    bound = ops.scalar(VERIFY * n) * ops.eps
+    bound = ops.scalar(VERIFY * n) * ops.unit_roundoff
     defect = ops.fro(u.mT @ u - ops.eye(n))
     h = u.mT @ y
     backward = ops.fro(y - u @ ((h + h.mT) / 2)) - ops.fro(y) * bound

@@ -16,16 +16,13 @@ a user's own.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from spectral_la.normalization import Normalization
+from spectral_la.normalization import SOURCE_EPS, Normalization
+from spectral_la.targets import target
 from spectral_la.validation import MAX_STEPS, check_int, check_real
-
-#: Target names of a schedule (parsed by :func:`spectral_la.design.target`).
-_TARGET_FORMAT = re.compile(r"sign|soft:[0-9.eE+-]+|soften:[0-9.eE+-]+|power:[0-9.eE+-]+")
 
 __all__ = ["Schedule", "ScheduleRegistry", "schedules", "with_safety"]
 
@@ -108,8 +105,12 @@ class Schedule:
             raise ValueError(f"{where}: interval must satisfy 0 < ℓ ≤ u, got {(lo, hi)}")
         if not isinstance(self.normalization, Normalization):
             raise TypeError(f"{where}: normalization must be a Normalization, got {type(self.normalization).__name__}")
-        if not isinstance(self.target, str) or not _TARGET_FORMAT.fullmatch(self.target):
+        if not isinstance(self.target, str):
             raise ValueError(f"{where}: target must be 'sign', 'soft:<s>' or 'power:<p>', got {self.target!r}")
+        try:
+            target(self.target)  # the one parser of the target vocabulary
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: {exc}") from None
         object.__setattr__(self, "safety", float(check_real(self.safety, f"{where}: safety")))
         if self.safety < 1:
             raise ValueError(f"{where}: safety must be ≥ 1, got {self.safety}")
@@ -197,7 +198,7 @@ schedules = ScheduleRegistry()
 
 # --- built-in tables ---------------------------------------------------------
 
-_MUON_NORM = Normalization(kind="frobenius", scale=1.0, eps=1e-7)
+_MUON_NORM = Normalization(kind="frobenius", scale=1.0, eps=SOURCE_EPS)
 
 #: Jordan's NS5 step (3.4445, −4.7750, 2.0315): Muon's original, torch.optim.Muon's default.
 JORDAN_NS5_ROW = (3.4445, -4.7750, 2.0315)
@@ -293,7 +294,7 @@ schedules.register(
         repeat_last=True,
         interval=(1e-3, 1.0),
         safety=1.01,
-        normalization=Normalization(kind="frobenius", scale=1.01, eps=1e-7),
+        normalization=Normalization(kind="frobenius", scale=1.01, eps=SOURCE_EPS),
         source="Amsel, Persson, Musco & Gower, 'The Polar Express' (2025), arXiv 2505.16932, Algorithm 1: "
         "degree 5, safety 1.01 on all rows but the last, X/(1.01‖X‖_F + 1e-7).",
     )
@@ -306,7 +307,7 @@ schedules.register(
         steps=5,
         repeat_last=True,
         interval=(1e-3, 1.0),
-        normalization=Normalization(kind="frobenius", scale=1.0, eps=1e-7),
+        normalization=Normalization(kind="frobenius", scale=1.0, eps=SOURCE_EPS),
         source="The Polar Express table of arXiv 2505.16932 without its safety scaling (the exact-arithmetic design).",
     )
 )
@@ -340,7 +341,7 @@ schedules.register(
 # --- the peers' variants (Emerging-Optimizers, modded-nanogpt / dion, torch.optim) ---------------------
 
 #: torch.optim.Muon's normalisation: X / max(‖X‖_F, 1e-7).
-_CLAMP_NORM = Normalization(kind="frobenius_clamp", scale=1.0, eps=1e-7)
+_CLAMP_NORM = Normalization(kind="frobenius_clamp", scale=1.0, eps=SOURCE_EPS)
 #: Emerging-Optimizers' since its commit 7ebd3cf ("Reduce eps for newton_schulz"): X / max(‖X‖_F, 1e-15).
 _EO_NORM = Normalization(kind="frobenius_clamp", scale=1.0, eps=1e-15, before_cast=True)
 _EO = "NVIDIA-NeMo/Emerging-Optimizers, emerging_optimizers/orthogonalized_optimizers/muon_utils.py @ fd772921"
@@ -508,7 +509,7 @@ schedules.register(
         repeat_last=False,
         interval=(1e-3, 1.0),
         interval_stated=False,
-        normalization=Normalization(kind="aol", eps=1e-7),
+        normalization=Normalization(kind="aol", eps=SOURCE_EPS),
         source="microsoft/dion, dion/newton_schulz_triton.py @ 0a059a4 (newton_schulz_triton_fast; rows and AOL "
         "rescaling from thib-s/flash-newton-schulz @ cdb03db, tuned by a genetic search): X₀ = D X with "
         "D = diag(Σⱼ|(XXᵀ)ᵢⱼ|)^(-1/2) clamped at 1e-7, its Gram reused by the first of four steps. It approximates "

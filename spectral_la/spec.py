@@ -222,6 +222,11 @@ class Spec:
         return 1.0
 
     @property
+    def orthogonal_target(self) -> bool:
+        """Whether the target is an orthogonal (partial) isometry: U Vᵀ or U_r V_rᵀ (t ≡ 1)."""
+        return False
+
+    @property
     def can_diverge(self) -> bool:
         """Whether a normalised input can leave the map's range (the optimizer then checks by default)."""
         return self.stable_bound < 1.0
@@ -288,6 +293,10 @@ class NewtonSchulzSpec(Spec):
     @property
     def kind(self) -> str:
         return "gram_ns" if self.gram else "ns"
+
+    @property
+    def orthogonal_target(self) -> bool:
+        return self.resolved_schedule.target == "sign"
 
     @property
     def resolved_schedule(self) -> Schedule:
@@ -525,6 +534,10 @@ class ExactSpec(Spec):
     @property
     def kind(self) -> str:
         return self.name
+
+    @property
+    def orthogonal_target(self) -> bool:
+        return self.name != "fractional_power" or self.p == 0
 
     def __str__(self) -> str:
         return self.name if self.p is None else f"{self.name}:{self.p}"

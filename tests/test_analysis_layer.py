@@ -120,9 +120,9 @@ def test_softening_deviation_matches_the_scalar_maps():
     )
     (row,) = rows
     # Independent recomputation of the worst per-σ gap from the scalar map.
-    from analysis.softening import test_matrix
+    from analysis.softening import family_matrix
 
-    x = test_matrix("powerlaw", 32, 128)
+    x = family_matrix("powerlaw", 32, 128)
     rho = torch.linalg.svdvals(x) / torch.linalg.matrix_norm(x)
     f = sl.scalar_map("you_ns6", rho)
     gap = (0.75 * (f - 1)).abs() / (0.75 + 0.25 * rho)

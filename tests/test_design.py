@@ -8,9 +8,10 @@ import pytest
 from lab.cli import main
 from spectral_la import schedules
 from spectral_la.certify import certify
-from spectral_la.design import design_schedule, load_schedule, pade_row, save_schedule, target
+from spectral_la.design import design_schedule, load_schedule, pade_row, save_schedule
 from spectral_la.remez import odd_polynomial, remez_odd
 from spectral_la.schedules import POLAR_EXPRESS_TABLE
+from spectral_la.targets import target
 from tests.poly_reference import compose
 
 
