@@ -27,16 +27,15 @@ import torch
 
 from analysis.methods import Method, method
 from spectral_la import mp_kernels
+from spectral_la.backend import to_float64_tensor
+from spectral_la.dtypes import precision_label
 from spectral_la.validation import check_int
 
 __all__ = ["error_report"]
 
 
 def _to_torch(m: Any) -> torch.Tensor:
-    if isinstance(m, torch.Tensor):
-        return m.double().cpu()
-    rows = m.tolist()  # mpmath.matrix or object array of mpf
-    return torch.tensor([[float(v) for v in row] for row in rows], dtype=torch.float64)
+    return to_float64_tensor(m)
 
 
 def _norms(e: torch.Tensor, ref_fro: float, ref_spec: float) -> dict:
@@ -46,13 +45,16 @@ def _norms(e: torch.Tensor, ref_fro: float, ref_spec: float) -> dict:
     }
 
 
-def error_report(spec: str | Method, X: torch.Tensor, *, dps: int = 30, compute_dtype: Any = None) -> dict:
-    """Approximation / rounding / total error of ``spec`` on the 2-D tensor X (module docstring)."""
+def error_report(spec: str | Method, X: Any, *, dps: int = 30, compute_dtype: Any = None) -> dict:
+    """Approximation / rounding / total error of ``spec`` on the 2-D matrix X (module docstring).
+
+    X: a torch tensor or NumPy float array (its dtype is the storage dtype of the rounding run).
+    """
     m = method(spec)
-    if not isinstance(X, torch.Tensor) or X.ndim != 2:
-        raise ValueError("X must be a 2-D torch tensor")
+    x_exact = to_float64_tensor(X)
+    if x_exact.ndim != 2:
+        raise ValueError(f"X must be a 2-D matrix, got shape {tuple(x_exact.shape)}")
     dps = check_int(dps, "dps", 15, 2000)  # below 15 digits the "exact" run is no more exact than float64
-    x_exact = X.detach().double().cpu()
     with mpmath.workdps(dps):
         xm = mpmath.matrix(x_exact.tolist())
         ref = _to_torch(m.exact(xm))
@@ -70,6 +72,7 @@ def error_report(spec: str | Method, X: torch.Tensor, *, dps: int = 30, compute_
         "method": m.name,
         "shape": tuple(X.shape),
         "dtype": str(X.dtype).removeprefix("torch."),
+        "precision": precision_label(X.dtype, compute_dtype),
         "dps": dps,
         "sigma": sigma,
         # rigorous entrywise bound on the mpmath run's own arithmetic error in its product loops

@@ -37,7 +37,7 @@ from spectral_la.backend_mpmath import GUARD_BITS, MpArray, MpOps, as_mp, round_
 from spectral_la.backend_torch import HALF_TYPES, TorchOps
 from spectral_la.validation import check_finite, check_matrix_shape
 
-__all__ = ["GUARD_BITS", "MpArray", "MpOps", "Ops", "TorchOps", "sigma_batch", "working"]
+__all__ = ["GUARD_BITS", "MpArray", "MpOps", "Ops", "TorchOps", "sigma_batch", "to_float64_tensor", "working"]
 
 
 class Ops(Protocol):
@@ -217,3 +217,18 @@ def working(
         return y
 
     return MpOps(), as_mp(arr), restore
+
+
+def to_float64_tensor(x: Any) -> torch.Tensor:
+    """Any array the package takes (torch, NumPy, mpmath.matrix, object array of mpf) as a float64 CPU tensor.
+
+    For measurements that compare results of both paths in one precision (the analysis layer).
+    """
+    if isinstance(x, torch.Tensor):
+        return x.detach().double().cpu()
+    if isinstance(x, mpmath.matrix):
+        x = to_object(x)
+    arr = np.asarray(x)
+    if arr.dtype == object:
+        arr = np.vectorize(float, otypes=[np.float64])(arr)
+    return torch.from_numpy(np.asarray(arr, dtype=np.float64).copy())

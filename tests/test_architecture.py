@@ -176,3 +176,42 @@ def test_no_import_cycle_inside_a_package(package):
 
 def test_the_cycle_finder_finds_cycles():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+#: Modules that may ask which kind of number they hold: the backend itself, the edges that only
+#: exist for one kind (the optimizer and its dtypes: torch; the mpmath kernels), the argument
+#: checks and the user-facing helpers, and the exact maps whose torch path has its own derivative.
+KIND_TESTS_ALLOWED = {
+    "spectral_la/backend.py",
+    "spectral_la/backend_torch.py",
+    "spectral_la/backend_mpmath.py",
+    "spectral_la/mp_kernels.py",
+    "spectral_la/validation.py",
+    "spectral_la/testing.py",
+    "spectral_la/optim.py",
+    "spectral_la/dtypes.py",
+    "spectral_la/fractional_power.py",  # torch: autograd.Function with the Daleckii–Krein derivative
+    "spectral_la/inverse_root.py",  # idem
+    "spectral_la/polar.py",  # idem (the QDWH route's derivative)
+}
+_KINDS = {"Tensor", "ndarray", "matrix", "mpf", "MpArray"}
+
+
+def test_no_algorithm_asks_which_kind_of_number_it_holds():
+    offenders = []
+    for package in ("spectral_la", "analysis"):
+        for path in (ROOT / package).rglob("*.py"):
+            rel = str(path.relative_to(ROOT))
+            if rel in KIND_TESTS_ALLOWED:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "isinstance":
+                    kinds = node.args[1]
+                    names = {getattr(n, "attr", getattr(n, "id", None)) for n in ast.walk(kinds)}
+                    if names & _KINDS:
+                        offenders.append(f"{rel}:{node.lineno}")
+                if isinstance(node, ast.Compare) and getattr(node.left, "attr", None) == "kind":
+                    consts = {getattr(c, "value", None) for c in node.comparators}
+                    if consts & {"torch", "mpmath"}:
+                        offenders.append(f"{rel}:{node.lineno}")
+    assert offenders == []
