@@ -6,10 +6,9 @@ import argparse
 import shlex
 import sys
 
-import torch
-
-from benchmarks.harness import machine, print_table, write_json
-from benchmarks.suites import SUITES
+#: The suites of benchmarks/suites.py (SUITES), named here so that ``--help`` imports nothing heavy;
+#: tests/test_benchmarks.py checks the two agree.
+SUITE_NAMES = ("ns", "roots", "exact", "peers", "mp", "sweep")
 
 
 def _positive_int(text: str) -> int:
@@ -42,6 +41,8 @@ def _batched_shape(text: str) -> tuple[int, ...] | None:
 
 
 def _device(text: str) -> str:
+    import torch
+
     try:
         device = torch.device(text)
     except RuntimeError:
@@ -53,12 +54,9 @@ def _device(text: str) -> str:
     return text
 
 
-DTYPES = ("float64", "float32", "bfloat16", "float16")
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--suite", choices=[*SUITES, "all"], default="all")
-    parser.add_argument("--device", type=_device, default="cpu", help="cpu or cuda[:N]")
+    parser.add_argument("--suite", choices=[*SUITE_NAMES, "all"], default="all", help="which suite (default all)")
+    parser.add_argument("--device", type=_device, default="cpu", help="cpu or cuda[:N] (default cpu)")
     parser.add_argument(
         "--sizes",
         type=_positive_int,
@@ -66,16 +64,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="default: 256 512 on CPU, 512 1024 2048 4096 8192 on CUDA",
     )
-    parser.add_argument("--batched", type=_batched_shape, default="16x128x512", help="BxMxN, 'none' to skip")
-    parser.add_argument("--dtypes", nargs="+", choices=DTYPES, default=["float32", "bfloat16"])
-    parser.add_argument("--min-run-time", type=_positive_float, default=0.3)
-    parser.add_argument("--json", default="benchmarks/latest.json")
+    parser.add_argument(
+        "--batched", type=_batched_shape, default="16x128x512", help="BxMxN, 'none' to skip (default 16x128x512)"
+    )
+    parser.add_argument(
+        "--dtypes", nargs="+", default=["float32", "bfloat16"], help="fp64, fp32, bf16, fp16, … (default fp32 bf16)"
+    )
+    parser.add_argument(
+        "--min-run-time", type=_positive_float, default=0.3, help="seconds each timing runs (default 0.3)"
+    )
+    parser.add_argument("--json", default="benchmarks/latest.json", help="JSON output (default benchmarks/latest.json)")
 
 
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
+    import torch
+
+    from benchmarks.harness import machine, print_table, write_json
+    from benchmarks.suites import SUITES
+    from spectral_la.dtypes import parse_dtype
+
     sizes = args.sizes or ([512, 1024, 2048, 4096, 8192] if args.device.startswith("cuda") else [256, 512])
     batched = args.batched
-    dtypes = [getattr(torch, d) for d in args.dtypes]
+    dtypes = [parse_dtype(d, "--dtypes") for d in args.dtypes]
     suites = list(SUITES) if args.suite == "all" else [args.suite]
     print(f"device: {args.device} ({machine(args.device)}); torch {torch.__version__}")
     rows = []

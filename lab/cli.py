@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from spectral_la.errors import LinAlgError
+from numpy.linalg import LinAlgError  # spectral_la.LinAlgError subclasses it; importing numpy alone is fast
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,21 +53,29 @@ def _main(argv: list[str] | None) -> int:
     rep.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="torch device (default cpu)")
     rep.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default ./reports)")
     rep.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    rep.add_argument("--quick", action="store_true", help="small sizes everywhere: a first look in seconds")
+    rep.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes everywhere, labelled quick in the report (about 30 s on 2 CPU cores; full: about 80 s)",
+    )
     des = sub.add_parser("design", help="design a minimax (Polar Express style) schedule and certify its error")
-    des.add_argument("--degree", type=int, default=5)
-    des.add_argument("--steps", type=int, default=5)
-    des.add_argument("--ell", type=float, default=1e-3, help="lower end of the design interval [ell, 1]")
-    des.add_argument("--target", default="sign", help="'sign', 'soft:<s>' or 'power:<p>'")
-    des.add_argument("--safety", type=float, default=1.0, help="rows become p(x/safety), last row exempt")
+    des.add_argument("--degree", type=int, default=5, help="odd degree of each step's polynomial (default 5)")
+    des.add_argument("--steps", type=int, default=5, help="number of steps (default 5)")
+    des.add_argument("--ell", type=float, default=1e-3, help="lower end of the design interval [ell, 1] (default 1e-3)")
+    des.add_argument("--target", default="sign", help="'sign', 'soft:<s>' or 'power:<p>' (default sign)")
+    des.add_argument(
+        "--safety", type=float, default=1.0, help="rows become p(x/safety), last row exempt (default 1: none)"
+    )
     des.add_argument("--cushion", type=float, default=None, help="Polar Express cushion (default the paper's)")
     des.add_argument(
         "--safety-in-recurrence",
         action="store_true",
         help="scale each row by the safety before forming the next interval (modded-nanogpt's construction)",
     )
-    des.add_argument("--name", default=None)
-    des.add_argument("--out", type=Path, default=None, help="write the schedule as JSON (load_schedule reads it)")
+    des.add_argument("--name", default=None, help="the schedule's name (default: from the parameters)")
+    des.add_argument(
+        "--out", type=Path, default=None, help="write the schedule as JSON, a spec every command takes (default: none)"
+    )
     resp = sub.add_parser("response", help="plot the singular-value response of any methods (two panels)")
     resp.add_argument("specs", nargs="+", help="method specs, schedule names or schedule JSON files")
     resp.add_argument(
@@ -92,7 +100,9 @@ def _main(argv: list[str] | None) -> int:
         help="dtype the measured matrix map computes in (default: fp32 for bf16/fp16 storage, else as stored)",
     )
     resp.add_argument("--shape", default="64x64", help="MxN of the measured matrix (default 64x64)")
-    resp.add_argument("--out", type=Path, default=Path("response.png"), help="fig.png, fig.svg or data.csv")
+    resp.add_argument(
+        "--out", type=Path, default=Path("response.png"), help="fig.png, .svg, .pdf or data.csv (default response.png)"
+    )
     soft = sub.add_parser("softening", help="check Soft-Muon's closed form against the finite-step blend")
     soft.add_argument(
         "--schedule",
@@ -104,10 +114,15 @@ def _main(argv: list[str] | None) -> int:
     soft.add_argument(
         "--spectrum", default="powerlaw", help="gaussian, lowrank, powerlaw or FILE.npz (sigma or matrix)"
     )
-    soft.add_argument("--shape", default="128x512", help="MxN")
+    soft.add_argument("--shape", default="128x512", help="MxN of a family matrix (default 128x512)")
     soft.add_argument("--dtype", default="float32", help=f"storage dtype of X (default float32; {_DTYPES_HELP})")
     soft.add_argument("--compute-dtype", default=None, help="dtype the blend computes in (default: the backend's)")
-    soft.add_argument("--out", type=Path, default=Path("softening.png"), help="figure path (.png or .svg)")
+    soft.add_argument(
+        "--out",
+        type=Path,
+        default=Path("softening.png"),
+        help="fig.png, .svg, .pdf or rows.csv (default softening.png)",
+    )
     sweep = sub.add_parser("sweep", help="run a grid (stability, softening, design) on dask.distributed")
     sweep.add_argument("kind", help="stability, softening or design")
     sweep.add_argument("--grid", type=Path, default=None, help="a TOML file: field = [values] (or a [grid] table)")
@@ -117,10 +132,12 @@ def _main(argv: list[str] | None) -> int:
     sweep.add_argument("--workers", type=int, default=2, help="local worker processes (0: in this process)")
     sweep.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     sweep.add_argument("--gpu", action="store_true", help="pin tasks to workers started with --resources GPU=1")
-    sweep.add_argument("--no-progress", action="store_true")
+    sweep.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     cap = sub.add_parser("capture", help="train a small LM on the Python stdlib with Muon and record its states")
-    cap.add_argument("--out", type=Path, default=Path("data/captured/stdlib_lm.npz"))
-    cap.add_argument("--steps", type=int, default=1500)
+    cap.add_argument(
+        "--out", type=Path, default=Path("data/captured/stdlib_lm.npz"), help="default data/captured/stdlib_lm.npz"
+    )
+    cap.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
     cap.add_argument("--schedule", default="jordan_ns5", help="the orthogonaliser: any spec (default jordan_ns5)")
     cap.add_argument(
         "--compute-dtype",
@@ -128,9 +145,9 @@ def _main(argv: list[str] | None) -> int:
         help="dtype of the orthogonalisation (default bf16 where this CPU has native bf16 or on CUDA, else fp32)",
     )
     cap.add_argument("--full", action="store_true", help="also keep the full matrices (larger file)")
-    cap.add_argument("--seed", type=int, default=0)
-    cap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    cap.add_argument("--no-progress", action="store_true")
+    cap.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    cap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="torch device (default cpu)")
+    cap.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     rank = sub.add_parser(
         "schedules", help="every registered schedule with its source, ranked by certified error at equal cost"
     )
@@ -261,13 +278,21 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+_FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def _suffix(path: Path, allowed: tuple[str, ...]) -> str:
+    """The output's suffix, checked before anything heavy is imported (an argument error in < 1 s)."""
+    suffix = path.suffix.lower()
+    if suffix not in allowed:
+        raise ValueError(f"--out must end in {', '.join(allowed)}, got {path}")
+    return suffix
+
+
 def _response(args: argparse.Namespace) -> int:
+    suffix = _suffix(args.out, (*_FIGURE_SUFFIXES, ".csv"))
     from figures.response_plot import plot_response, write_rows
     from spectral_la.atomic_files import atomic_path
-
-    suffix = args.out.suffix.lower()
-    if suffix not in (".png", ".svg", ".csv"):
-        raise ValueError(f"--out must end in .png, .svg or .csv, got {args.out}")
     from spectral_la.validation import parse_shape
 
     shape = parse_shape(args.shape, "--shape", max_size=8192)
@@ -306,6 +331,9 @@ def _ns_schedule(value: str, option: str):
 
 
 def _softening(args: argparse.Namespace) -> int:
+    suffix = _suffix(args.out, (*_FIGURE_SUFFIXES, ".csv"))
+    if not all(0 <= s <= 1 for s in args.s):
+        raise ValueError(f"--s must lie in [0, 1], got {args.s}")
     from analysis.softening import measure_softening, spectrum_matrix
     from analysis.tables import markdown_table
     from figures.softening import plot_softening
@@ -318,8 +346,6 @@ def _softening(args: argparse.Namespace) -> int:
     from spectral_la.validation import parse_shape
 
     shape = parse_shape(args.shape, "--shape", max_size=8192)
-    if args.out.suffix.lower() not in (".png", ".svg"):
-        raise ValueError(f"--out must end in .png or .svg, got {args.out}")
     x = spectrum_matrix(args.spectrum, shape)
     dtype = parse_dtype(args.dtype, "--dtype")
     compute = parse_dtype(args.compute_dtype, "--compute-dtype", allow_none=True)
@@ -330,6 +356,12 @@ def _softening(args: argparse.Namespace) -> int:
         for r in measure_softening(sched, x, args.s, dtype=dtype, compute_dtype=compute, family=args.spectrum)
     ]
     print(markdown_table(rows))
+    if suffix == ".csv":
+        from figures.response_plot import write_rows
+
+        write_rows(rows, args.out)
+        print(f"written to {args.out}")
+        return 0
     fig, _ = plot_softening(
         tuple(scheds),
         list(args.s),
@@ -340,12 +372,18 @@ def _softening(args: argparse.Namespace) -> int:
         f"{precision_label(dtype, compute)}",
     )
     with atomic_path(args.out) as tmp:
-        fig.savefig(tmp, format=args.out.suffix[1:].lower())
+        fig.savefig(tmp, format=suffix[1:])
     print(f"written to {args.out}")
     return 0
 
 
 def _design(args: argparse.Namespace) -> int:
+    if args.degree < 3 or args.degree % 2 == 0:
+        raise ValueError(f"--degree must be odd and ≥ 3 (an odd polynomial), got {args.degree}")
+    if args.steps < 1:
+        raise ValueError(f"--steps must be ≥ 1, got {args.steps}")
+    if not 0 < args.ell < 1:
+        raise ValueError(f"--ell must lie in (0, 1), got {args.ell}")
     from spectral_la.certify import certify
     from spectral_la.design import PE_CUSHION, design_schedule, save_schedule
 

@@ -86,6 +86,7 @@ class ReportConfig:
     """Every size and setting the report uses; the prose reads them from here."""
 
     device: str = "cpu"
+    sizes: str = "full"  # "quick" for ReportConfig.quick(): the report's header says which
     accuracy_size: tuple[int, int] = (24, 16)
     accuracy_kappas: tuple = (1e2, 1e6, 1e10)
     qdwh_n: int = 128
@@ -113,6 +114,7 @@ class ReportConfig:
         """Small sizes: every section in a few seconds (tests, a first look)."""
         return cls(
             device=device,
+            sizes="quick",
             accuracy_size=(8, 6),
             accuracy_kappas=(1e2, 1e8),
             qdwh_n=24,
@@ -378,7 +380,13 @@ def build_report(
     machine = torch.cuda.get_device_name() if cfg.device == "cuda" else (platform.processor() or "cpu")
     head = [
         "# spectral_la report\n",
-        f"Device: {cfg.device} ({machine}); torch {torch.__version__}; {elapsed:.1f} s.\n",
+        f"Device: {cfg.device} ({machine}); torch {torch.__version__}; {elapsed:.1f} s; "
+        + (
+            "**quick run**: small sizes everywhere (`spectral-la report --quick`, ReportConfig.quick()), a first "
+            "look, not the numbers to quote.\n"
+            if cfg.sizes == "quick"
+            else "full sizes (ReportConfig()).\n"
+        ),
     ]
     path = out_dir / "report.md"
     atomic_write_text(path, "\n".join(head + body))

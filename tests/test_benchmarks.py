@@ -62,3 +62,10 @@ def test_bench_refuses_cuda_without_gpu():
 
     if not torch.cuda.is_available():
         assert main(["bench", "--device", "cuda", "--json", ""]) == 2
+
+
+def test_the_command_line_names_every_suite():
+    from benchmarks.__main__ import SUITE_NAMES
+    from benchmarks.suites import SUITES
+
+    assert SUITE_NAMES == tuple(SUITES)

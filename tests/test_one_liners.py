@@ -94,7 +94,7 @@ def test_softening_command_on_a_family_and_on_a_users_npz(tmp_path, capsys):
     [
         ["response", "ns:nope"],
         ["response", "polar_express", "--sigma-range", "1", "0.5"],
-        ["response", "polar_express", "--out", "x.pdf"],
+        ["response", "polar_express", "--out", "x.gif"],
         ["response", "missing.json"],
         ["softening", "--s", "1.5"],
         ["softening", "--spectrum", "missing.npz"],
@@ -107,3 +107,20 @@ def test_bad_arguments_are_one_line_errors(argv, capsys, tmp_path, monkeypatch):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_help_and_argument_errors_import_nothing_heavy():
+    """--help and argument errors used to take 5–22 s (torch and the whole toolkit imported first)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from lab.cli import main\n"
+        "for argv in (['--help'], ['response', '--help'], ['bench', '--help'], ['design', '--degree', '4'],\n"
+        "             ['response', 'x', '--out', 'y.gif'], ['softening', '--s', '2']):\n"
+        "    main(argv)\n"
+        "heavy = [m for m in ('torch', 'spectral_la', 'analysis', 'matplotlib') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
