@@ -57,7 +57,7 @@ MUON_P_NORMALIZATION = Normalization(kind="frobenius", eps=SOURCE_EPS)
 
 @dataclass(frozen=True, kw_only=True)
 class PowerRecurrence:
-    """One bivariate recurrence of Muon^p (see module docstring)."""
+    """One bivariate recurrence of Muon^p: Y ← Y − c·(Y^b − X₀^a), or the p = 1/2 form with d (:func:`muon_p`)."""
 
     p: Fraction
     c: float
@@ -258,7 +258,16 @@ def muon_p(
         tolerance, one host sync per step, and raise
         :class:`~spectral_la.NotConvergedError` if it is not reached.
     method : {"bivariate", "coupled"}
-        See the module docstring.
+        ``"bivariate"``: the published recurrences of Dong & Sawin (arXiv 2606.13867,
+        princeton-pli/muon-p) for p ∈ {1/2, 1/3, 1/5, 1/7, 3/5, 1/15, 13/15}: Y₀ = X₀ and, for
+        p = a/b with a, b odd, Y ← Y − c·(Y^b − X₀^a) (fixed point y^b = x^a); for p = 1/2,
+        Y ← Y − ((YYᵀ)² − X₀X₀ᵀ)(c X₀ + d Y). The p = 1/2 recurrence is defined only for
+        σ̂₁ ≤ 0.580 (its fixed point repels above; :attr:`PowerRecurrence.stable_bound`): with
+        ``check_finite`` an input that may exceed it raises :class:`~spectral_la.DivergedError`.
+        ``"coupled"``: any p with (1 − p)/2 = k/r, r ≤ 64:
+        Y = (X₀X₀ᵀ + εI)^{-k/r} X₀ with the inverse root from coupled Newton
+        (:func:`spectral_la.coupled_inverse_root`). The full derivation is in the module
+        ``spectral_la.muon_p`` (``sys.modules["spectral_la.muon_p"].__doc__``).
     eps : float ≥ 0
         ``"coupled"`` only: regularisation of X₀X₀ᵀ. With eps = 0 a
         numerically rank-deficient X raises :class:`~spectral_la.SingularMatrixError`
