@@ -46,7 +46,7 @@ def measured_label(storage, compute) -> str:
 def response_data(
     specs,
     *,
-    sigma_range: tuple[float, float] = (1e-4, 1.2),
+    sigma_range: tuple[float, float] = (1e-4, 1.0),
     points: int = 400,
     storage_dtype=None,
     compute_dtype=None,
@@ -113,6 +113,14 @@ def response_data(
     return rows
 
 
+def design_interval(spec) -> tuple[float, float] | None:
+    """[ℓ, u] of a Newton–Schulz spec's schedule where its source states it, else None."""
+    sp = parse_spec(spec)
+    if not isinstance(sp, NewtonSchulzSpec) or not sp.resolved_schedule.interval_stated:
+        return None
+    return sp.resolved_schedule.interval
+
+
 def _certified(spec) -> tuple | None:
     """(ℓ, u, bound) for a sign-target NS schedule at its steps, else None."""
     sp = parse_spec(spec)
@@ -125,12 +133,14 @@ def _certified(spec) -> tuple | None:
     return (*sched.interval, bound.upper)
 
 
-def plot_response(specs, ax=None, *, certified: bool = True, **kwargs):
+def plot_response(specs, ax=None, *, certified: bool = True, labels: dict | None = None, **kwargs):
     """Draw the two panels; returns ``(figure, rows)``. ``ax``: a pair of axes to draw into.
 
+    ``labels``: a legend label per spec string (e.g. the names of schedules with the same rows).
     Diverging maps (a schedule beyond its range) are drawn at the frame: f clipped to [−0.5, 2],
-    the error to [1e-17, 1e2].
+    the error to [1e-17, 1e2]; the legends sit beside the panels, off the data.
     """
+    labels = labels or {}
     rows = response_data(specs, **kwargs)
     if ax is None:
         fig, axes = new_figure(2, width=11.0)
@@ -140,7 +150,8 @@ def plot_response(specs, ax=None, *, certified: bool = True, **kwargs):
     names = list(dict.fromkeys(r["spec"] for r in rows))
     for name in names:
         curve = [r for r in rows if r["spec"] == name and r["kind"] == "map"]
-        (line,) = axes[0].plot([r["sigma"] for r in curve], [_clip(r["f"], -0.5, 2.0) for r in curve], label=name)
+        label = labels.get(name, name)
+        (line,) = axes[0].plot([r["sigma"] for r in curve], [_clip(r["f"], -0.5, 2.0) for r in curve], label=label)
         axes[0].plot([r["sigma"] for r in curve], [r["target"] for r in curve], color=line.get_color(), ls=":", lw=0.8)
         axes[1].plot(
             [r["sigma"] for r in curve], [_clip(r["error"], 1e-17, 1e2) for r in curve], color=line.get_color()
@@ -153,7 +164,7 @@ def plot_response(specs, ax=None, *, certified: bool = True, **kwargs):
                 ".",
                 color=line.get_color(),
                 ms=3,
-                label=f"{name}, {kind}",
+                label=f"{label}, {kind}",
             )
         band = _certified(resolve_spec(_spec_of(specs, name))) if certified else None
         if band is not None:
@@ -165,7 +176,7 @@ def plot_response(specs, ax=None, *, certified: bool = True, **kwargs):
                 color=line.get_color(),
                 alpha=0.18,
                 lw=0,
-                label=f"{name}: certified |f − 1| ≤ {bound:.3g} on [{lo:g}, {hi:g}]",
+                label=f"{label}: ≤ {bound:.3g} on [{lo:g}, {hi:g}]",
             )
             axes[1].hlines(bound, lo, hi, color=line.get_color(), lw=0.8, ls="--")
     axes[0].set(
@@ -182,9 +193,11 @@ def plot_response(specs, ax=None, *, certified: bool = True, **kwargs):
         ylabel="|f(σ) − target|",
         title="Error against the target",
     )
-    axes[0].legend(fontsize=6)
+    axes[0].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     if any(h.get_label().startswith(tuple(names)) for h in axes[1].collections):
-        axes[1].legend(fontsize=6)
+        axes[1].legend(
+            fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, title="certified |f − 1|"
+        )
     return fig, rows
 
 
@@ -236,17 +249,42 @@ def families() -> dict[str, list[str]]:
     return {k: v for k, v in groups.items() if v}
 
 
+def same_rows(names) -> tuple[list[str], dict[str, str]]:
+    """The first of each group of schedules with the same rows (the same scalar map), and their labels.
+
+    jordan_ns5 and torch_muon, dion_ns5 and eo_quintic run the same polynomials (their
+    normalisations differ only in ε), so one curve is drawn for each group, labelled with every name.
+    """
+    groups: dict[tuple, list[str]] = {}
+    for name in names:
+        sched = sl.schedules[name]
+        groups.setdefault(tuple(sched.coefficients()), []).append(name)
+    reps = [g[0] for g in groups.values()]
+    return reps, {f"ns:{g[0]}": " = ".join(g) for g in groups.values() if len(g) > 1}
+
+
 def make(out_dir: str | Path = "figures/out") -> list[Path]:
-    """The report's response figure: every registered schedule, one row of two panels per family."""
+    """The report's response figure: every registered schedule, one row of two panels per family.
+
+    Each curve is drawn once per set of identical rows, on σ ∈ [1e-4, 1] (the normalised range; the
+    overshoot above 1 is the band table's last columns), legends beside the panels.
+    """
     import matplotlib.pyplot as plt
 
     from figures._style import STYLE
 
     groups = families()
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(len(groups), 2, figsize=(11.0, 3.4 * len(groups)), squeeze=False)
+        fig, axes = plt.subplots(len(groups), 2, figsize=(15.0, 3.6 * len(groups)), squeeze=False)
     for row, (title, names) in zip(axes, groups.items(), strict=True):
-        plot_response(names, ax=row, sigma_range=(1e-4, 1.1), points=300)
+        reps, labels = same_rows(names)
+        if "eo_aol" in reps:  # the rows were tuned for AOL-rescaled input; EO's own newton_schulz runs them without
+            labels["ns:eo_aol"] = "eo_aol (AOL-tuned rows, run by EO without the AOL rescaling)"
+        plot_response(reps, ax=row, sigma_range=(1e-4, 1.0), points=300, labels=labels)
         row[0].set_title(f"{title}: f(σ)")
         row[1].set_title("|f(σ) − 1|, certified bounds shaded")
+    fig.suptitle(
+        "Scalar maps of the registered schedules at their default steps (float64); one curve per set of identical rows",
+        fontsize=10,
+    )
     return save(fig, out_dir, "ns_response")
