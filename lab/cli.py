@@ -309,12 +309,14 @@ def _response(args: argparse.Namespace) -> int:
     else:
         with atomic_path(args.out) as tmp:
             fig.savefig(tmp, format=suffix[1:])
-    from figures.response_plot import design_interval
+    from figures.response_plot import design_interval, resolve_spec
 
+    specs = {str(sp): sp for sp in map(resolve_spec, args.specs)}  # a designed file's spec is not registered
     for name in dict.fromkeys(r["spec"] for r in rows):
-        lo, hi = design_interval(name) or (args.sigma_range[0], 1.0)
+        interval = design_interval(specs[name])
+        lo, hi = interval or (args.sigma_range[0], 1.0)
         errs = [r["error"] for r in rows if r["spec"] == name and r["kind"] == "map" and lo <= r["sigma"] <= hi]
-        where = "its design interval" if design_interval(name) else "the plotted range up to 1"
+        where = "its design interval" if interval else "the plotted range up to 1"
         if errs:  # on the interval the map is designed for (outside it a schedule is not meant to be near 1)
             print(f"{name}: max |f − target| = {max(errs):.4g} on {where} [{lo:g}, {hi:g}] (grid of {args.points})")
     print(f"written to {args.out}")
