@@ -2,7 +2,7 @@
 
 For X with singular values σᵢ and ρᵢ = σᵢ/‖X‖_F, soften(X, s) has singular
 values (1 − s)·f(ρᵢ/c) + s·ρᵢ (f the schedule's map, c its normalisation
-scale), while the change under review claims (1 − s) + s·ρᵢ (the blend with
+scale), while the Soft-Muon proposal (microsoft/dion PR #92) claims (1 − s) + s·ρᵢ (the blend with
 the exact polar factor). :func:`softening_deviation` measures the gap on real
 matrices, per schedule, s, size and spectrum family, in three metrics:
 

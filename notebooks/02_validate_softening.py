@@ -1,6 +1,6 @@
 # %% [markdown]
 # # Validating the Soft-Muon closed form
-# The change under review claims that softening maps σ to (1 − s) + sσ/‖X‖_F. The real
+# The Soft-Muon proposal (microsoft/dion PR #92) claims that softening maps σ to (1 − s) + sσ/‖X‖_F. The real
 # finite-step blend gives (1 − s)·f(σ/(c‖X‖_F)) + sσ/‖X‖_F. How far apart are they?
 
 # %%

@@ -86,7 +86,7 @@ def test_quick_report_has_every_section_and_reads_its_sizes(tmp_path):
     # the prose reads the sizes from the config, not from hand-typed text
     assert f"({cfg.qdwh_n}×{cfg.qdwh_n}, float64)" in text and "G 24×16" in text and "(128×128, float64)" not in text
     assert "figures/ns_response.png" in text and "figures/stability.png" not in text
-    assert "closest reproduction of the change's ~6.5%" in text
+    assert "closest reproduction of that ~6.5%" in text
     assert "**quick run**" in text  # a quick report says it is quick
 
 
@@ -102,7 +102,7 @@ def test_report_command_writes_all_sections(tmp_path, capsys):
         assert f"figures/{fig}.png" in text
         assert (tmp_path / "figures" / f"{fig}.png").stat().st_size > 1000
         assert (tmp_path / "figures" / f"{fig}.svg").exists()
-    assert "closest reproduction of the change's ~6.5%" in text
+    assert "closest reproduction of that ~6.5%" in text
     assert "full sizes" in text and "quick run" not in text
     assert "written to" in capsys.readouterr().out
 
