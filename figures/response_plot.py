@@ -38,9 +38,9 @@ def resolve_spec(spec) -> Spec:
     return parse_spec(spec)
 
 
-def measured_label(storage, compute) -> str:
-    """The label of a measured overlay: ``measured (storage bf16, compute fp32)``."""
-    return f"measured ({precision_label(storage, compute)})"
+def measured_label(storage, compute, shape: tuple[int, int]) -> str:
+    """The label of a measured overlay: ``measured 64×64 (storage bf16, compute fp32)``."""
+    return f"measured {shape[0]}×{shape[1]} ({precision_label(storage, compute)})"
 
 
 def response_data(
@@ -93,7 +93,7 @@ def response_data(
         if measured:
             k = min(measured_shape)
             grid = torch.logspace(0, math.log10(lo), k, dtype=torch.float64)  # the report's grid (1 down to lo)
-            label = measured_label(storage, compute)
+            label = measured_label(storage, compute, tuple(measured_shape))
             for r in response(
                 m, grid, mode="matrix", dtype=storage, compute_dtype=compute, shape=tuple(measured_shape)
             ):
@@ -143,7 +143,7 @@ def plot_response(specs, ax=None, *, certified: bool = True, labels: dict | None
     labels = labels or {}
     rows = response_data(specs, **kwargs)
     if ax is None:
-        fig, axes = new_figure(2, width=11.0)
+        fig, axes = new_figure(2, width=15.0)
     else:
         axes = ax
         fig = axes[0].figure

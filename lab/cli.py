@@ -308,7 +308,8 @@ def _response(args: argparse.Namespace) -> int:
         write_rows(rows, args.out)
     else:
         with atomic_path(args.out) as tmp:
-            fig.savefig(tmp, format=suffix[1:])
+            fig.tight_layout()
+            fig.savefig(tmp, format=suffix[1:], bbox_inches="tight")  # legends beside the panels included
     from figures.response_plot import design_interval, resolve_spec
 
     specs = {str(sp): sp for sp in map(resolve_spec, args.specs)}  # a designed file's spec is not registered
@@ -377,7 +378,8 @@ def _softening(args: argparse.Namespace) -> int:
         f"{precision_label(dtype, compute)}",
     )
     with atomic_path(args.out) as tmp:
-        fig.savefig(tmp, format=suffix[1:])
+        fig.tight_layout()
+        fig.savefig(tmp, format=suffix[1:], bbox_inches="tight")
     print(f"written to {args.out}")
     return 0
 

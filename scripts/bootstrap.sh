@@ -10,4 +10,4 @@ fi
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     .venv/bin/pip install --quiet --disable-pip-version-check torch==2.13.0
 fi
-.venv/bin/pip install --quiet --disable-pip-version-check -e ".[test]"
+.venv/bin/pip install --quiet --disable-pip-version-check -e ".[docs]"  # the tests' extra and the site's

@@ -133,7 +133,7 @@ def certify(
     max_boxes: int = 100_000,
     overshoot_delta: float = 0.01,
 ) -> CertifiedBound:
-    """Certified max |f(σ) − t(σ)| over the interval (default: the schedule's design interval).
+    """Certified max ``|f(σ) − t(σ)|`` over the interval (default: the schedule's design interval).
 
     Parameters
     ----------

@@ -12,7 +12,7 @@ columns re-signed to keep each close to its predecessor. SOAP: Vyas et al.,
 §3; MOSO: NVIDIA-NeMo/Emerging-Optimizers PR #222. One power step costs one
 k × k × k product and one QR, against eigh's O(k³) with a large constant.
 
-**Scale safety.** M = 2^e·Y exactly (max |Y| ∈ [½, 1)), and the covariance is kept as
+**Scale safety.** M = 2^e·Y exactly (``max |Y|`` ∈ [½, 1)), and the covariance is kept as
 C = 4^E·S with S in range: each update S ← β·4^{E_old − E}·S + (1 − β)·4^{e − E}·YYᵀ with
 E = max(E_old, e) per matrix, so neither factor exceeds 1. A momentum at 1e-30 in fp32
 (whose M Mᵀ underflows to zero) or at 1e20 (whose M Mᵀ overflows) gets the same basis as
@@ -47,17 +47,17 @@ def _descending(ops: Ops, c: Any) -> tuple[Any, Any]:
 class EigenbasisTracker:
     """Running covariance and its tracked eigenbasis (module docstring).
 
+    Every update takes M of the first update's kind (torch tensor, NumPy array, mpmath),
+    dtype and shape, batched over leading dimensions. Attributes after :meth:`update`:
+    ``basis`` (Q_t in the caller's kind, columns ordered by decreasing eigenvalue at the last
+    exact refresh), ``step`` (t).
+
     Parameters
     ----------
     beta : float in [0, 1)
         EMA factor of the covariance.
     bias_correction : bool
         Divide C_t by 1 − βᵗ in :attr:`covariance`.
-
-    Every update takes M of the first update's kind (torch tensor, NumPy array, mpmath),
-    dtype and shape, batched over leading dimensions. Attributes after :meth:`update`:
-    ``basis`` (Q_t in the caller's kind, columns ordered by decreasing eigenvalue at the last
-    exact refresh), ``step`` (t).
     """
 
     beta: float = 0.95

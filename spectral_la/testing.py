@@ -23,7 +23,7 @@ Example (pytest)::
 (Polar Express's certified worst error on [1e-3, 1] is 0.154, at σ = 1e-3.)
 
 Every helper refuses what would let it pass vacuously: an empty σ list, a NaN or infinite
-reference, a negative, NaN or wrongly sized tolerance are ``ValueError``s.
+reference, a negative, NaN or wrongly sized tolerance raise ``ValueError``.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def assert_map_accuracy(
     relative: bool = False,
     name: str | None = None,
 ) -> None:
-    """Assert |fn(σ) − target(σ)| ≤ tol at every σ (relative to |target| if ``relative``).
+    """Assert ``|fn(σ) − target(σ)|`` ≤ tol at every σ (relative to ``|target|`` if ``relative``).
 
     ``fn`` receives the σ as one float64 torch tensor (any scalar map of
     spectral_la, or yours) and returns values of any array kind. ``sigmas``: a list, a NumPy
@@ -150,7 +150,7 @@ def assert_matrix_accuracy(
     relative: bool = True,
     name: str | None = None,
 ) -> None:
-    """Assert max |fn(X) − reference(X)| ≤ tol (relative to max |reference(X)| if ``relative``).
+    """Assert max ``|fn(X) − reference(X)|`` ≤ tol (relative to max ``|reference(X)|`` if ``relative``).
 
     ``reference`` runs on X converted to an object array of mpmath numbers at
     ``dps`` digits: every spectral_la routine does (e.g. ``spectral_la.polar``),

@@ -238,7 +238,7 @@ def test_the_cli_overlay_and_the_report_table_measure_the_same_experiment():
         )
         if r["kind"].startswith("measured")
     ]
-    assert {r["kind"] for r in cli} == {"measured (storage fp64, compute bf16)"}
+    assert {r["kind"] for r in cli} == {f"measured {n}×{n} (storage fp64, compute bf16)"}
     predicted = sl.scalar_map("polar_express", torch.tensor([r["sigma"] for r in cli], dtype=torch.float64))
     cli_error = max(abs(r["f"] - float(p)) for r, p in zip(cli, predicted, strict=True))
     assert cli_error == row["max_response_error"]
