@@ -164,8 +164,10 @@ def effective_intervals(names=None, *, taus=(0.1, 0.3, 0.5), points: int = 4001,
         row = {"schedule": name, "products": sl.schedules[name].products()}
         row |= {f"ell_eff(τ={tau:g})": ell for tau, ell in zip(taus, ells, strict=True)}
         ell_mid = row[f"ell_eff(τ={middle:g})"]
-        row[f"certified_max_abs_1_minus_f_on_[ell(τ={middle:g}),1]"] = (
-            float("nan") if np.isnan(ell_mid) else certify(name, interval=(ell_mid, 1.0)).upper
+        # certified ≤ τ·(1 + 1e-3): ball arithmetic confirms the grid missed no excursion (the bound itself
+        # is τ by construction, so the table shows the confirmation, not the number)
+        row[f"certified_within_τ={middle:g}"] = (
+            "" if np.isnan(ell_mid) else bool(certify(name, interval=(ell_mid, 1.0)).upper <= middle * (1 + 1e-3))
         )
         rows.append(row)
     key = f"ell_eff(τ={middle:g})"

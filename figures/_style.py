@@ -31,13 +31,15 @@ def new_figure(ncols: int = 1, width: float = 7.0, height: float = 4.2):
     return fig, axes[0]
 
 
-def save(fig, out_dir: str | Path, name: str) -> list[Path]:
+def save(fig, out_dir: str | Path, name: str, *, tight: bool = True) -> list[Path]:
+    """PNG and SVG of ``fig`` (tight layout unless a colour bar placed by the figure forbids it)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.png", out / f"{name}.svg"]
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
     for p in paths:
         with atomic_path(p) as tmp:  # a full disk or a kill never leaves a truncated figure
-            fig.savefig(tmp, format=p.suffix[1:])
+            fig.savefig(tmp, format=p.suffix[1:], bbox_inches="tight")
     plt.close(fig)
     return paths

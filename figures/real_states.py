@@ -9,7 +9,7 @@ import numpy as np
 
 import spectral_la as sl
 from analysis.real_states import DEFAULT_CAPTURE, load_capture
-from figures._style import new_figure, save
+from figures._style import save
 
 
 def data(path: str | Path = DEFAULT_CAPTURE) -> dict:
@@ -19,26 +19,46 @@ def data(path: str | Path = DEFAULT_CAPTURE) -> dict:
 
 
 def make(out_dir: str | Path = "figures/out", path: str | Path = DEFAULT_CAPTURE) -> list[Path]:
+    """One panel per captured matrix (grouped by layer, in rows), its spectrum at each captured step
+    coloured by the step on one colour scale, against the design ℓ = 1e-3 of the registered schedules."""
+    import matplotlib.pyplot as plt
+    from matplotlib import cm, colors
+
+    from figures._style import STYLE
+
     d = data(path)
     names = sorted({n for n, _ in d})
     steps = sorted({s for _, s in d})
-    fig, axes = new_figure(2, width=11.0)
-    for ax, layer in zip(axes, ("layers.0.", "layers.1."), strict=False):
-        for name in [n for n in names if layer in n]:
-            for j, step in enumerate(steps):
+    layers = sorted({n.split(".")[2] for n in names})  # blocks.layers.<i>.…
+    per_layer = [[n for n in names if n.split(".")[2] == layer] for layer in layers]
+    ncols = max(len(row) for row in per_layer)
+    norm = colors.LogNorm(vmin=min(steps), vmax=max(steps))
+    cmap = cm.viridis
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(len(layers), ncols, figsize=(3.3 * ncols, 2.9 * len(layers)), squeeze=False)
+    ell = sl.schedules["jordan_ns5"].interval[0]
+    for row, layer_names in zip(axes, per_layer, strict=True):
+        for ax, name in zip(row, layer_names, strict=False):
+            for step in steps:
                 rho = d[(name, step)]
-                label = f"{name.split(layer)[1]}, step {step}"
-                ax.plot(
-                    np.arange(1, len(rho) + 1) / len(rho),
-                    rho,
-                    lw=0.9,
-                    alpha=0.4 + 0.6 * j / max(1, len(steps) - 1),
-                    label=label,
-                )
-        ax.axhline(sl.schedules["jordan_ns5"].interval[0], color="black", ls=":", lw=0.8, label="design ℓ = 1e-3")
-        ax.set(yscale="log", xlabel="index i / k", ylabel="ρᵢ = σᵢ/‖M‖_F", title=f"momentum spectra, blocks.{layer}")
-        ax.legend(fontsize=5, ncol=2)
-    return save(fig, out_dir, "real_states")
+                ax.plot(np.arange(1, len(rho) + 1) / len(rho), rho, lw=1.1, color=cmap(norm(step)))
+            ax.axhline(ell, color="black", ls=":", lw=0.8)
+            short = name.removeprefix("blocks.").removesuffix(".weight").removesuffix("_weight")
+            k = len(d[(name, steps[0])])
+            ax.set(yscale="log", title=f"{short} (k = {k})", xlabel="i / k")
+            ax.title.set_fontsize(8)
+        row[0].set_ylabel("ρᵢ = σᵢ/‖M‖_F")
+    fig.subplots_adjust(hspace=0.5, wspace=0.35, right=0.86)
+    bar = fig.colorbar(cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, shrink=0.8, pad=0.02)
+    bar.set_label("training step")
+    bar.set_ticks(steps)
+    bar.set_ticklabels([str(s) for s in steps])
+    fig.suptitle(
+        "Momentum spectra over training (σᵢ/‖M‖_F, i-th largest of k = min(m, n)); dotted: the design ℓ = 1e-3 "
+        "of the schedules: the share below it is not brought near 1",
+        fontsize=9,
+    )
+    return save(fig, out_dir, "real_states", tight=False)
 
 
 if __name__ == "__main__":

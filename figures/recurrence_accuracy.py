@@ -12,6 +12,7 @@ import torch
 import spectral_la as sl
 from analysis.spectra import torch_matrix_with_spectrum
 from figures._style import new_figure, save
+from spectral_la.muon_p import MUON_P_RECURRENCES
 
 PS = ("1/2", "1/3", "1/5", "3/5")
 STEPS = (2, 6, 10)
@@ -37,23 +38,32 @@ def data() -> dict:
 def make(out_dir: str | Path = "figures/out") -> list[Path]:
     d = data()
     fig, (ax1, ax2) = new_figure(2, width=10.0)
+    colours = {p: f"C{i}" for i, p in enumerate(PS)}
     for p in PS:
         for t in STEPS:
             ax1.plot(
                 d["sigma"],
                 d[f"muon_p:{p}:{t}"].clamp(min=1e-17, max=10),
-                label=f"p = {p}, {t} steps",
+                color=colours[p],
                 ls=("-", "--", ":")[STEPS.index(t)],
+                lw=1.0,
             )
+    bound = MUON_P_RECURRENCES[Fraction(1, 2)].stable_bound
+    ax1.axvline(bound, color=colours["1/2"], lw=0.8, alpha=0.6)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=colours[p], label=f"p = {p}") for p in PS]
+    handles += [Line2D([], [], color="grey", ls=("-", "--", ":")[i], label=f"{t} steps") for i, t in enumerate(STEPS)]
+    handles.append(Line2D([], [], color=colours["1/2"], alpha=0.6, label=f"p = 1/2 stable bound {bound:.3f}"))
     ax1.set(
         xscale="log",
         yscale="log",
         xlabel="normalised singular value s = σ/‖X‖_F",
         ylabel="|y_T(s) − s^p|",
         ylim=(1e-8, 10),
-        title="Muon^p published recurrences: error of the scalar map",
+        title="Muon^p recurrences: error of the scalar map\n(colour: p, line: steps; errors above 10 drawn at 10)",
     )
-    ax1.legend(ncol=2, fontsize=6)
+    ax1.legend(handles=handles, ncol=2, fontsize=7, loc="lower right")
     ax2.semilogy(d["root_steps"], d["root_error"], "o-")
     ax2.set(
         xlabel="coupled Newton steps",

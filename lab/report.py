@@ -378,7 +378,8 @@ def section_real_states(cfg: ReportConfig, fig, progress: bool, findings: list[s
         "Newton–Schulz run on the real momentum matrices (last step, full matrices kept) follows its scalar map "
         "to the rounding of the compute dtype:\n",
         markdown_table(measured_rows()),
-        "Muon^p's published recurrences on the same spectra (|y₆(σ̂) − σ̂^p|):\n",
+        "Muon^p's published recurrences on the same spectra (|y₆(σ̂) − σ̂^p|; `raises_on`: the momenta whose σ̂₁ "
+        "exceeds p = 1/2's stable bound, where `muon_p` raises, left out of the errors):\n",
         markdown_table(muon_p_rows()),
     ]
 

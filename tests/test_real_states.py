@@ -30,7 +30,10 @@ def test_committed_capture_and_its_analysis():
     rows = real_state_rows()
     assert {r["schedule"] for r in rows} == {"jordan_ns5", "polar_express", "you_ns6", "dion_ns5"}
     for r in rows:
-        assert 0 <= r["below_interval"] <= 1 and 0 <= r["soften_mean_rel"] <= r["soften_max_rel"] <= 1
+        assert 0 <= r["below_interval"] <= 1 and 0 <= r["soften_mean_rel"] <= 1
+        # inside the design interval the finite-step blend is within Polar Express's band of the claim,
+        # far from the trivial worst gap 1 at σ → 0
+        assert r["soften_max_rel_in_interval"] < 0.9
     assert all(0 <= r["mean_error"] <= r["max_error"] for r in muon_p_rows())
 
 
