@@ -215,10 +215,12 @@ def _clip(v: float, lo: float, hi: float) -> float:
 
 
 def write_rows(rows: list[dict], path: str | Path) -> Path:
-    """The rows as CSV (atomically)."""
+    """The rows as CSV (atomically; the columns are every key, in first-seen order)."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fields = list(dict.fromkeys(k for row in rows for k in row))
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
     return path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,6 +138,26 @@ class ReportConfig:
         )
 
 
+#: Where :func:`table` writes the full rows (set by :func:`build_report` for the duration of one build).
+_TABLE_DIR: ContextVar[Path | None] = ContextVar("table_dir", default=None)
+#: Rows a table shows in the report; the rest are in its CSV beside the report.
+TABLE_ROWS = 12
+
+
+def table(name: str, rows: list[dict]) -> str:
+    """A Markdown table of the first :data:`TABLE_ROWS` rows, the full rows in ``tables/<name>.csv``."""
+    out = _TABLE_DIR.get()
+    if out is not None and rows:
+        from figures.response_plot import write_rows
+
+        write_rows(rows, out / f"{name}.csv")
+    if len(rows) <= TABLE_ROWS:
+        return markdown_table(rows)
+    return markdown_table(rows[:TABLE_ROWS]) + (
+        f"\n*{len(rows) - TABLE_ROWS} more rows (of {len(rows)}) in `tables/{name}.csv`.*\n"
+    )
+
+
 def _x(shape) -> str:
     return "×".join(str(d) for d in shape)
 
@@ -165,16 +186,16 @@ def section_schedules(cfg: ReportConfig, fig, progress: bool, findings: list[str
         "interval, the certified max of f on [1, 1.01] and the grid min there (what a σ̂ 1% above 1, e.g. after "
         "a bf16 rounding, becomes: sent high by unsafe steep schedules, turned round by those with no margin). "
         "Jordan's NS5 and the safety-scaled tables map into a band around 1 instead of onto 1.\n",
-        markdown_table(bands),
+        table("schedule_bands", bands),
         "Where each schedule really works: the largest [ℓ_eff, 1] on which |1 − f| stays within τ (float64 "
         "grid down to 1e-8, at the default steps), the certified worst error there, and the matrix products "
         "it costs (ranked by cost, then ℓ_eff).\n",
-        markdown_table(effective_intervals()),
+        table("effective_intervals", effective_intervals()),
         "Every schedule on one interval, [1e-3, 1]: the certified worst |1 − f| at its own step count, the "
         "digits it buys per matrix product (−log₁₀ err / products), and the certified error at an equal budget "
         "of 15 products (as many steps as the budget pays for, where the rows allow; ranked by it). "
         "(analysis.schedule_ranking.certified_ranking)\n",
-        markdown_table(ranking),
+        table("ranking", ranking),
         *_aol_section(),
     ]
 
@@ -188,12 +209,12 @@ def _aol_section() -> list[str]:
         "X₀ = D X with D = diag(Σⱼ|(XXᵀ)ᵢⱼ|)^(-1/2) guarantees σ₁ ≤ 1 and lifts the small singular values. "
         "Certified worst |1 − f| on [ℓ, 1] of dion's 4-step AOL rows, EO's 'aol' rows (which EO runs without "
         "the rescaling) and a Polar Express design for the same 4 steps (12 products):\n",
-        markdown_table(cert),
+        table("aol_certified", cert),
         "On the captured momentum matrices (float64): the 5% quantile of the scaled σ after Frobenius and after "
         "AOL scaling, and each schedule's distance ‖Y − polar‖_F/√r to polar(M) and, for the AOL ones, to "
         "polar(DM). AOL changes the polar factor: the iterations converge to polar(DM), which differs from "
         "polar(M) by the polar(DM)_vs_polar(M) column whatever the number of steps.\n",
-        markdown_table(matrices),
+        table("aol_captured", matrices),
     ]
 
 
@@ -212,12 +233,12 @@ def section_response(cfg: ReportConfig, fig, progress: bool, findings: list[str]
         f"X = U diag(σ) Vᵀ ({cfg.response_n}×{cfg.response_n}, σ log-spaced from 1 to ℓ), normalised as the "
         "schedule's source does; max |uᵢᵀ NS(X) vᵢ − f(σ̂ᵢ)| and off-diagonal leakage max |uᵢᵀ NS(X) vⱼ| by "
         "compute dtype.\n",
-        markdown_table(response),
+        table("measured_response", response),
         "## Gram Newton–Schulz rounding\n",
         f"Polar Express, 5 steps, on a {_x(cfg.gram_shape)} matrix with σ log-spaced over [1e-3, 1]: max "
         "entrywise distance to plain NS in float64, for plain NS and Gram NS (without restart, and restarted "
         "after step 2 as the public implementation does) in the same compute dtype.\n",
-        markdown_table(gram),
+        table("gram_rounding", gram),
     ]
 
 
@@ -252,7 +273,7 @@ def section_softening(cfg: ReportConfig, fig, progress: bool, findings: list[str
         f"per schedule, spectrum family and shape ({', '.join(_x(sz) for sz in cfg.soft_sizes)}; "
         "analysis.softening: max_rel = worst σ, mean_rel = average over σ, fro_rel = Frobenius-relative of the "
         "matrices).\n",
-        markdown_table(soft),
+        table("softening", soft),
         _softening_summary(soft),
     ]
 
@@ -296,12 +317,12 @@ def section_errors(cfg: ReportConfig, fig, progress: bool, findings: list[str]) 
         "roots) with a geometric spectrum 1 … 1/κ, in units of u·κ (u the unit roundoff of the dtype; inverse "
         "roots also divided by the result's scale κ^{1/r}). Values of order 1–10 are what backward stability "
         "allows.\n",
-        markdown_table(accuracy),
+        table("reference_accuracy", accuracy),
         f"## QDWH: iterations and backward error vs condition number ({cfg.qdwh_n}×{cfg.qdwh_n}, float64)\n",
         fig("qdwh_iterations", f"{qdwh_iterations.title(cfg.qdwh_n)}: iterations and backward error against κ."),
         "Nakatsukasa–Bai–Gygi (2010) bound: at most 6 iterations for κ ≤ 1e16. Backward error "
         "‖X − UH‖_F/‖X‖_F and orthogonality ‖UᵀU − I‖_F in units of u.\n",
-        markdown_table(qdwh_rows),
+        table("qdwh", qdwh_rows),
     ]
 
 
@@ -327,22 +348,22 @@ def section_roots(cfg: ReportConfig, fig, progress: bool, findings: list[str]) -
         "(linearised contraction factor below −1). `muon_p` raises `DivergedError` for an input whose largest σ̂ "
         "may exceed that bound. Coupled route: max entrywise error vs the SVD fractional power on a "
         f"{_x(cfg.muonp_shape)} matrix with σ log-spaced over [1e-3, 1].\n",
-        markdown_table(muonp),
+        table("muon_p", muonp),
         "## Coupled inverse roots vs eigh\n",
         f"{cfg.roots_n}×{cfg.roots_n} SPD, eigenvalues log-spaced over [1/κ, 1]; tolerance-driven stopping "
         "(√(n·u)) plus one step. Relative max error against eigh, and the matrix products used. The CANS row "
         "drives the same coupled Newton–Schulz iteration with a Remez-designed sign schedule for "
         "ℓ = √(λ_min/‖A‖_F) (arXiv 2506.10935) instead of the classic (3I − ZY)/2.\n",
-        markdown_table(roots),
+        table("coupled_roots", roots),
         "## Partner whitening (Compositional Muon)\n",
         "Relative Frobenius error of msign(G C⁻¹)C⁻¹ with the matmul route (coupled NS + Polar Express) and the "
         f"isotropic shortcut c⁻¹I, against the exact direction; G {_x(cfg.whitening_shape)}, "
         f"λ = {cfg.whitening_lam:g}.\n",
-        markdown_table(whitening),
+        table("whitening", whitening),
         "## Eigenbasis tracking (SOAP/MOSO)\n",
         f"β = 0.9, a {_x(cfg.tracking_shape)} stream (fixed matrix plus 10% noise): largest principal angle "
         "(rad) between the tracked and exact leading eigenvectors after t updates.\n",
-        markdown_table(tracking),
+        table("eigenbasis_tracking", tracking),
     ]
 
 
@@ -370,17 +391,17 @@ def section_real_states(cfg: ReportConfig, fig, progress: bool, findings: list[s
         f"(`{DEFAULT_CAPTURE.relative_to(DEFAULT_CAPTURE.parents[2])}`, `spectral-la capture` remakes it). "
         "Spectra early to late:\n",
         fig("real_states", "Momentum spectra ρᵢ = σᵢ/‖M‖_F over training, against the design ℓ = 1e-3."),
-        markdown_table(spectrum_rows()),
+        table("real_spectra", spectrum_rows()),
         "Per schedule: the share of normalised singular values below its design interval, and Soft-Muon's "
         "claimed map against the finite-step blend at s = 0.5 on these spectra (mean and worst relative gap):\n",
-        markdown_table(soft_rows),
+        table("real_softening", soft_rows),
         softening_verdict(soft_rows),
         "Newton–Schulz run on the real momentum matrices (last step, full matrices kept) follows its scalar map "
         "to the rounding of the compute dtype:\n",
-        markdown_table(measured_rows()),
+        table("real_measured", measured_rows()),
         "Muon^p's published recurrences on the same spectra (|y₆(σ̂) − σ̂^p|; `raises_on`: the momenta whose σ̂₁ "
         "exceeds p = 1/2's stable bound, where `muon_p` raises, left out of the errors):\n",
-        markdown_table(muon_p_rows()),
+        table("real_muon_p", muon_p_rows()),
     ]
 
 
@@ -413,7 +434,11 @@ def build_report(
         return f"![{caption}]({figure_paths[name]})\n\n*{caption}*\n"
 
     findings: list[str] = []
-    body = [line for section in SECTIONS for line in section(cfg, fig, progress, findings)]
+    token = _TABLE_DIR.set(out_dir / "tables")
+    try:
+        body = [line for section in SECTIONS for line in section(cfg, fig, progress, findings)]
+    finally:
+        _TABLE_DIR.reset(token)
     elapsed = time.perf_counter() - start
     machine = torch.cuda.get_device_name() if cfg.device == "cuda" else (platform.processor() or "cpu")
     summary = ["## Summary\n", *(f"* {f}" for f in findings), ""] if findings else []
