@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 
-_NORM_KINDS = ("frobenius", "frobenius_clamp", "spectral", "scale_safe", "aol", "none")
+_NORM_KINDS = ("frobenius", "frobenius_clamp", "spectral", "schatten4", "scale_safe", "aol", "none")
 
 
 #: Kinds whose normalised σ̂ = σ/(scale·‖X‖_F + eps) is a function of σ and ‖X‖_F alone.
@@ -76,6 +76,11 @@ class Normalization:
         and the iteration approximates polar(DX). The rescaled Gram DAD is
         reused by the first step (microsoft/dion ``newton_schulz_triton_fast``).
         eps = 0 leaves a zero row at zero and is scale-invariant.
+        ``"schatten4"``: X/(scale·‖X‖_S4 + eps) with ‖X‖_S4 = (Σσᵢ⁴)^{1/4} = ‖XXᵀ‖_F^{1/2}
+        (Gelfand's formula at its first squaring, as optax's Muon and the CANS paper, arXiv
+        2506.10935 §3.4, use it). σ₁ ≤ ‖X‖_S4 ≤ r^{1/4}σ₁: a guaranteed bound, √-tighter than
+        Frobenius' √r, at the cost of XXᵀ, which the first step reuses (its Gram matrix is
+        XXᵀ/size²), so it costs one reduction more than Frobenius and no product.
         ``"none"``: X is used as given (already scaled).
     scale, eps
         X₀ = X / (scale·‖X‖ + eps). eps (default 1e-7 as in the Muon-family
@@ -209,6 +214,8 @@ def normalize_with_gram(ops: Ops, x: Any, norm: Normalization) -> tuple[Any, Any
     y, e = ops.pow2_scale(x)
     if norm.kind == "aol":
         return _aol(ops, y, e, norm)
+    if norm.kind == "schatten4":
+        return _schatten4(ops, y, e, norm)
     if norm.kind == "spectral":
         size = _spectral_norm_bound(ops, y, norm.squarings)
     else:
@@ -231,6 +238,20 @@ def _divide(ops: Ops, y: Any, size: Any, norm: Normalization, e: Any) -> Any:
             return y / (ops.maximum(denom, floor) if e is None else ops.where(denom > floor, denom, floor))
         return y / (denom + floor)
     return y / ops.where(denom > 0, denom, ops.scalar(1))  # a zero matrix stays zero
+
+
+def _schatten4(ops: Ops, y: Any, e: Any, norm: Normalization) -> tuple[Any, Any]:
+    """(X₀, X₀X₀ᵀ) with X₀ = Y/(scale·‖YYᵀ‖_F^{1/2} + ε·2^-e): the Gram matrix is formed once, for both.
+
+    Y = 2^-e·X has entries ≤ 1, so YYᵀ (entries ≤ n) neither overflows nor underflows.
+    """
+    g = y @ y.mT
+    size = ops.sqrt(ops.fro(g, prescaled=True))
+    denom = size * ops.scalar(norm.scale) if norm.scale != 1 else size
+    if norm.eps:
+        denom = denom + ops.mul_pow2(ops.scalar(norm.eps), -e)
+    denom = ops.where(denom > 0, denom, ops.scalar(1))  # a zero matrix stays zero
+    return y / denom, g / (denom * denom)
 
 
 def _aol(ops: Ops, y: Any, e: Any, norm: Normalization) -> tuple[Any, Any]:

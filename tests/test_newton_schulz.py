@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 import torch
 
+import spectral_la as sl
+import spectral_la.spec
 from spectral_la import Normalization, Schedule, newton_schulz, scalar_map, schedules
 from spectral_la.schedules import POLAR_EXPRESS_TABLE
 from tests.mp_reference import prescribed, unit_roundoff
@@ -396,3 +398,25 @@ def test_gram_recurrence_without_restart_leaves_its_band_in_bfloat16():
         gram_newton_schulz(x, compute_dtype=torch.bfloat16, restart_after=())
     restarted = gram_newton_schulz(x, compute_dtype=torch.bfloat16)  # the default restart after step 2
     assert float(torch.linalg.matrix_norm(restarted.double(), 2)) < 2
+
+
+def test_schatten4_normalisation_closed_form_scale_safety_and_gram_reuse():
+    """X/‖X‖_S4 (optax's and CANS' Schatten-4 normalisation): σ̂ = σ/(Σσ⁴)^{1/4} ≥ the Frobenius σ̂, σ̂₁ ≤ 1."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(12, 40, dtype=torch.float64, generator=g)
+    s = torch.linalg.svdvals(x)
+    norm = Normalization(kind="schatten4", eps=0.0)
+    got = torch.linalg.svdvals(sl.normalize(x, norm))
+    torch.testing.assert_close(got, s / (s**4).sum() ** 0.25, rtol=1e-13, atol=0)
+    assert float(got[0]) <= 1 and bool((got >= s / torch.linalg.matrix_norm(x)).all())
+    # scale-safe: the same result from fp32's smallest normals to its largest values, and 0 ↦ 0
+    base = sl.normalize(x.float(), norm)
+    for scale in (2.0**-100, 2.0**100):  # entries stay normal numbers: the scaled input is exact
+        torch.testing.assert_close(sl.normalize((x * scale).float(), norm), base, rtol=0, atol=0)
+    assert torch.equal(sl.normalize(torch.zeros(3, 5), norm), torch.zeros(3, 5))
+    # the first step reuses XXᵀ/size²: equal (to rounding) to iterating on the independently normalised X
+    x0 = x / (s**4).sum() ** 0.25
+    ours = newton_schulz(x, "polar_express", normalize=norm)
+    plain = newton_schulz(x0, "polar_express", normalize="none")
+    torch.testing.assert_close(ours, plain, rtol=0, atol=1e-12)
+    assert sl.spec.parse_spec("ns:polar_express:normalize=schatten4").normalization.kind == "schatten4"
