@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from spectral_la.backend import Ops, working
-from spectral_la.validation import check_in_range, check_result_finite
+from spectral_la.validation import check_in_range, check_result_finite, check_same_kind
 
 __all__ = ["EigenbasisTracker", "subspace_angles"]
 
@@ -153,11 +153,7 @@ def subspace_angles(Q: Any, V: Any, j: int) -> Any:
     """
     ops, q, restore = working(Q, "Q")
     _, v, _ = working(V, "V")
-    if type(Q) is not type(V) or getattr(Q, "dtype", None) != getattr(V, "dtype", None):
-        raise TypeError(
-            f"Q and V must be of one kind and dtype, got {type(Q).__name__} {getattr(Q, 'dtype', '')} and "
-            f"{type(V).__name__} {getattr(V, 'dtype', '')}"
-        )
+    check_same_kind(Q, V, "Q", "V")
     if tuple(q.shape) != tuple(v.shape):
         raise ValueError(f"Q and V must have one shape, got {tuple(q.shape)} and {tuple(v.shape)}")
     if not isinstance(j, int) or isinstance(j, bool) or not 1 <= j <= q.shape[-1]:

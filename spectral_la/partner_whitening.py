@@ -28,7 +28,7 @@ from spectral_la.coupled_inverse_root import coupled_sqrt
 from spectral_la.fractional_power import fractional_power, msign
 from spectral_la.inverse_root import inverse_root
 from spectral_la.newton_schulz import newton_schulz
-from spectral_la.validation import check_in_range, check_result_finite
+from spectral_la.validation import check_in_range, check_result_finite, check_same_kind
 
 __all__ = ["isotropic_inverse_root", "partner_gram_roots", "whitened_direction"]
 
@@ -127,11 +127,7 @@ def whitened_direction(
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     g_ops, g, g_restore = working(G, "G")
     _, w, _ = working(W_partner, "W_partner")
-    if type(G) is not type(W_partner) or getattr(G, "dtype", None) != getattr(W_partner, "dtype", None):
-        raise TypeError(
-            f"G and W_partner must be of one kind and dtype, got {type(G).__name__} {getattr(G, 'dtype', '')} and "
-            f"{type(W_partner).__name__} {getattr(W_partner, 'dtype', '')}"
-        )
+    check_same_kind(G, W_partner, "G", "W_partner")
     if g.shape[-1] != w.shape[-1]:
         raise ValueError(
             f"G (..., m, n) and W_partner (..., k, n) must share n: got shapes {tuple(g.shape)} and {tuple(w.shape)}"

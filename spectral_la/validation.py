@@ -13,6 +13,7 @@ __all__ = [
     "check_finite",
     "check_result_finite",
     "check_int",
+    "check_same_kind",
     "check_matrix_shape",
     "check_real",
     "check_in_range",
@@ -112,6 +113,15 @@ def parse_shape(
     if math.prod(dims) > max_elements:
         raise ValueError(f"{name} {value!r} has {math.prod(dims)} entries, more than the {max_elements} allowed")
     return dims
+
+
+def check_same_kind(a: Any, b: Any, name_a: str, name_b: str) -> None:
+    """Require two array arguments of one type and dtype (a TypeError naming both otherwise)."""
+    if type(a) is not type(b) or getattr(a, "dtype", None) != getattr(b, "dtype", None):
+        raise TypeError(
+            f"{name_a} and {name_b} must be of one kind and dtype, got {type(a).__name__} {getattr(a, 'dtype', '')} "
+            f"and {type(b).__name__} {getattr(b, 'dtype', '')}"
+        )
 
 
 def check_int(value: Any, name: str, lo: int | None = None, hi: int | None = None) -> int:
