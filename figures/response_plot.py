@@ -14,6 +14,7 @@ on a matrix with exactly those singular values in a chosen dtype and plots uᵢ�
 from __future__ import annotations
 
 import csv
+import functools
 import math
 from pathlib import Path
 
@@ -28,14 +29,7 @@ from spectral_la.dtypes import dtype_name, parse_dtype, precision_label
 from spectral_la.spec import NewtonSchulzSpec, Spec, parse_spec
 from spectral_la.validation import check_in_range, check_int
 
-__all__ = ["families", "plot_response", "resolve_spec", "response_data"]
-
-
-def resolve_spec(spec) -> Spec:
-    """The spec value of a spec string, a registered schedule name, a JSON file or a Spec (spectral_la.spec)."""
-    if isinstance(spec, str) and spec.endswith(".json") and not Path(spec).exists():
-        raise ValueError(f"spec {spec!r}: no such file")
-    return parse_spec(spec)
+__all__ = ["families", "plot_response", "response_data"]
 
 
 def measured_label(storage, compute, shape: tuple[int, int]) -> str:
@@ -72,7 +66,7 @@ def response_data(
     sigma = torch.logspace(float(lg[0]), float(lg[1]), points, dtype=torch.float64)
     rows = []
     for spec in specs:
-        sp = resolve_spec(spec)
+        sp = parse_spec(spec)
         m = method(sp)
         name = str(sp)
         f, t = m.scalar(sigma), m.target(sigma)
@@ -121,8 +115,9 @@ def design_interval(spec) -> tuple[float, float] | None:
     return sp.resolved_schedule.interval
 
 
-def _certified(spec) -> tuple | None:
-    """(ℓ, u, bound) for a sign-target NS schedule at its steps, else None."""
+@functools.lru_cache(maxsize=256)
+def _certified(spec: Spec) -> tuple | None:
+    """(ℓ, u, bound) for a sign-target NS schedule at its steps, else None (cached: a spec is certified once)."""
     sp = parse_spec(spec)
     if not isinstance(sp, NewtonSchulzSpec):
         return None
@@ -141,7 +136,8 @@ def plot_response(specs, ax=None, *, certified: bool = True, labels: dict | None
     the error to [1e-17, 1e2]; the legends sit beside the panels, off the data.
     """
     labels = labels or {}
-    rows = response_data(specs, **kwargs)
+    parsed = {str(sp): sp for sp in map(parse_spec, specs)}  # once: a designed file is read here only
+    rows = response_data(list(parsed.values()), **kwargs)
     if ax is None:
         fig, axes = new_figure(2, width=15.0)
     else:
@@ -166,7 +162,7 @@ def plot_response(specs, ax=None, *, certified: bool = True, labels: dict | None
                 ms=3,
                 label=f"{label}, {kind}",
             )
-        band = _certified(resolve_spec(_spec_of(specs, name))) if certified else None
+        band = _certified(parsed[name]) if certified else None
         if band is not None:
             lo, hi, bound = band
             axes[1].fill_between(
@@ -201,14 +197,6 @@ def plot_response(specs, ax=None, *, certified: bool = True, labels: dict | None
     if ax is None:  # a figure of its own: room for the legends beside the panels
         fig.tight_layout()
     return fig, rows
-
-
-def _spec_of(specs, name: str):
-    """The given spec whose string form is ``name`` (a designed schedule has no registered name to parse)."""
-    for spec in specs:
-        if str(resolve_spec(spec)) == name:
-            return spec
-    raise AssertionError(name)
 
 
 def _clip(v: float, lo: float, hi: float) -> float:
@@ -287,7 +275,9 @@ def make(out_dir: str | Path = "figures/out") -> list[Path]:
         plot_response(reps, ax=row, sigma_range=(1e-4, 1.0), points=300, labels=labels)
         row[0].set_title(f"{title}: f(σ)")
         row[1].set_title("|f(σ) − 1|, certified bounds shaded")
-    bounds = {name: band[2] for name in frobenius_schedules() if (band := _certified(f"ns:{name}")) is not None}
+    bounds = {
+        name: band[2] for name in frobenius_schedules() if (band := _certified(parse_spec(f"ns:{name}"))) is not None
+    }
     best = min(bounds, key=bounds.__getitem__)
     fig.suptitle(
         "Scalar maps of the registered schedules at their default steps (float64); one curve per set of identical "

@@ -291,13 +291,15 @@ def _suffix(path: Path, allowed: tuple[str, ...]) -> str:
 
 def _response(args: argparse.Namespace) -> int:
     suffix = _suffix(args.out, (*_FIGURE_SUFFIXES, ".csv"))
-    from figures.response_plot import plot_response, write_rows
+    from figures.response_plot import design_interval, plot_response, write_rows
     from spectral_la.atomic_files import atomic_path
+    from spectral_la.spec import parse_spec
     from spectral_la.validation import parse_shape
 
     shape = parse_shape(args.shape, "--shape", max_size=8192)
+    specs = {str(sp): sp for sp in map(parse_spec, args.specs)}  # parsed once; a designed file is not registered
     fig, rows = plot_response(
-        args.specs,
+        list(specs.values()),
         sigma_range=tuple(args.sigma_range),
         points=args.points,
         storage_dtype=args.storage_dtype,
@@ -310,9 +312,6 @@ def _response(args: argparse.Namespace) -> int:
         with atomic_path(args.out) as tmp:
             fig.tight_layout()
             fig.savefig(tmp, format=suffix[1:], bbox_inches="tight")  # legends beside the panels included
-    from figures.response_plot import design_interval, resolve_spec
-
-    specs = {str(sp): sp for sp in map(resolve_spec, args.specs)}  # a designed file's spec is not registered
     for name in dict.fromkeys(r["spec"] for r in rows):
         interval = design_interval(specs[name])
         lo, hi = interval or (args.sigma_range[0], 1.0)
@@ -328,8 +327,6 @@ def _ns_schedule(value: str, option: str):
     """The schedule of a Newton–Schulz spec, a registered name or a designed schedule file."""
     from spectral_la.spec import NewtonSchulzSpec, parse_spec
 
-    if value.endswith(".json") and not Path(value).exists():
-        raise ValueError(f"{option} {value}: no such file")
     spec = parse_spec(value)
     if not isinstance(spec, NewtonSchulzSpec) or spec.steps is not None or spec.normalize is not None:
         raise ValueError(f"{option} {value!r}: takes a schedule (a name, ns:<name> or a schedule file), got {spec}")

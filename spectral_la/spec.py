@@ -609,6 +609,8 @@ def parse_spec(value: Any) -> Spec:
 def _from_file(path: Path) -> Spec:
     from spectral_la.design import read_json
 
+    if not path.is_file():
+        raise ValueError(f"spec {str(path)!r}: no such file")
     data = read_json(path)
     if isinstance(data, dict) and "rows" in data:  # a designed schedule file
         from spectral_la.design import schedule_from_json
