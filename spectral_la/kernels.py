@@ -16,7 +16,7 @@ from typing import Any
 
 from spectral_la.backend import Ops
 
-__all__ = ["gram_polynomial", "iterate", "matrix_power", "on_wide"]
+__all__ = ["gram_polynomial", "iterate", "matrix_power", "on_wide", "to_wide"]
 
 
 def gram_polynomial(ops: Ops, a: Any, row: tuple) -> Any:
@@ -52,11 +52,17 @@ def iterate(ops: Ops, x: Any, rows: list[tuple], gram: Any = None) -> Any:
     return ops.from_products(x)
 
 
-def on_wide(fn: Any, x: Any) -> Any:
-    """Apply ``fn`` to x in its wide orientation (m ≤ n, smaller Gram X Xᵀ) and transpose back."""
+def to_wide(x: Any) -> tuple[Any, Any]:
+    """``(w, back)``: x in its wide orientation (m ≤ n, smaller Gram X Xᵀ) and the map orienting a result back."""
     if x.shape[-2] > x.shape[-1]:
-        return fn(x.mT).mT
-    return fn(x)
+        return x.mT, lambda y: y.mT
+    return x, lambda y: y
+
+
+def on_wide(fn: Any, x: Any) -> Any:
+    """Apply ``fn`` to x in its wide orientation and transpose back (:func:`to_wide`)."""
+    w, back = to_wide(x)
+    return back(fn(w))
 
 
 def matrix_power(ops: Ops, t: Any, k: int) -> Any:

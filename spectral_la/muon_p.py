@@ -45,7 +45,7 @@ from typing import Any
 from spectral_la.backend import Ops, sigma_batch, working
 from spectral_la.coupled_inverse_root import StoppingRule, check_positive_definite, coupled_newton, default_tol
 from spectral_la.errors import DivergedError, NotConvergedError, SingularMatrixError
-from spectral_la.kernels import matrix_power, on_wide
+from spectral_la.kernels import matrix_power, on_wide, to_wide
 from spectral_la.normalization import SOURCE_EPS, Normalization, apply_normalization
 from spectral_la.validation import MAX_STEPS, check_in_range, check_int
 
@@ -306,9 +306,9 @@ def muon_p(
         if method == "bivariate":
             y = on_wide(lambda w: _bivariate(ops, w, rec, rec.steps if steps is None else steps, check_finite), x0)
         else:
-            wide = x0.mT if x0.shape[-2] > x0.shape[-1] else x0  # on_wide, with the iteration info kept
+            wide, back = to_wide(x0)  # as on_wide, keeping the iteration info
             out, iterations, converged = _coupled(ops, wide, p, eps, steps, max_iterations)
-            y = out.mT if x0.shape[-2] > x0.shape[-1] else out
+            y = back(out)
             if steps is None and not converged:
                 raise NotConvergedError(
                     f"Muon^p coupled route: coupled Newton did not reach its tolerance in {iterations} iterations "
