@@ -330,38 +330,25 @@ def read_json(path: str | Path) -> Any:
 
 def parse_json_text(text: str, where: str) -> Any:
     """``json.loads`` with the bounds of :func:`read_json`; errors name ``where``."""
-    depth = 0
-    deepest = 0
-    in_string = False
-    escaped = False
-    for ch in text:  # nesting depth before parsing: json.loads would recurse without bound
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-            continue
-        if ch == '"':
-            in_string, escaped = True, False
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-            if deepest > MAX_JSON_DEPTH:
-                raise ValueError(f"{where}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
-        elif ch in "]}":
-            depth -= 1
 
     def bounded_int(raw: str) -> int:
         if len(raw.lstrip("-")) > 30:
             raise ValueError(f"{where}: integer with {len(raw)} digits is not a valid field value")
         return int(raw)
 
+    too_deep = ValueError(f"{where}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
-        return json.loads(text, parse_int=bounded_int)
+        data = json.loads(text, parse_int=bounded_int)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{where}: not valid JSON ({exc})") from None
+    except RecursionError:  # nested beyond the interpreter's limit: far beyond ours
+        raise too_deep from None
+    level = [data]
+    for _ in range(MAX_JSON_DEPTH):  # breadth-first, one nesting level a pass
+        level = [v for c in level if isinstance(c, (list, dict)) for v in (c.values() if isinstance(c, dict) else c)]
+    if any(isinstance(c, (list, dict)) for c in level):
+        raise too_deep
+    return data
 
 
 def _pair(values: list[float], where: str) -> tuple[float, float]:
