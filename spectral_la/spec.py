@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -250,10 +249,6 @@ class Spec:
                 value = list(value)
             out[f.name] = value
         return out
-
-    def with_options(self, **changes: Any) -> Spec:
-        """A copy with fields changed (validated again)."""
-        return dataclasses.replace(self, **changes)
 
 
 @dataclass(frozen=True)
@@ -762,8 +757,3 @@ def _from_json(data: Any, where: str) -> Spec:
         return _construct(kind, values)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{where}: {exc}") from None
-
-
-def spec_json_text(spec: Spec) -> str:
-    """The spec's JSON form as text (one line)."""
-    return json.dumps(spec.to_json(), sort_keys=True)
