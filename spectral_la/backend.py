@@ -34,7 +34,8 @@ import numpy as np
 import torch
 
 from spectral_la.backend_mpmath import GUARD_BITS, MpArray, MpOps, as_mp, round_to_precision, to_object
-from spectral_la.backend_torch import HALF_TYPES, TorchOps
+from spectral_la.backend_torch import TorchOps
+from spectral_la.dtypes import default_compute
 from spectral_la.validation import check_finite, check_matrix_shape
 
 __all__ = ["GUARD_BITS", "MpArray", "MpOps", "Ops", "TorchOps", "sigma_batch", "to_float64_tensor", "working"]
@@ -177,7 +178,7 @@ def working(
         if check_finite_entries:
             check_finite(bool(torch.isfinite(x).all()), name)
         if compute_dtype is None:
-            compute = torch.float32 if x.dtype in HALF_TYPES else x.dtype
+            compute = default_compute(x.dtype)
         elif (
             isinstance(compute_dtype, torch.dtype) and compute_dtype.is_floating_point and not compute_dtype.is_complex
         ):

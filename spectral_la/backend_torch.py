@@ -12,10 +12,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["HALF_TYPES", "TorchOps"]
-
-#: The half types, computed in float32 (no half-precision SVD, eigh or QR in LAPACK or cuSOLVER).
-HALF_TYPES = (torch.float16, torch.bfloat16)
+__all__ = ["TorchOps"]
 
 
 class TorchOps:

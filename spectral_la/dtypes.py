@@ -99,9 +99,13 @@ def dtype_name(dtype: Any, *, short: bool = False) -> str:
     return _SHORT[name] if short else name
 
 
+#: The half types, computed in float32 by default (no half-precision SVD, eigh or QR in LAPACK or cuSOLVER).
+HALF_TYPES = (torch.float16, torch.bfloat16)
+
+
 def default_compute(storage: torch.dtype) -> torch.dtype:
-    """The backend's compute dtype for ``compute_dtype=None``: fp64/fp32 as stored, half types in fp32."""
-    return storage if storage in (torch.float64, torch.float32) else torch.float32
+    """The compute dtype for ``compute_dtype=None`` (the backend's policy): half types in fp32, others as stored."""
+    return torch.float32 if storage in HALF_TYPES else storage
 
 
 def precision_label(storage: Any, compute: Any = None) -> str:

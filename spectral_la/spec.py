@@ -96,15 +96,18 @@ def _resolve_schedule(schedule: Any, what: str) -> str | Schedule:
         return schedule
     if isinstance(schedule, str):
         if schedule not in schedules:
-            raise ValueError(f"{what}: schedule {schedule!r} is not registered; {_did_you_mean(schedule)}")
+            raise ValueError(
+                f"{what}: schedule {schedule!r} is not registered; {_did_you_mean(schedule, list(schedules))}"
+                f"registered schedules: {', '.join(sorted(schedules))}"
+            )
         return schedule
     raise TypeError(f"{what}: schedule must be a registered name or a Schedule, got {type(schedule).__name__}")
 
 
-def _did_you_mean(name: str) -> str:
-    close = difflib.get_close_matches(name, list(schedules), n=3, cutoff=0.6)
-    hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
-    return f"{hint}registered schedules: {', '.join(sorted(schedules))}"
+def _did_you_mean(name: str, candidates: list[str]) -> str:
+    """``did you mean 'a', 'b'? `` for the close candidates, else nothing."""
+    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
+    return f"did you mean {', '.join(map(repr, close))}? " if close else ""
 
 
 def _resolve_normalize(normalize: Any, what: str) -> Normalization | None:
@@ -627,8 +630,7 @@ def _from_text(text: str) -> Spec:
     if kind not in spec_kinds():
         if not fields and kind in schedules:
             return NewtonSchulzSpec(kind)
-        close = difflib.get_close_matches(kind, list(schedules) + spec_kinds(), n=3, cutoff=0.6)
-        hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
+        hint = _did_you_mean(kind, list(schedules) + spec_kinds())
         raise ValueError(
             f"spec {text!r}: {kind!r} is neither a registered schedule nor a kind; {hint}"
             f"schedules: {', '.join(sorted(schedules))}; kinds: {', '.join(spec_kinds())}"
