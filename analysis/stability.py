@@ -85,7 +85,7 @@ def normalised_grid(
             raise ValueError(f"{name} must be a non-empty sequence, got {values!r}")
     if len(methods) * len(dtypes) * len(kappas) * len(shapes) * len(rank_deficiencies) * len(seeds) > MAX_GRID:
         raise ValueError(f"the grid has more than {MAX_GRID} configurations; split it")
-    specs = {str(method(spec).spec): method(spec) for spec in methods}  # unknown specs raise, naming the spec
+    specs = {str(m.spec): m for m in map(method, methods)}  # unknown specs raise, naming the spec
     methods = list(specs)
     dtypes = [dtype_name(parse_dtype(d, "dtypes entry")) for d in dtypes]
     if isinstance(compute_dtypes, str) or not len(compute_dtypes):
