@@ -177,6 +177,16 @@ class MpOps:
         return as_mp(mp_kernels.addmm(c, a, b, beta, alpha))
 
     @staticmethod
+    def gram(x):
+        """X Xᵀ (the general product: no symmetric kernel at high precision)."""
+        return x @ x.mT
+
+    @classmethod
+    def gram_addmm(cls, a, beta, alpha):
+        """βA + αA² for a symmetric A."""
+        return cls.addmm(a, a, a, beta, alpha)
+
+    @staticmethod
     def changes_precision(compute_dtype: Any) -> bool:
         """Never: the mpmath path runs at ``mp.prec`` (a compute_dtype is refused by :func:`working`)."""
         return False

@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from spectral_la import symmetric_products
+
 __all__ = ["TorchOps"]
 
 
@@ -26,6 +28,7 @@ class TorchOps:
         self.device = device
         self.unit_roundoff = float(torch.finfo(dtype).eps) / 2  # u = 2^-t
         self.machine_epsilon = 2 * self.unit_roundoff
+        self.products = symmetric_products.route(dtype, device)  # "blas", "triton" or "plain"
 
     # -- construction -------------------------------------------------------
     def eye(self, n: int) -> torch.Tensor:
@@ -166,9 +169,12 @@ class TorchOps:
         """Stack ``a`` (..., m, n) on ``b`` (n, n), broadcasting ``b`` over the batch."""
         return torch.cat([a, b.expand(*a.shape[:-2], *b.shape)], dim=-2)
 
-    @staticmethod
-    def addmm(c, a, b, beta, alpha=1.0):
-        """``beta·c + alpha·(a @ b)`` as one fused BLAS call (addmm / baddbmm)."""
+    def addmm(self, c, a, b, beta, alpha=1.0):
+        """``beta·c + alpha·(a @ b)`` as one fused BLAS call (addmm / baddbmm; ?gemm on the CPU BLAS route)."""
+        if self.products == "blas":
+            out = symmetric_products.blas_addmm(c, a, b, beta, alpha)
+            if out is not None:
+                return out
         if a.ndim == b.ndim == c.ndim == 2:  # the common case, without the cost of broadcast_shapes
             return torch.addmm(c, a, b, beta=beta, alpha=alpha)
         batch = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2], c.shape[:-2])
@@ -177,6 +183,15 @@ class TorchOps:
         m, n = a.shape[-2], b.shape[-1]
         flat = [t.expand(*batch, *t.shape[-2:]).reshape(-1, *t.shape[-2:]) for t in (c, a, b)]
         return torch.baddbmm(*flat, beta=beta, alpha=alpha).reshape(*batch, m, n)
+
+    def gram(self, x):
+        """X Xᵀ, by a symmetric kernel where one pays (:mod:`spectral_la.symmetric_products`)."""
+        return symmetric_products.gram(x, self.products)
+
+    def gram_addmm(self, a, beta, alpha):
+        """βA + αA² for a symmetric A, by a symmetric kernel where one pays."""
+        out = symmetric_products.gram_addmm(a, beta, alpha, self.products)
+        return self.addmm(a, a, a, beta, alpha) if out is None else out
 
     @staticmethod
     def diagonal(x):

@@ -37,12 +37,12 @@ __all__ = ["gram_newton_schulz"]
 
 def _gram_iterate(ops: Ops, x: Any, rows: list[tuple], restart_after: frozenset[int]) -> Any:
     q = None
-    r = x @ x.mT
+    r = ops.gram(x)
     eye = ops.eye(x.shape[-2])
     for k, row in enumerate(rows):
         if k in restart_after and q is not None:
             x, q = q @ x, None
-            r = x @ x.mT
+            r = ops.gram(x)
         h = gram_polynomial(ops, r, row) + eye * ops.scalar(row[0])
         q = h if q is None else h @ q
         if k + 1 < len(rows):

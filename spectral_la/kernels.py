@@ -2,7 +2,8 @@
 the wide orientation, and matrix powers.
 
 * :func:`iterate` applies schedule rows to a wide X (m ≤ n): per row (c₀, …, c_k),
-  A = XXᵀ, S = c₁A + … + c_kA^k (:func:`gram_polynomial`, Horner with fused ``addmm``),
+  A = XXᵀ, S = c₁A + … + c_kA^k (:func:`gram_polynomial`, Horner with fused ``addmm``;
+  A and the innermost c_{k−1}A + c_kA² are symmetric products, ``ops.gram``/``ops.gram_addmm``),
   X ← c₀X + S X. It is the matrix iteration and, on 1 × 1 matrices, the scalar map
   (DESIGN.md, principle 1); Newton–Schulz, Gram NS, softening and the coupled
   Newton–Schulz roots all run it.
@@ -28,7 +29,7 @@ def gram_polynomial(ops: Ops, a: Any, row: tuple) -> Any:
         return a * coeffs[0]
     # Innermost pair fused as c_{k−1}A + c_k·(A A) (the form of torch.optim.Muon's step, so a
     # degree-5 row rounds exactly as it does), then Horner: S ← c A + S A.
-    s = ops.addmm(a, a, a, beta=coeffs[-2], alpha=coeffs[-1])
+    s = ops.gram_addmm(a, coeffs[-2], coeffs[-1])
     for c in reversed(coeffs[:-2]):
         s = ops.addmm(a, s, a, beta=c)
     return s
@@ -43,7 +44,7 @@ def iterate(ops: Ops, x: Any, rows: list[tuple], gram: Any = None) -> Any:
     x = ops.for_products(x)
     a = None if gram is None else ops.for_products(gram)
     for row in rows:
-        a = x @ x.mT if a is None else a
+        a = ops.gram(x) if a is None else a
         if len(row) == 2:
             x = ops.addmm(x, a, x, beta=ops.scalar(row[0]), alpha=ops.scalar(row[1]))
         else:
@@ -65,8 +66,11 @@ def on_wide(fn: Any, x: Any) -> Any:
     return back(fn(w))
 
 
-def matrix_power(ops: Ops, t: Any, k: int) -> Any:
-    """t^k by binary powering (⌊log₂k⌋ squarings + popcount(k) − 1 products)."""
+def matrix_power(ops: Ops, t: Any, k: int, *, symmetric: bool = False) -> Any:
+    """t^k by binary powering (⌊log₂k⌋ squarings + popcount(k) − 1 products).
+
+    ``symmetric``: t is symmetric, so each squaring t·t = t tᵀ is a symmetric product (``ops.gram``).
+    """
     result = None
     base = t
     while k:
@@ -74,5 +78,5 @@ def matrix_power(ops: Ops, t: Any, k: int) -> Any:
             result = base if result is None else result @ base
         k >>= 1
         if k:
-            base = base @ base
+            base = ops.gram(base) if symmetric else base @ base
     return result

@@ -92,19 +92,18 @@ class PowerRecurrence:
         """
         if self.d is not None:  # p = 1/2: Y − ((YYᵀ)² − XXᵀ)(cX + dY)
             if gram_squared is None:
-                g = y @ y.mT
-                gram_squared = g @ g
+                gram_squared = ops.gram(ops.gram(y))
             return y - (gram_squared - x_power) @ (x * ops.scalar(self.c) + y * ops.scalar(self.d))
         b = self.p.denominator
-        y_b = matrix_power(ops, y @ y.mT, (b - 1) // 2) @ y if b > 1 else y
+        y_b = matrix_power(ops, ops.gram(y), (b - 1) // 2, symmetric=True) @ y if b > 1 else y
         return y - (y_b - x_power) * ops.scalar(self.c)
 
     def fixed_input(self, ops: Ops, x: Any) -> Any:
         """X₀X₀ᵀ for p = 1/2, X₀^a otherwise."""
         if self.d is not None:
-            return x @ x.mT
+            return ops.gram(x)
         a = self.p.numerator
-        return matrix_power(ops, x @ x.mT, (a - 1) // 2) @ x if a > 1 else x
+        return matrix_power(ops, ops.gram(x), (a - 1) // 2, symmetric=True) @ x if a > 1 else x
 
 
 MUON_P_RECURRENCES: dict[Fraction, PowerRecurrence] = {
@@ -219,7 +218,7 @@ def _coupled_scaled(
 ) -> tuple[Any, int, bool]:
     q = _as_fraction((1 - float(p)) / 2, 64, "(1 − p)/2")
     eye = ops.eye(x.shape[-2])
-    gram = x @ x.mT + eye * ops.scalar(eps)
+    gram = ops.gram(x) + eye * ops.scalar(eps)
     gram = ops.where(ops.fro(x) > 0, gram, eye + 0 * gram)  # zero X: root I, output 0
     rel = 10 * x.shape[-2] * ops.machine_epsilon
     try:

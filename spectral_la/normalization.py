@@ -165,9 +165,9 @@ def _spectral_norm_bound(ops: Ops, y: Any, squarings: int) -> Any:
     """
     fro = ops.fro(y)
     z = y / ops.where(fro > 0, fro, ops.scalar(1))
-    g = z @ z.mT
+    g = ops.gram(z)
     for _ in range(squarings):
-        g = g @ g
+        g = ops.gram(g)
     return fro * ops.power(ops.fro(g), ops.scalar(1) / ops.scalar(2 ** (squarings + 1)))
 
 
@@ -245,7 +245,7 @@ def _schatten4(ops: Ops, y: Any, e: Any, norm: Normalization) -> tuple[Any, Any]
 
     Y = 2^-e·X has entries ≤ 1, so YYᵀ (entries ≤ n) neither overflows nor underflows.
     """
-    g = y @ y.mT
+    g = ops.gram(y)
     size = ops.sqrt(ops.fro(g, prescaled=True))
     denom = size * ops.scalar(norm.scale) if norm.scale != 1 else size
     if norm.eps:
@@ -261,7 +261,7 @@ def _aol(ops: Ops, y: Any, e: Any, norm: Normalization) -> tuple[Any, Any]:
     absolute row sum of G is ≤ 1/scale², hence σ₁(X₀) ≤ 1/scale (Prach & Lampert 2022, Thm 1).
     The product order is microsoft/dion's (``newton_schulz_triton_fast``): X·s, then (A·s)·sᵀ.
     """
-    a = y @ y.mT
+    a = ops.gram(y)
     r = ops.row_abs_sums(a)
     if norm.eps:
         floor = ops.scalar(norm.eps) if e is None else ops.mul_pow2(ops.scalar(norm.eps), -2 * e)
