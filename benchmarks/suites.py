@@ -10,7 +10,9 @@
            products, a 256 × 256 polar at 30 digits (fixed sizes: the targets of the references issue)
 
 Shapes: n × n and n × 4n for each size, plus a batched per-head case.
-FLOPs of a degree-5 NS step on a wide m × n: 4m²n + 2m³ (X Xᵀ, A², B X).
+Every row of ns, roots, exact and peers carries the limit column (:func:`limit_columns`): the call's
+FLOPs counted by :mod:`benchmarks.flops`, its achieved rate, and that over the machine's matmul rate
+in the same dtype measured in the same run.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch
 
 import spectral_la as sl
 from analysis.spectra import torch_matrix_with_spectrum
+from benchmarks.flops import count_flops
 from benchmarks.harness import matmul_rate, paired_seconds, peak_memory_mib, seconds
 
 __all__ = ["SUITES"]
@@ -56,18 +59,42 @@ def _gram_chain(x: torch.Tensor, steps: int) -> torch.Tensor:
     return q @ x
 
 
-def _ns_flops(shape, steps: int) -> float:
-    *batch, m, n = shape
-    m, n = min(m, n), max(m, n)
-    return math.prod(batch) * steps * (4 * m * m * n + 2 * m**3)
-
-
 def _shapes(sizes, batched):
     out = [(n, n) for n in sizes] + [(n, 4 * n) for n in sizes]
     return out + ([batched] if batched else [])
 
 
-def _row(method, shape, dtype, fn, min_run_time, device, rate, flops=None, **extra) -> dict:
+class _Rates:
+    """The machine's measured matmul rate per dtype, measured once per suite run.
+
+    On an n × n × n product with n the largest benchmarked size but at least 1024: a smaller
+    product does not reach the machine's rate (a 256³ fp32 product runs at half the 1024³ rate here),
+    and the column is meant to say how far a routine is from what the machine can do.
+    """
+
+    def __init__(self, n: int, device: str, min_run_time: float) -> None:
+        self.n, self.device, self.min_run_time = max(n, 1024), device, min_run_time
+        self._rates: dict[torch.dtype, float] = {}
+
+    def __call__(self, dtype: torch.dtype) -> float:
+        if dtype not in self._rates:
+            self._rates[dtype] = matmul_rate(self.n, dtype, self.device, self.min_run_time)
+        return self._rates[dtype]
+
+
+def limit_columns(fn: Callable, seconds_per_call: float, rate: float) -> dict:
+    """The limit column: the call's FLOPs (:mod:`benchmarks.flops`), its achieved rate and that rate over the
+    machine's measured matmul rate in the same dtype (``of_matmul_rate``; 1.0 = the machine's product limit)."""
+    flops = count_flops(fn)
+    return {
+        "gflop": flops / 1e9,
+        "tflops": flops / seconds_per_call / 1e12,
+        "matmul_tflops": rate / 1e12,
+        "of_matmul_rate": flops / seconds_per_call / rate,
+    }
+
+
+def _row(method, shape, dtype, fn, min_run_time, device, rate: float, **extra) -> dict:
     t = seconds(fn, min_run_time)
     row = {
         "method": method,
@@ -76,10 +103,7 @@ def _row(method, shape, dtype, fn, min_run_time, device, rate, flops=None, **ext
         "ms": t * 1e3,
         "peak_mib": peak_memory_mib(fn, device),
     }
-    if flops:
-        row["tflops"] = flops / t / 1e12
-        row["of_matmul_rate"] = flops / t / rate
-    return row | extra
+    return row | limit_columns(fn, t, rate) | extra
 
 
 def ns_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
@@ -90,8 +114,9 @@ def ns_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
         "gram_ns polar_express": lambda x, dt: sl.gram_newton_schulz(x, compute_dtype=dt, check_finite=False),
         "soften s=0.3": lambda x, dt: sl.soften(x, 0.3, compute_dtype=dt, check_finite=False),
     }
+    rates = _Rates(max(sizes), device, min_run_time)
     for dtype in dtypes:
-        rate = matmul_rate(max(sizes), dtype, device, min_run_time)
+        rate = rates(dtype)
         for shape in _shapes(sizes, batched):
             x = torch.randn(*shape, device=device).to(dtype)
             wide = _svd_polar(x if shape[-2] <= shape[-1] else x.mT).to(dtype)  # orthonormal rows: bounded chain
@@ -99,9 +124,7 @@ def ns_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
             t_gram_chain = seconds(partial(_gram_chain, wide, 5), min_run_time)
             t_svd = seconds(partial(_svd_polar, x), min_run_time)
             for name, fn in methods.items():
-                row = _row(
-                    name, shape, dtype, partial(fn, x, dtype), min_run_time, device, rate, flops=_ns_flops(shape, 5)
-                )
+                row = _row(name, shape, dtype, partial(fn, x, dtype), min_run_time, device, rate)
                 base = t_gram_chain if name.startswith("gram") else t_chain
                 row["ours_over_chain"] = row["ms"] / 1e3 / base
                 row["svd_over_ours"] = t_svd / (row["ms"] / 1e3)
@@ -116,6 +139,7 @@ def _spd(n: int, kappa: float, device: str) -> torch.Tensor:
 
 def roots_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
     rows = []
+    rate = _Rates(max(sizes), device, min_run_time)(torch.float32)
     for n in sizes:
         a = _spd(n, 1e3, device)
         x = torch.randn(n, 4 * n, device=device)
@@ -158,7 +182,7 @@ def roots_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
             ),
         ]
         for name, ours, exact, pick, shape in cases:
-            row = _row(name, shape, torch.float32, ours, min_run_time, device, 1.0)
+            row = _row(name, shape, torch.float32, ours, min_run_time, device, rate)
             t_exact = seconds(exact, min_run_time)
             row["exact_ms"] = t_exact * 1e3
             row["exact_over_ours"] = t_exact / (row["ms"] / 1e3)
@@ -169,19 +193,26 @@ def roots_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
 
 def exact_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
     rows = []
+    rates = _Rates(max(sizes), device, min_run_time)
     for n in sizes:
         for dtype in (torch.float32, torch.float64):
             x = torch.randn(n, n, device=device, dtype=dtype)
             u, _, vh = torch.linalg.svd(x.double(), full_matrices=False)
             ref = u @ vh
             for name, fn in (("polar svd", partial(sl.polar, x)), ("polar qdwh", partial(sl.polar, x, "qdwh"))):
-                row = _row(name, (n, n), dtype, fn, min_run_time, device, 1.0)
+                row = _row(name, (n, n), dtype, fn, min_run_time, device, rates(dtype))
                 row["max_error_vs_fp64_svd"] = float((fn().double() - ref).abs().max())
                 rows.append(row)
             a = x @ x.mT + torch.eye(n, device=device, dtype=dtype)
             rows.append(
                 _row(
-                    "inverse_root r=4 (eigh)", (n, n), dtype, partial(sl.inverse_root, a, 4), min_run_time, device, 1.0
+                    "inverse_root r=4 (eigh)",
+                    (n, n),
+                    dtype,
+                    partial(sl.inverse_root, a, 4),
+                    min_run_time,
+                    device,
+                    rates(dtype),
                 )
             )
     return rows
@@ -208,6 +239,7 @@ def _peer_ns_rows(sizes, device, min_run_time) -> list[dict]:
 
     bf16 = torch.bfloat16
     rows = []
+    rates = _Rates(max(sizes), device, min_run_time)
     for n in sizes:
         x = torch.randn(n, 4 * n, device=device, generator=torch.Generator(device).manual_seed(0))
         xb = x.to(bf16)
@@ -251,6 +283,7 @@ def _peer_ns_rows(sizes, device, min_run_time) -> list[dict]:
         ]
         for method, dtype, ours, theirs in cases:
             t_ours, t_theirs, ratio, spread = paired_seconds(ours, theirs, min_run_time)
+            compute = torch.bfloat16 if "bfloat16" in dtype else torch.float32
             got, ref = ours(), theirs()
             cast = partial(lambda fn, dt: fn().to(dt), theirs, got.dtype)
             ratio_cast = paired_seconds(ours, cast, min_run_time)[2] if ref.dtype != got.dtype else ratio
@@ -268,7 +301,72 @@ def _peer_ns_rows(sizes, device, min_run_time) -> list[dict]:
                     "bit_identical": bool(torch.equal(got, ref)),
                     "max_abs_diff": float((got - ref).abs().max()),
                 }
+                | limit_columns(ours, t_ours, rates(compute))
             )
+    return rows + _symmetric_rows(device, min_run_time, rates)
+
+
+def _ulps(got: torch.Tensor, ref64: torch.Tensor) -> float:
+    """max |got − ref| in units of the spacing of got's dtype at 1 (the entries are at most about 1)."""
+    return float((got.double() - ref64).abs().max()) / torch.finfo(got.dtype).eps
+
+
+def _symmetric_rows(device: str, min_run_time: float, rates) -> list[dict]:
+    """The symmetric-product effect: the same Newton–Schulz with symmetric vs general products, and vs the peers.
+
+    One shape, the issue's 1024 × 4096 on the CPU (4096 × 4096 and 4096 × 16384 on CUDA), in each
+    dtype that has a symmetric route here (CPU: fp32, fp64 by BLAS ?syrk; CUDA: bf16, fp32 by the
+    Triton kernel). Accuracy: max error against the same iteration in float64, in ulps of the dtype.
+    """
+    from torch.optim._muon import _zeropower_via_newtonschulz as torch_ns
+
+    from benchmarks.peer_formulas import EO_SETS, eo_newton_schulz
+    from spectral_la.symmetric_products import symmetric_products
+
+    cuda = device.startswith("cuda")
+    shapes = [(4096, 4096), (4096, 16384)] if cuda else [(1024, 4096)]
+    dtypes = [torch.bfloat16, torch.float32] if cuda else [torch.float32, torch.float64]
+    rows = []
+    for m, n in shapes:
+        x = torch.randn(m, n, device=device, generator=torch.Generator(device).manual_seed(0))
+        for dtype in dtypes:
+            xd = x.to(dtype)
+
+            def ns(mode, xd=xd, dtype=dtype):
+                with symmetric_products(mode):
+                    return sl.newton_schulz(xd, "eo_quintic", compute_dtype=dtype, check_finite=False)
+
+            with symmetric_products("off"):  # the float64 reference with general products throughout
+                ref64 = sl.newton_schulz(x.double(), "eo_quintic", check_finite=False)
+            peers = {"same iteration, general products (symmetric_products('off'))": partial(ns, "off")}
+            if dtype == torch.float32:
+                peers["Emerging-Optimizers newton_schulz (restated), fp32"] = partial(
+                    eo_newton_schulz, xd, EO_SETS["eo_quintic"], 5, True
+                )
+            if dtype == torch.bfloat16:
+                peers["torch.optim.Muon NS (bf16, its own quintic)"] = partial(
+                    torch_ns, xd, (3.4445, -4.7750, 2.0315), 5, 1e-7
+                )
+            ours = partial(ns, "on")
+            with symmetric_products("on"):
+                route = sl.backend.working(xd, compute_dtype=dtype)[0].products
+            for peer, theirs in peers.items():
+                t_ours, t_theirs, ratio, spread = paired_seconds(ours, theirs, min_run_time)
+                rows.append(
+                    {
+                        "method": f"ns eo_quintic, symmetric products vs {peer}",
+                        "shape": f"{m}x{n}",
+                        "dtype": str(dtype).removeprefix("torch."),
+                        "products": route,
+                        "ms": 1e3 * t_ours,
+                        "peer_ms": 1e3 * t_theirs,
+                        "ratio_to_peer": ratio,
+                        "ratio_spread": f"{spread[0]:.2f}–{spread[1]:.2f}",
+                        "ulps_vs_fp64": _ulps(ours(), ref64),
+                        "peer_ulps_vs_fp64": _ulps(theirs(), ref64),
+                    }
+                    | limit_columns(ours, t_ours, rates(dtype))
+                )
     return rows
 
 

@@ -170,11 +170,7 @@ class TorchOps:
         return torch.cat([a, b.expand(*a.shape[:-2], *b.shape)], dim=-2)
 
     def addmm(self, c, a, b, beta, alpha=1.0):
-        """``beta·c + alpha·(a @ b)`` as one fused BLAS call (addmm / baddbmm; ?gemm on the CPU BLAS route)."""
-        if self.products == "blas":
-            out = symmetric_products.blas_addmm(c, a, b, beta, alpha)
-            if out is not None:
-                return out
+        """``beta·c + alpha·(a @ b)`` as one fused BLAS call (addmm / baddbmm)."""
         if a.ndim == b.ndim == c.ndim == 2:  # the common case, without the cost of broadcast_shapes
             return torch.addmm(c, a, b, beta=beta, alpha=alpha)
         batch = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2], c.shape[:-2])

@@ -8,8 +8,9 @@ step on a 1024 × 4096 matrix that is 0.72× the flops of the step with general 
 
 Routes (chosen per backend object by :func:`route`):
 
-* ``"blas"`` -- CPU float32/float64: SciPy's ``ssyrk``/``dsyrk`` fill the upper triangle
-  and a blocked copy mirrors it (a copy, no arithmetic: the result is exactly symmetric).
+* ``"blas"`` -- CPU float32/float64: MKL's ``ssyrk``/``dsyrk``, from the library torch runs
+  its own products on (:func:`_mkl_syrk`), fill one triangle and a blocked copy mirrors it
+  (a copy, no arithmetic: the result is exactly symmetric).
 * ``"triton"`` -- CUDA float32/float16/bfloat16: one Triton kernel computes the tiles on
   and above the diagonal and writes each off-diagonal tile twice
   (:mod:`spectral_la.syrk_triton`); fp32 runs with IEEE products (no TF32).
@@ -17,8 +18,7 @@ Routes (chosen per backend object by :func:`route`):
 
 The mode is set with :func:`symmetric_products` (a context manager); the default ``"auto"``
 takes the BLAS route on the CPU for m ≥ :data:`AUTO_MIN_ROWS` (below that the mirror and the
-call overhead eat the gain, measured in ``benchmarks``; on that route the general product of a
-step goes to the same BLAS, :func:`blas_addmm`) and the plain product on CUDA until
+call overhead eat the gain, measured in ``benchmarks``) and the plain product on CUDA until
 the Triton kernel has been measured against cuBLAS there (``scripts/gpu_check.sh``).
 ``"on"`` takes a symmetric route wherever one exists, whatever the size; ``"off"`` never.
 
@@ -32,19 +32,25 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import ctypes
+import functools
+import math
+import os
 from collections.abc import Iterator
+from typing import Any
 
-import numpy as np
 import torch
 
-__all__ = ["AUTO_MIN_ROWS", "MODES", "gram", "gram_addmm", "mode", "route", "symmetric_products"]
+__all__ = ["AUTO_MIN_ROWS", "MODES", "blas_flops", "gram", "gram_addmm", "mode", "route", "symmetric_products"]
 
 MODES = ("auto", "on", "off")
 # CPU, "auto": the smallest m at which the BLAS route beat torch's products in a whole Newton–Schulz run,
-# measured on a 2-core AMD EPYC (fp32: 0.83× at 1024 × 4096, 1.13× at 512 × 2048; fp64: 0.90× at 512 × 2048).
+# measured on a 2-core AMD EPYC (fp32: 0.83× at 1024 × 4096 and 0.84× at 1024², 1.04× at 512 × 2048; fp64: 0.92×
+# at 512 × 2048 and 0.93× at 1024 × 4096).
 AUTO_MIN_ROWS = {torch.float32: 1024, torch.float64: 512}
 _MODE: contextvars.ContextVar[str] = contextvars.ContextVar("spectral_la_symmetric_products", default="auto")
-_MIRROR_BLOCK = 32
+_MIRROR_BLOCK = 128
+_TALLY: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("spectral_la_blas_flops", default=None)
 
 
 @contextlib.contextmanager
@@ -64,6 +70,27 @@ def symmetric_products(value: str) -> Iterator[None]:
         _MODE.reset(token)
 
 
+@contextlib.contextmanager
+def blas_flops() -> Iterator[list[int]]:
+    """Count the flops the BLAS route executes within the block (torch's own counter cannot see them).
+
+    Yields a one-element list whose entry grows by m(m+1)n per ``?syrk`` of an m × n X and by 2mkn
+    per ``?gemm``; ``benchmarks.flops`` adds it to torch's count.
+    """
+    tally = [0]
+    token = _TALLY.set(tally)
+    try:
+        yield tally
+    finally:
+        _TALLY.reset(token)
+
+
+def _count(flops: int) -> None:
+    tally = _TALLY.get()
+    if tally is not None:
+        tally[0] += flops
+
+
 def mode() -> str:
     """The mode in force: ``"auto"``, ``"on"`` or ``"off"``."""
     return _MODE.get()
@@ -81,7 +108,7 @@ def route(dtype: torch.dtype, device: torch.device) -> str:
     if current == "off":
         return "plain"
     if device.type == "cpu" and dtype in (torch.float32, torch.float64):
-        return "blas"
+        return "blas" if _mkl_syrk() is not None else "plain"
     if current == "on" and dtype in (torch.float32, torch.float16, torch.bfloat16) and _triton_available():
         if device.type == "cuda" or syrk_interpreted():
             return "triton"
@@ -124,73 +151,78 @@ def gram_addmm(a: torch.Tensor, beta: float, alpha: float, how: str) -> torch.Te
     return None
 
 
-def blas_addmm(c: torch.Tensor, a: torch.Tensor, b: torch.Tensor, beta: float, alpha: float) -> torch.Tensor | None:
-    """βC + α·A B by BLAS ?gemm for 2-D CPU operands where the BLAS route pays; None otherwise.
+@functools.cache
+def _mkl_syrk() -> dict[torch.dtype, Any] | None:
+    """MKL's ?syrk from the library torch itself runs on (its OpenMP threads), or None where torch has none.
 
-    On the BLAS route the general product of a step goes to the same BLAS as its symmetric
-    products: alternating between SciPy's OpenBLAS threads and torch's OpenMP threads costs
-    more than the symmetric kernels save (measured: 1.2× the plain step at 1024 × 4096 fp32).
+    torch's CPU build links MKL statically and exports its BLAS entry points; calling ?syrk there
+    keeps every product of an iteration in one thread pool. (A second BLAS, e.g. SciPy's OpenBLAS,
+    would leave its threads spinning after each call, slowing the torch products that follow by
+    up to 2.5× here.) A 40 × 70 self-check against ``x @ x.mT`` guards the calling convention.
     """
-    if not (a.ndim == b.ndim == c.ndim == 2 and _pays(a, b, c) and c.shape == (a.shape[0], b.shape[1])):
+    if not torch.backends.mkl.is_available():
         return None
-    from scipy.linalg import blas
+    try:
+        lib = ctypes.CDLL(os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_cpu.so"))
+        found = {torch.float32: lib.mkl_blas_ssyrk, torch.float64: lib.mkl_blas_dsyrk}
+    except (OSError, AttributeError):
+        return None
+    for dtype, fn in found.items():
+        fn.restype = None
+        x = torch.randn(40, 70, dtype=dtype, generator=torch.Generator().manual_seed(0))
+        out = torch.zeros(40, 40, dtype=dtype)
+        _syrk_into(x, out, 0.0, 1.0, fn)
+        # Both sum 70 products per entry: within 2γ₇₀·max(|X||X|ᵀ) of each other (Higham 2002, §3.5).
+        tol = 2 * 70 * float(torch.finfo(dtype).eps) * float((x.abs() @ x.abs().mT).max())
+        if not float((torch.tril(out) - torch.tril(x @ x.mT)).abs().max()) <= tol:
+            return None
+    return found
 
-    gemm = blas.dgemm if a.dtype == torch.float64 else blas.sgemm
-    # Column-major view: (βC + αAB)ᵀ = βCᵀ + α·BᵀAᵀ, and a C-order array read column-major is its transpose.
-    b_arg, trans_b = _column_major_transpose(b.numpy())
-    a_arg, trans_a = _column_major_transpose(a.numpy())
-    c_init = np.array(c.numpy().T, order="F")
-    out = gemm(alpha, b_arg, a_arg, beta=beta, c=c_init, trans_a=trans_b, trans_b=trans_a, overwrite_c=1)
-    return torch.from_numpy(out.T)
 
-
-def _column_major_transpose(m: np.ndarray) -> tuple[np.ndarray, int]:
-    """(array, trans) such that op(array) read column-major is mᵀ, without a copy where m's layout allows."""
-    if m.flags.c_contiguous:
-        return m.T, 0  # F-contiguous, read column-major as mᵀ
-    if m.flags.f_contiguous:
-        return m, 1  # read column-major as m; trans gives mᵀ
-    return np.ascontiguousarray(m).T, 0
+def _syrk_into(x: torch.Tensor, out: torch.Tensor, beta: float, alpha: float, fn: Any = None) -> None:
+    """out ← α X Xᵀ + β out on out's lower triangle (C order), X 2-D, out C-contiguous m × m."""
+    m, n = x.shape
+    if x.stride(-1) == 1 and x.stride(-2) == n:  # C order: column-major Xᵀ (n × m), "T" forms X Xᵀ
+        trans, lda = b"T", n
+    elif x.stride(-2) == 1 and x.stride(-1) == m:  # F order (a transposed view): column-major X, "N"
+        trans, lda = b"N", m
+    else:
+        x = x.contiguous()
+        trans, lda = b"T", n
+    real = ctypes.c_double if x.dtype == torch.float64 else ctypes.c_float
+    ref = ctypes.byref
+    # Column-major "U" of out is its row-major lower triangle.
+    fn = _mkl_syrk()[x.dtype] if fn is None else fn  # type: ignore[index]
+    fn(
+        ref(ctypes.c_char(b"U")), ref(ctypes.c_char(trans)), ref(ctypes.c_int(m)), ref(ctypes.c_int(n)),
+        ref(real(alpha)), ctypes.c_void_p(x.data_ptr()), ref(ctypes.c_int(lda)),
+        ref(real(beta)), ctypes.c_void_p(out.data_ptr()), ref(ctypes.c_int(m)),
+    )  # fmt: skip
 
 
 def _blas(x: torch.Tensor, c: torch.Tensor | None, beta: float, alpha: float) -> torch.Tensor:
-    """αXXᵀ + βC by BLAS ?syrk per matrix of the batch, mirrored to a full symmetric result."""
-    from scipy.linalg import blas
-
-    syrk = blas.dsyrk if x.dtype == torch.float64 else blas.ssyrk
-    m = x.shape[-2]
-    xs = x.reshape(-1, *x.shape[-2:])
-    cs = None if c is None else c.reshape(-1, m, m)
-    results = []
+    """αXXᵀ + βC by ?syrk per matrix of the batch, the lower triangle mirrored to a full symmetric result."""
+    m, n = x.shape[-2:]
+    _count(math.prod(x.shape[:-2]) * m * (m + 1) * n)
+    xs = x.reshape(-1, m, n)
+    if c is None:
+        out = torch.empty((xs.shape[0], m, m), dtype=x.dtype)
+    else:
+        out = c.expand(*x.shape[:-2], m, m).reshape(-1, m, m).clone(memory_format=torch.contiguous_format)
     for i in range(xs.shape[0]):
-        xi = xs[i].numpy()
-        # BLAS is column-major: a C-contiguous X is the column-major Xᵀ, whose "AᵀA" (trans=1) is X Xᵀ;
-        # an F-contiguous X (a transposed view) is column-major X itself (trans=0).
-        a_arg, trans = _column_major_transpose(xi)
-        trans = 1 - trans  # syrk's trans=1 forms op(A)ᵀop(A): with op(A) = Xᵀ that is X Xᵀ
-        if cs is None:
-            ci = syrk(alpha, a_arg, trans=trans)
-        else:
-            # C symmetric: its C-order copy read column-major is C itself; syrk updates it in place.
-            c_init = np.array(cs[i].numpy().T, order="F")
-            ci = syrk(alpha, a_arg, beta=beta, c=c_init, trans=trans, overwrite_c=1)
-        _mirror_upper(ci)
-        results.append(torch.from_numpy(ci.T))  # symmetric: the C-order view of the F-order result is itself
-    out = results[0] if len(results) == 1 else torch.stack(results)
+        _syrk_into(xs[i], out[i], beta, alpha)
+        _mirror_lower(out[i])
     return out.reshape(*x.shape[:-2], m, m)
 
 
-def _mirror_upper(c: np.ndarray) -> None:
-    """Copy the upper triangle of the square ``c`` onto its lower triangle, in place, block by block.
-
-    NumPy, not torch: a torch copy here would wake torch's thread pool between two BLAS calls
-    (see :func:`blas_addmm`); measured, that costs more than the copy itself.
-    """
+def _mirror_lower(c: torch.Tensor) -> None:
+    """Copy the lower triangle of the square ``c`` onto its upper triangle, in place, block by block (a copy:
+    the result is exactly symmetric)."""
     m = c.shape[0]
     b = _MIRROR_BLOCK
     for i in range(0, m, b):
         j = min(i + b, m)
-        for k in range(i + 1, j):
-            c[k, i:k] = c[i:k, k]
+        d = c[i:j, i:j]
+        d.copy_(torch.tril(d) + torch.tril(d, -1).mT)
         if j < m:
-            c[j:, i:j] = c[i:j, j:].T
+            c[i:j, j:].copy_(c[j:, i:j].mT)
