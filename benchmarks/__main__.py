@@ -40,6 +40,13 @@ def _batched_shape(text: str) -> tuple[int, ...] | None:
     return tuple(_positive_int(p) for p in parts)
 
 
+def _matrix_shape(text: str) -> tuple[int, int]:
+    parts = text.split("x")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"expected MxN, got {text!r}")
+    return (_positive_int(parts[0]), _positive_int(parts[1]))
+
+
 def _device(text: str) -> str:
     import torch
 
@@ -71,6 +78,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dtypes", nargs="+", default=["float32", "bfloat16"], help="fp64, fp32, bf16, fp16, … (default fp32 bf16)"
     )
     parser.add_argument(
+        "--symmetric-shapes",
+        type=_matrix_shape,
+        nargs="+",
+        default=None,
+        help="MxN shapes of the peers suite's symmetric-product rows (default 1024x4096 on CPU, "
+        "4096x4096 4096x16384 on CUDA)",
+    )
+    parser.add_argument(
         "--min-run-time", type=_positive_float, default=0.3, help="seconds each timing runs (default 0.3)"
     )
     parser.add_argument("--json", default="benchmarks/latest.json", help="JSON output (default benchmarks/latest.json)")
@@ -92,7 +107,10 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     for name in suites:
         print(f"\n## suite {name}\n")
         suite_rows = [
-            {"suite": name, **r} for r in SUITES[name](sizes, batched, dtypes, args.device, args.min_run_time)
+            {"suite": name, **r}
+            for r in SUITES[name](
+                sizes, batched, dtypes, args.device, args.min_run_time, symmetric_shapes=args.symmetric_shapes
+            )
         ]
         print_table(suite_rows)
         rows += suite_rows

@@ -106,7 +106,7 @@ def _row(method, shape, dtype, fn, min_run_time, device, rate: float, **extra) -
     return row | limit_columns(fn, t, rate) | extra
 
 
-def ns_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
+def ns_suite(sizes, batched, dtypes, device, min_run_time, **options) -> list[dict]:
     rows = []
     methods: dict[str, Callable] = {
         "ns polar_express": lambda x, dt: sl.newton_schulz(x, "polar_express", compute_dtype=dt, check_finite=False),
@@ -137,7 +137,7 @@ def _spd(n: int, kappa: float, device: str) -> torch.Tensor:
     return torch_matrix_with_spectrum(n, n, lam, seed=0, dtype=torch.float32, device=device, symmetric=True)
 
 
-def roots_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
+def roots_suite(sizes, batched, dtypes, device, min_run_time, **options) -> list[dict]:
     rows = []
     rate = _Rates(max(sizes), device, min_run_time)(torch.float32)
     for n in sizes:
@@ -191,7 +191,7 @@ def roots_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
     return rows
 
 
-def exact_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
+def exact_suite(sizes, batched, dtypes, device, min_run_time, **options) -> list[dict]:
     rows = []
     rates = _Rates(max(sizes), device, min_run_time)
     for n in sizes:
@@ -218,7 +218,7 @@ def exact_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
     return rows
 
 
-def _peer_ns_rows(sizes, device, min_run_time) -> list[dict]:
+def _peer_ns_rows(sizes, device, min_run_time, rates) -> list[dict]:
     """Our registered peer variants against the peers' own steps, same input and compute dtype.
 
     torch.optim.Muon is called as installed; Emerging-Optimizers and dion are not installable here,
@@ -239,7 +239,6 @@ def _peer_ns_rows(sizes, device, min_run_time) -> list[dict]:
 
     bf16 = torch.bfloat16
     rows = []
-    rates = _Rates(max(sizes), device, min_run_time)
     for n in sizes:
         x = torch.randn(n, 4 * n, device=device, generator=torch.Generator(device).manual_seed(0))
         xb = x.to(bf16)
@@ -303,7 +302,7 @@ def _peer_ns_rows(sizes, device, min_run_time) -> list[dict]:
                 }
                 | limit_columns(ours, t_ours, rates(compute))
             )
-    return rows + _symmetric_rows(device, min_run_time, rates)
+    return rows
 
 
 def _ulps(got: torch.Tensor, ref64: torch.Tensor) -> float:
@@ -311,11 +310,11 @@ def _ulps(got: torch.Tensor, ref64: torch.Tensor) -> float:
     return float((got.double() - ref64).abs().max()) / torch.finfo(got.dtype).eps
 
 
-def _symmetric_rows(device: str, min_run_time: float, rates) -> list[dict]:
+def _symmetric_rows(device: str, min_run_time: float, rates, shapes=None) -> list[dict]:
     """The symmetric-product effect: the same Newton–Schulz with symmetric vs general products, and vs the peers.
 
-    One shape, the issue's 1024 × 4096 on the CPU (4096 × 4096 and 4096 × 16384 on CUDA), in each
-    dtype that has a symmetric route here (CPU: fp32, fp64 by BLAS ?syrk; CUDA: bf16, fp32 by the
+    ``shapes`` (``--symmetric-shapes``); by default 1024 × 4096 on the CPU (4096 × 4096 and
+    4096 × 16384 on CUDA), in each dtype that has a symmetric route here (CPU: fp32, fp64 by BLAS ?syrk; CUDA: bf16, fp32 by the
     Triton kernel). Accuracy: max error against the same iteration in float64, in ulps of the dtype.
     """
     from torch.optim._muon import _zeropower_via_newtonschulz as torch_ns
@@ -324,7 +323,7 @@ def _symmetric_rows(device: str, min_run_time: float, rates) -> list[dict]:
     from spectral_la.symmetric_products import symmetric_products
 
     cuda = device.startswith("cuda")
-    shapes = [(4096, 4096), (4096, 16384)] if cuda else [(1024, 4096)]
+    shapes = shapes or ([(4096, 4096), (4096, 16384)] if cuda else [(1024, 4096)])
     dtypes = [torch.bfloat16, torch.float32] if cuda else [torch.float32, torch.float64]
     rows = []
     for m, n in shapes:
@@ -370,11 +369,13 @@ def _symmetric_rows(device: str, min_run_time: float, rates) -> list[dict]:
     return rows
 
 
-def peers_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
+def peers_suite(sizes, batched, dtypes, device, min_run_time, **options) -> list[dict]:
     import numpy as np
     import scipy.linalg
 
-    rows = _peer_ns_rows(sizes, device, min_run_time)
+    rates = _Rates(max(sizes), device, min_run_time)
+    rows = _peer_ns_rows(sizes, device, min_run_time, rates)
+    rows += _symmetric_rows(device, min_run_time, rates, options.get("symmetric_shapes"))
     try:
         import jax
         import jax.numpy as jnp
@@ -397,15 +398,16 @@ def peers_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
             cases.append(("jax.scipy.linalg.polar qdwh", lambda xj=xj: np.asarray(jax_polar(xj, method="qdwh")[0])))
         for name, fn in cases:
             t = seconds(fn, min_run_time)
-            rows.append(
-                {
-                    "method": name,
-                    "shape": f"{n}x{n}",
-                    "dtype": "float64",
-                    "ms": t * 1e3,
-                    "max_diff_vs_scipy": float(np.abs(fn() - ref).max()),
-                }
-            )
+            row = {
+                "method": name,
+                "shape": f"{n}x{n}",
+                "dtype": "float64",
+                "ms": t * 1e3,
+                "max_diff_vs_scipy": float(np.abs(fn() - ref).max()),
+            }
+            if name.startswith("spectral_la"):  # the peers' code runs outside torch: its FLOPs are not counted
+                row |= limit_columns(fn, t, rates(torch.float64))
+            rows.append(row)
     if jax_polar is None:
         rows.append(
             {
@@ -435,7 +437,7 @@ def _mp_max_diff(a, b) -> float:
     return float(mpmath.mnorm(a - b, mpmath.inf))
 
 
-def mp_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
+def mp_suite(sizes, batched, dtypes, device, min_run_time, **options) -> list[dict]:
     """Rows: ours vs plain mpmath on the same matrix, with the ratio and the max difference."""
     import mpmath
     import numpy as np
@@ -534,7 +536,7 @@ def mp_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
     return rows
 
 
-def sweep_suite(sizes, batched, dtypes, device, min_run_time) -> list[dict]:
+def sweep_suite(sizes, batched, dtypes, device, min_run_time, **options) -> list[dict]:
     """The same stability grid serially and on a 2-worker local Dask cluster (startup included), one run."""
     import tempfile
     from pathlib import Path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from lab.cli import main
 
@@ -49,12 +50,47 @@ def test_bench_other_suites_run(tmp_path):
                     "16",
                     "--min-run-time",
                     "0.01",
+                    "--symmetric-shapes",
+                    "24x40",
                     "--json",
                     str(tmp_path / f"{suite}.json"),
                 ]
             )
             == 0
         )
+        rows = json.loads((tmp_path / f"{suite}.json").read_text())["rows"]
+        ours = [r for r in rows if not r["method"].startswith(("scipy", "jax"))]
+        assert ours, suite
+        for row in ours:  # the limit column on every row of ours
+            assert row["gflop"] > 0 and row["matmul_tflops"] > 0, row
+            assert math.isclose(row["tflops"], row["gflop"] / row["ms"], rel_tol=1e-9), row
+            assert math.isclose(row["of_matmul_rate"], row["tflops"] / row["matmul_tflops"], rel_tol=1e-9), row
+    symmetric = [r for r in rows if "symmetric products vs" in r["method"]]
+    assert {r["dtype"] for r in symmetric} == {"float32", "float64"} and all(r["shape"] == "24x40" for r in symmetric)
+
+
+def test_flop_counts_are_the_closed_forms():
+    """Newton–Schulz: 5 steps of 4m²n + 2m³ with general products; with symmetric ones X Xᵀ and A² cost
+    m(m+1)n and m(m+1)m (one triangle and the diagonal) and B X stays 2m²n. SVD polar of an n × n: the
+    Golub–Reinsch count 14n³ + 8n³ plus U Vᵀ, 2n³."""
+    import torch
+
+    import spectral_la as sl
+    from benchmarks.flops import count_flops
+    from spectral_la.symmetric_products import symmetric_products
+
+    m, n = 48, 80
+    x = torch.randn(m, n, dtype=torch.float64)
+    rows = sl.schedules["eo_quintic"].rows  # five quintic rows
+    assert len(rows) == 5 and all(len(r) == 3 for r in rows)
+    with symmetric_products("off"):
+        general = count_flops(lambda: sl.newton_schulz(x, "eo_quintic", check_finite=False))
+    with symmetric_products("on"):
+        symmetric = count_flops(lambda: sl.newton_schulz(x, "eo_quintic", check_finite=False))
+    assert general == 5 * (4 * m * m * n + 2 * m**3)
+    assert symmetric == 5 * (m * (m + 1) * n + m * (m + 1) * m + 2 * m * m * n)
+    y = torch.randn(32, 32, dtype=torch.float64)
+    assert count_flops(lambda: sl.polar(y)) == 22 * 32**3 + 2 * 32**3
 
 
 def test_bench_refuses_cuda_without_gpu():
