@@ -315,7 +315,8 @@ def _symmetric_rows(device: str, min_run_time: float, rates, shapes=None) -> lis
 
     ``shapes`` (``--symmetric-shapes``); by default 1024 × 4096 on the CPU (4096 × 4096 and
     4096 × 16384 on CUDA), in each dtype that has a symmetric route here (CPU: fp32, fp64 by
-    BLAS ?syrk; CUDA: bf16, fp32 by the Triton kernel). Accuracy: max error against the same iteration in float64, in ulps of the dtype.
+    BLAS ?syrk; CUDA: bf16, fp32 by the Triton kernel). Accuracy: max error against the same
+    iteration in float64 with general products, in ulps of the dtype.
     """
     from torch.optim._muon import _zeropower_via_newtonschulz as torch_ns
 
