@@ -26,7 +26,7 @@ __all__ = ["REFERENCES", "qdwh_convergence", "reference_accuracy"]
 #: (spectral_la.spec, the names the CLI and every table use); the inverse roots, maps of a PSD A outside
 #: the spec family, as inverse_root:<r> in the same grammar.
 REFERENCES: dict[str, tuple[Callable[[Any], Any], bool]] = {
-    **{name: (parse_spec(name), False) for name in ("polar", "polar_qdwh", "msign", "fractional_power:1/2")},
+    **{name: (parse_spec(name), False) for name in ("polar", "polar_qdwh", "polar_zolo", "msign", "fractional_power:1/2")},
     "inverse_root:2": (lambda x: sl.inverse_root(x, 2), True),
     "inverse_root:4": (lambda x: sl.inverse_root(x, 4), True),
 }
@@ -86,25 +86,50 @@ def reference_accuracy(
 
 
 def qdwh_convergence(
-    *, n: int = 128, kappas=(1e1, 1e4, 1e8, 1e12, 1e16), dtype=torch.float64, device="cpu", progress: bool = True
+    *,
+    n: int = 128,
+    kappas=(1e1, 1e4, 1e8, 1e12, 1e16),
+    methods=("qdwh", "zolo"),
+    dtype=torch.float64,
+    device="cpu",
+    progress: bool = True,
 ) -> list[dict]:
-    """QDWH iteration count, backward error and orthogonality per condition number (n × n)."""
+    """QDWH and ZOLO-PD per condition number (n × n): iterations, backward error, orthogonality, and the time
+    over the SVD polar factor's on the same matrix (one timing each, in the same run)."""
+    solvers = {"qdwh": sl.qdwh, "zolo": sl.zolo_pd}
     rows = []
     u = torch.finfo(dtype).eps / 2
-    for kappa in tqdm(kappas, desc="qdwh vs kappa", disable=not progress):
+    for kappa in tqdm(kappas, desc="qdwh/zolo vs kappa", disable=not progress):
         x = torch_matrix_with_spectrum(n, n, geometric_singular_values(n, kappa), seed=1, dtype=dtype, device=device)
-        res = sl.qdwh(x)
-        back = float(torch.linalg.matrix_norm(x - res.u @ res.h) / torch.linalg.matrix_norm(x))
-        orth = float(torch.linalg.matrix_norm(res.u.mT @ res.u - torch.eye(n, dtype=dtype, device=device)))
-        rows.append(
-            {
-                "kappa": kappa,
-                "iterations": res.iterations,
-                "converged": res.converged,
-                "backward_error": back,
-                "backward_over_u": back / u,
-                "orthogonality": orth,
-                "orthogonality_over_u": orth / u,
-            }
-        )
+        t_svd = _seconds(lambda x=x: sl.polar(x))
+        for method in methods:
+            res = solvers[method](x)
+            back = float(torch.linalg.matrix_norm(x - res.u @ res.h) / torch.linalg.matrix_norm(x))
+            orth = float(torch.linalg.matrix_norm(res.u.mT @ res.u - torch.eye(n, dtype=dtype, device=device)))
+            rows.append(
+                {
+                    "method": method,
+                    "kappa": kappa,
+                    "iterations": res.iterations,
+                    "converged": res.converged,
+                    "backward_error": back,
+                    "backward_over_u": back / u,
+                    "orthogonality": orth,
+                    "orthogonality_over_u": orth / u,
+                    "time_over_svd": _seconds(lambda x=x, f=solvers[method]: f(x)) / t_svd,
+                }
+            )
     return rows
+
+
+def _seconds(fn) -> float:
+    """Best of three calls (after a warm-up): a ratio between two such timings is the report's speed figure."""
+    import time
+
+    fn()
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best

@@ -2,7 +2,7 @@
 
 ``ns``     Newton–Schulz schedules, Gram NS and softening vs the same matmuls (chain) and vs SVD polar
 ``roots``  coupled inverse roots and Muon^p vs eigh / SVD
-``exact``  QDWH vs SVD polar at equal accuracy (error vs float64 SVD), eigh inverse root
+``exact``  SVD, QDWH and ZOLO-PD polar factors (iterations, backward error, error vs float64 SVD), eigh inverse root
 ``peers``  scipy.linalg.polar (and jax.scipy.linalg.polar when jax is importable) vs ours, CPU float64
 ``sweep``  one stability grid serially and on a 2-worker local Dask cluster (ratio in one run)
 ``mp``     the high-precision path (python-flint kernels) vs plain mpmath on the same matrix: polar 48 × 48
@@ -192,18 +192,35 @@ def roots_suite(sizes, batched, dtypes, device, min_run_time, **options) -> list
 
 
 def exact_suite(sizes, batched, dtypes, device, min_run_time, **options) -> list[dict]:
+    """SVD, QDWH and ZOLO-PD polar factors on a Gaussian matrix and on one with κ = 1e12 (fp32 rows: the
+    Gaussian only), with iterations, backward error ‖X − UH‖_F/‖X‖_F and error against the float64 SVD."""
     rows = []
     rates = _Rates(max(sizes), device, min_run_time)
     for n in sizes:
         for dtype in (torch.float32, torch.float64):
-            x = torch.randn(n, n, device=device, dtype=dtype)
-            u, _, vh = torch.linalg.svd(x.double(), full_matrices=False)
-            ref = u @ vh
-            for name, fn in (("polar svd", partial(sl.polar, x)), ("polar qdwh", partial(sl.polar, x, "qdwh"))):
-                row = _row(name, (n, n), dtype, fn, min_run_time, device, rates(dtype))
-                row["max_error_vs_fp64_svd"] = float((fn().double() - ref).abs().max())
-                rows.append(row)
-            a = x @ x.mT + torch.eye(n, device=device, dtype=dtype)
+            inputs = {"gaussian": torch.randn(n, n, device=device, dtype=dtype)}
+            if dtype == torch.float64:
+                lam = torch.logspace(0, -12, n, dtype=torch.float64)
+                inputs["kappa=1e12"] = torch_matrix_with_spectrum(n, n, lam, seed=0, dtype=dtype, device=device)
+            for label, x in inputs.items():
+                u, _, vh = torch.linalg.svd(x.double(), full_matrices=False)
+                ref = u @ vh
+                cases = {
+                    "polar svd": (partial(sl.polar, x), None),
+                    "polar qdwh": (partial(sl.polar, x, "qdwh"), sl.qdwh),
+                    "polar zolo": (partial(sl.polar, x, "zolo"), sl.zolo_pd),
+                }
+                for name, (fn, full) in cases.items():
+                    extra = {"input": label, "max_error_vs_fp64_svd": float((fn().double() - ref).abs().max())}
+                    if full is not None:
+                        res = full(x)
+                        extra["iterations"] = res.iterations
+                        extra["backward_error"] = float(
+                            torch.linalg.matrix_norm((x - res.u @ res.h).double())
+                            / torch.linalg.matrix_norm(x.double())
+                        )
+                    rows.append(_row(name, (n, n), dtype, fn, min_run_time, device, rates(dtype), **extra))
+            a = inputs["gaussian"] @ inputs["gaussian"].mT + torch.eye(n, device=device, dtype=dtype)
             rows.append(
                 _row(
                     "inverse_root r=4 (eigh)",

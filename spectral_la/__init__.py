@@ -29,6 +29,7 @@ from spectral_la.polar import polar
 from spectral_la.qdwh import QDWHResult, qdwh
 from spectral_la.schedules import Schedule, schedules
 from spectral_la.soften import soften, soften_scalar_map, soften_target_map
+from spectral_la.zolo_pd import zolo_pd
 
 __all__ = [
     "CertifiedBound",
@@ -69,6 +70,7 @@ __all__ = [
     "inverse_root",
     "polar",
     "qdwh",
+    "zolo_pd",
 ]
 
 __version__ = "0.1.0"

@@ -166,6 +166,11 @@ class MpOps:
         return min(x.reshape(-1)) if x.size else mpmath.mpf(1)
 
     @staticmethod
+    def stack(arrays):
+        """Stack same-shaped arrays along a new leading (batch) axis."""
+        return as_mp(np.stack([np.asarray(a) for a in arrays]))
+
+    @staticmethod
     def cat_rows(a, b):
         return as_mp(np.concatenate([a, np.broadcast_to(b, (*a.shape[:-2], *b.shape))], axis=-2))
 

@@ -165,6 +165,11 @@ class TorchOps:
         return float(x.detach().min()) if x.numel() else 1.0
 
     @staticmethod
+    def stack(arrays):
+        """Stack same-shaped arrays along a new leading (batch) axis."""
+        return torch.stack(list(arrays))
+
+    @staticmethod
     def cat_rows(a, b):
         """Stack ``a`` (..., m, n) on ``b`` (n, n), broadcasting ``b`` over the batch."""
         return torch.cat([a, b.expand(*a.shape[:-2], *b.shape)], dim=-2)

@@ -20,22 +20,31 @@ import torch
 from spectral_la.errors import NotConvergedError
 from spectral_la.fractional_power import apply_singular_value_power, singular_value_power_vjp
 from spectral_la.qdwh import qdwh_polar_factor
+from spectral_la.zolo_pd import zolo_polar_factor
 
 __all__ = ["polar"]
 
-METHODS = ("svd", "qdwh")
+METHODS = ("svd", "qdwh", "zolo")
+#: The iterative methods: (U, verified) of X, and the name an error gives.
+_ITERATIVE = {"qdwh": (qdwh_polar_factor, "QDWH"), "zolo": (zolo_polar_factor, "ZOLO-PD")}
 
 
-class _QDWHPolar(torch.autograd.Function):
-    """U by QDWH, differentiated as the map it computes (Daleckii–Krein, as the SVD route)."""
+def _verified_factor(x, method: str):
+    factor, name = _ITERATIVE[method]
+    u, converged = factor(x)  # H is not asked for: it may overflow where U cannot
+    if not converged:
+        raise NotConvergedError(
+            f"{name} did not reach a verified polar factor of X within its iteration cap; use method='svd'"
+        )
+    return u
+
+
+class _IterativePolar(torch.autograd.Function):
+    """U by QDWH or ZOLO-PD, differentiated as the map it computes (Daleckii–Krein, as the SVD route)."""
 
     @staticmethod
-    def forward(ctx, x):
-        u, converged = qdwh_polar_factor(x)
-        if not converged:
-            raise NotConvergedError(
-                "QDWH did not reach a verified polar factor of X within its iteration cap; use method='svd'"
-            )
+    def forward(ctx, x, method):
+        u = _verified_factor(x, method)
         ctx.save_for_backward(x)
         return u
 
@@ -43,7 +52,7 @@ class _QDWHPolar(torch.autograd.Function):
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
         work = x if x.dtype in (torch.float32, torch.float64) else x.float()
-        return singular_value_power_vjp(work, g.to(work.dtype), 0.0, None).to(x.dtype)
+        return singular_value_power_vjp(work, g.to(work.dtype), 0.0, None).to(x.dtype), None
 
 
 def polar(X: Any, method: str = "svd") -> Any:
@@ -53,7 +62,7 @@ def polar(X: Any, method: str = "svd") -> Any:
     ----------
     X : torch.Tensor, NumPy float array, mpmath.matrix or object ndarray, shape (..., m, n)
         Any rank and any finite scale.
-    method : {"svd", "qdwh"}
+    method : {"svd", "qdwh", "zolo"}
         ``"svd"``: U Vᵀ from the thin SVD, *every* singular pair kept (so a
         rank-deficient X gets the completion LAPACK's singular vectors give,
         as ``scipy.linalg.polar`` does; a zero matrix gives an orthonormal
@@ -61,7 +70,9 @@ def polar(X: Any, method: str = "svd") -> Any:
         singular values included (:mod:`spectral_la.daleckii_krein`).
         ``"qdwh"``: the QDWH iteration (:func:`spectral_la.qdwh`), which also
         handles rank deficiency (see there); raises :class:`NotConvergedError`
-        only if QDWH's verified result is not a polar factor.
+        only if QDWH's verified result is not a polar factor. ``"zolo"``:
+        ZOLO-PD (:func:`spectral_la.zolo_pd`), two iterations of Zolotarev's
+        rational functions up to κ = 10¹⁶, the same contract as QDWH.
 
     Examples
     --------
@@ -74,15 +85,9 @@ def polar(X: Any, method: str = "svd") -> Any:
     match method:
         case "svd":
             return apply_singular_value_power(X, 0, None)
-        case "qdwh":
+        case "qdwh" | "zolo":
             if isinstance(X, torch.Tensor) and X.requires_grad and torch.is_grad_enabled():
-                u, converged = _QDWHPolar.apply(X), True  # verified inside (it raises otherwise)
-            else:
-                u, converged = qdwh_polar_factor(X)  # H is not asked for: it may overflow where U cannot
-            if not converged:
-                raise NotConvergedError(
-                    "QDWH did not reach a verified polar factor of X within its iteration cap; use method='svd'"
-                )
-            return u
+                return _IterativePolar.apply(X, method)
+            return _verified_factor(X, method)
         case _:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")

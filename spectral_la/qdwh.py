@@ -39,7 +39,7 @@ X; U does not depend on the scale and H = 2^e·H_Y (which overflows only if H
 itself does).
 
 Verification and rank deficiency. Every result is checked: ‖UᵀU − I‖_F and
-‖Y − U·sym(UᵀY)‖_F/‖Y‖_F must both be ≤ 10·n·u (:func:`_not_polar_factor`).
+‖Y − U·sym(UᵀY)‖_F/‖Y‖_F must both be ≤ 10·n·u (:func:`not_polar_factor`).
 QDWH needs σ_min(X) > 0: its step maps 0 to 0, so on a rank-deficient X the
 null-space singular values stay at 0 or at rounding level and end anywhere in
 [0, 1]. Members that fail the check are rerun on Y + δG with a fixed Gaussian
@@ -103,12 +103,17 @@ def _qr_step(ops: Ops, x: Any, a: Any, b: Any, c: Any) -> Any:
     return x * (b / c) + (q[..., :m, :] @ q[..., m:, :].mT) * ((a - b / c) / sqrt_c)
 
 
+def halley_step(ops: Ops, x: Any) -> Any:
+    """One Halley step, weights (3, 1, 3): the converged QDWH step, used to finish a rank-deficient pass."""
+    return _cholesky_step(ops, x, ops.scalar(3), ops.scalar(1), ops.scalar(3))
+
+
 def _cholesky_step(ops: Ops, x: Any, a: Any, b: Any, c: Any) -> Any:
     gram = ops.eye(x.shape[-1]) + (x.mT @ x) * c
     return x * (b / c) + ops.solve_spd_right(x, gram) * (a - b / c)
 
 
-def _sigma_min_lower_bound(ops: Ops, x0: Any) -> Any:
+def sigma_min_lower_bound(ops: Ops, x0: Any) -> Any:
     """1/‖R⁻¹‖_F ≤ σ_min(X₀), minimised over the batch (0 if singular)."""
     _, r = ops.qr(x0)
     worst = ops.batch_max(ops.fro(ops.inv_upper(r)))
@@ -175,14 +180,26 @@ def qdwh_polar_factor(X: Any) -> tuple[Any, bool]:
 
 
 def _qdwh(ops: Ops, x: Any, alpha: Any, ell: Any, max_iterations: int) -> tuple[Any, Any, int, bool]:
+    return verified_polar(ops, x, alpha, ell, max_iterations, _iterate)
+
+
+def verified_polar(
+    ops: Ops, x: Any, alpha: Any, ell: Any, max_iterations: int, iterate: Any
+) -> tuple[Any, Any, int, bool]:
+    """(U, H, iterations, converged) of X = UH by a scaled polar iteration, verified, any rank (module docstring).
+
+    ``iterate(ops, y, alpha, ell, max_iterations) -> (U, iterations, weights_converged)`` runs the
+    iteration on a tall, power-of-two-prescaled Y (QDWH's :func:`_iterate`, ZOLO-PD's); this driver
+    owns the orientation, the prescaling, the verification and the rank-deficient second pass.
+    """
     wide = x.shape[-2] < x.shape[-1]
     xt = x.mT if wide else x
     # Exact power-of-two prescaling: the norms, QR and Gram matrices below never overflow or
     # underflow, whatever the scale of X (U is scale-invariant; H = 2^e·H_Y).
     y, e = ops.pow2_scale(xt)
     alpha_y = None if alpha is None else ops.mul_pow2(ops.scalar(alpha), -e)
-    u, iterations, weights_converged = _iterate(ops, y, alpha_y, ell, max_iterations)
-    bad = _not_polar_factor(ops, u, y)
+    u, iterations, weights_converged = iterate(ops, y, alpha_y, ell, max_iterations)
+    bad = not_polar_factor(ops, u, y)
     if weights_converged and ops.batch_max(bad) > 0:
         # Rank deficiency: QDWH maps σ = 0 to 0 and rounding-level σ anywhere in [0, 1].
         # Rerun on Y + δG, δ = u·‖Y‖_F/‖G‖_F (a backward error of one unit roundoff; G fixed):
@@ -193,18 +210,18 @@ def _qdwh(ops: Ops, x: Any, alpha: Any, ell: Any, max_iterations: int) -> tuple[
         perturbed = y + g * ops.where(delta > 0, delta, ops.scalar(ops.unit_roundoff))
         # ℓ = u² (the floor) rather than the QR estimate: the perturbed Y has κ ≈ n/u, where the
         # estimate 1/‖R⁻¹‖_F is itself inaccurate and may overshoot σ_min.
-        u2, more, _ = _iterate(ops, perturbed, None, ops.unit_roundoff * ops.unit_roundoff, max_iterations)
+        u2, more, _ = iterate(ops, perturbed, None, ops.unit_roundoff * ops.unit_roundoff, max_iterations)
         iterations += more
         # Null-space σ of the perturbed Y lie near u, where the stopping rule's (10u)^{1/3}
         # threshold can fire before they reach 1 (in float32 they may end near 1e-3). Halley
         # steps (the converged weights (3, 1, 3)) triple such σ per step: continue until verified.
         for _ in range(max_iterations):
-            if not ops.batch_max(ops.where(bad > 0, _not_polar_factor(ops, u2, y), ops.scalar(0))) > 0:
+            if not ops.batch_max(ops.where(bad > 0, not_polar_factor(ops, u2, y), ops.scalar(0))) > 0:
                 break
-            u2 = _cholesky_step(ops, u2, ops.scalar(3), ops.scalar(1), ops.scalar(3))
+            u2 = halley_step(ops, u2)
             iterations += 1
         u = ops.where(bad > 0, u2, u)
-        bad = _not_polar_factor(ops, u, y)
+        bad = not_polar_factor(ops, u, y)
     converged = not ops.batch_max(bad) > 0
     u, y = (u.mT, y.mT) if wide else (u, y)
     h = u.mT @ y  # X = U H in X's own orientation: H is n × n
@@ -220,20 +237,7 @@ def _iterate(ops: Ops, y: Any, alpha: Any, ell: Any, max_iterations: int) -> tup
     too small.
     """
     u_round = ops.unit_roundoff
-    if alpha is None:
-        n1, ninf = ops.norm1_inf(y)
-        est = ops.sqrt(n1 * ninf)
-        fro = ops.fro(y)
-        alpha_t = ops.where(est < fro, est, fro)
-        alpha_t = ops.where(alpha_t > 0, alpha_t, ops.scalar(1))  # zero matrix: keep it zero
-    else:
-        alpha_t = alpha + 0 * ops.fro(y)
-    x0 = y / alpha_t
-    if ell is None:
-        ell = _sigma_min_lower_bound(ops, x0)
-        ell = min(max(ops.scalar(ell), u_round**2), ops.scalar(1))
-    else:
-        ell = ops.scalar(ell)
+    x0, ell = scaled_start(ops, y, alpha, ell)
 
     tol_ell = 10 * u_round
     tol_x = ops.host_math.cbrt(10 * u_round)
@@ -255,11 +259,28 @@ def _iterate(ops: Ops, y: Any, alpha: Any, ell: Any, max_iterations: int) -> tup
     return x0, iterations, weights_converged
 
 
+def scaled_start(ops: Ops, y: Any, alpha: Any, ell: Any) -> tuple[Any, Any]:
+    """Step 1: (X₀ = Y/α, ℓ₀) with α ≥ ‖Y‖₂ and ℓ₀ ≤ σ_min(X₀) floored at u² (module docstring)."""
+    if alpha is None:
+        n1, ninf = ops.norm1_inf(y)
+        est = ops.sqrt(n1 * ninf)
+        fro = ops.fro(y)
+        alpha_t = ops.where(est < fro, est, fro)
+        alpha_t = ops.where(alpha_t > 0, alpha_t, ops.scalar(1))  # zero matrix: keep it zero
+    else:
+        alpha_t = alpha + 0 * ops.fro(y)
+    x0 = y / alpha_t
+    if ell is None:
+        ell = sigma_min_lower_bound(ops, x0)
+        return x0, min(max(ops.scalar(ell), ops.unit_roundoff**2), ops.scalar(1))
+    return x0, ops.scalar(ell)
+
+
 #: Verification constant: ‖UᵀU − I‖_F and ‖Y − UH‖_F/‖Y‖_F must be ≤ VERIFY·n·u.
 VERIFY = 10
 
 
-def _not_polar_factor(ops: Ops, u: Any, y: Any) -> Any:
+def not_polar_factor(ops: Ops, u: Any, y: Any) -> Any:
     """Per member (shape (..., 1, 1)): 1 where U fails to be a polar factor of Y, else 0.
 
     A polar factor from a backward-stable QDWH (Nakatsukasa & Higham, SIMAX 2012)

@@ -11,7 +11,7 @@ String grammar (fields separated by ``:``; ``[...]`` optional; options ``key=val
     soften:<s>:<schedule>[:<steps>][:normalize=<norm>]
     muon_p:<p>[:<steps>]                      published bivariate recurrence (p = 1/2, 1/3, …)
     muon_p_coupled:<p>[:<steps>][:eps=<eps>]  coupled route, any p with (1 − p)/2 = k/r
-    polar | polar_qdwh | msign                exact references
+    polar | polar_qdwh | polar_zolo | msign   exact references
     fractional_power:<p>                      exact U Σ^p Vᵀ
 
 ``<norm>`` is a normalisation kind (``frobenius``, ``frobenius_clamp``, ``spectral``,
@@ -508,12 +508,12 @@ class MuonPSpec(Spec):
 
 @dataclass(frozen=True)
 class ExactSpec(Spec):
-    """An exact reference: ``polar`` (SVD), ``polar_qdwh``, ``msign`` or ``fractional_power:<p>``."""
+    """An exact reference: ``polar`` (SVD), ``polar_qdwh``, ``polar_zolo``, ``msign`` or ``fractional_power:<p>``."""
 
     name: str = "msign"
     p: Fraction | None = None
 
-    KINDS: ClassVar[tuple[str, ...]] = ("polar", "polar_qdwh", "msign", "fractional_power")
+    KINDS: ClassVar[tuple[str, ...]] = ("polar", "polar_qdwh", "polar_zolo", "msign", "fractional_power")
     matmul_only: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
@@ -553,7 +553,7 @@ class ExactSpec(Spec):
             return fractional_power(X, self._p())
         if self.name == "msign":
             return msign(X)
-        return polar(X, "qdwh" if self.name == "polar_qdwh" else "svd")
+        return polar(X, {"polar_qdwh": "qdwh", "polar_zolo": "zolo"}.get(self.name, "svd"))
 
     def _p(self) -> float:
         if self.p is None:
@@ -660,6 +660,7 @@ _POSITIONAL = {
     "muon_p_coupled": ("p", "steps"),
     "polar": (),
     "polar_qdwh": (),
+    "polar_zolo": (),
     "msign": (),
     "fractional_power": ("p",),
 }
@@ -729,6 +730,7 @@ _JSON_FIELDS = {
     "muon_p_coupled": ("p", "steps", "eps"),
     "polar": (),
     "polar_qdwh": (),
+    "polar_zolo": (),
     "msign": (),
     "fractional_power": ("p",),
 }

@@ -45,6 +45,7 @@ DTYPES = {"float64": torch.float64, "float32": torch.float32, "bfloat16": torch.
 FUNCTIONS = (
     "polar_svd",
     "polar_qdwh",
+    "polar_zolo",
     "qdwh",
     "msign",
     "fractional_power",
@@ -221,7 +222,7 @@ def check(case: Case) -> str:
     assert y.dtype == torch.float64 and out.dtype == dtype and out.shape[-2:] in ((case.m, case.n), (case.n, case.n))
     assert bool(torch.isfinite(y).all()), f"{case}: non-finite output"
     kappa = _kappa(xr) if f not in ("isotropic_inverse_root",) else 1.0
-    if f in ("polar_svd", "polar_qdwh"):
+    if f in ("polar_svd", "polar_qdwh", "polar_zolo"):
         y = y.numpy()
         if full_rank and kappa < 1 / (100 * u_c):
             w, _, vh = _svd(xr)
@@ -331,6 +332,8 @@ def _call(f: str, x: torch.Tensor):
             return sl.polar(x)
         case "polar_qdwh":
             return sl.polar(x, "qdwh")
+        case "polar_zolo":
+            return sl.polar(x, "zolo")
         case "qdwh":
             return sl.qdwh(x)
         case "msign":

@@ -13,6 +13,7 @@ from spectral_la import fractional_power, inverse_root, polar, qdwh
 CALLS = {
     "polar_svd": lambda x: polar(x),
     "polar_qdwh": lambda x: polar(x, method="qdwh"),
+    "polar_zolo": lambda x: polar(x, method="zolo"),
     "qdwh": lambda x: qdwh(x),
     "fractional_power": lambda x: fractional_power(x, 0.5),
 }

@@ -1,4 +1,4 @@
-"""QDWH: iteration counts, backward stability, agreement with mpmath, both paths.
+"""QDWH and ZOLO-PD: iteration counts, backward stability, agreement with mpmath, both paths.
 
 Tolerances. QDWH is backward stable (Nakatsukasa & Higham, SIMAX 2012): the
 computed U, H satisfy ‖X − UH‖_F ≤ c·u·‖X‖_F and ‖UᵀU − I‖_F ≤ c·u with a
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from spectral_la import polar, qdwh
+from spectral_la import polar, qdwh, zolo_pd
 from spectral_la.qdwh import dwh_weights
 from tests.mp_reference import (
     from_torch,
@@ -31,6 +31,10 @@ from tests.mp_reference import (
 )
 
 KAPPAS = [1e1, 1e4, 1e8, 1e12, 1e16]
+#: Both polar iterations keep one contract (verified, any rank, both backends).
+SOLVERS = [qdwh, zolo_pd]
+#: Steps for κ ≤ 1e16 in double: QDWH at most 6 (NBG 2010, §5), ZOLO-PD 2 (Nakatsukasa & Freund 2016, §3).
+MAX_ITERATIONS = {qdwh: 6, zolo_pd: 2}
 
 
 def _prescribed_torch(m, n, kappa, seed, dtype=torch.float64):
@@ -53,11 +57,12 @@ def _backward_and_orthogonality(x, res):
 
 @pytest.mark.parametrize("kappa", KAPPAS)
 @pytest.mark.parametrize("shape", [(60, 60), (90, 60), (60, 90)])
-def test_float64_iterations_and_backward_error(shape, kappa):
+@pytest.mark.parametrize("solve", SOLVERS)
+def test_float64_iterations_and_backward_error(solve, shape, kappa):
     x = _prescribed_torch(*shape, kappa, seed=0)
-    res = qdwh(x)
+    res = solve(x)
     assert res.converged
-    assert res.iterations <= 6  # NBG 2010: at most 6 steps for κ ≤ 1e16 in double
+    assert res.iterations <= MAX_ITERATIONS[solve]
     back, orth = _backward_and_orthogonality(x, res)
     u, n = unit_roundoff(torch.float64), min(shape)
     assert back <= 30 * math.sqrt(n) * u
@@ -69,20 +74,22 @@ def test_float64_iterations_and_backward_error(shape, kappa):
 
 
 @pytest.mark.parametrize("kappa", [1e1, 1e4, 1e8])
-def test_float64_forward_error_against_mpmath(kappa):
+@pytest.mark.parametrize("solve", SOLVERS)
+def test_float64_forward_error_against_mpmath(solve, kappa):
     mpmath.mp.dps = 40
     x = _prescribed_torch(12, 8, kappa, seed=1)
     ref = mp_polar(from_torch(x))
-    assert max_abs_diff(qdwh(x).u, ref) <= 10 * 12 * unit_roundoff(torch.float64) * kappa
+    assert max_abs_diff(solve(x).u, ref) <= 10 * 12 * unit_roundoff(torch.float64) * kappa
 
 
 @pytest.mark.parametrize("kappa", [1e1, 1e8, 1e16])
 @pytest.mark.parametrize("shape", [(6, 6), (8, 5), (5, 8)])
-def test_mpmath_path_matches_closed_form(shape, kappa):
+@pytest.mark.parametrize("solve", SOLVERS)
+def test_mpmath_path_matches_closed_form(solve, shape, kappa):
     mpmath.mp.dps = 50
     m, n = shape
     ref = prescribed(m, n, geometric_spectrum(min(m, n), kappa), seed=2)
-    res = qdwh(ref.x)
+    res = solve(ref.x)
     assert res.converged and isinstance(res.u, mpmath.matrix)
     assert max_abs_diff(res.u, ref.u * ref.v.T) <= 10 * max(m, n) * mp_unit_roundoff() * kappa
     # H = V Σ Vᵀ (n × n) in closed form; its error is backward-error sized: n·u·‖X‖.
@@ -91,11 +98,12 @@ def test_mpmath_path_matches_closed_form(shape, kappa):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
-def test_low_precision_inputs(dtype):
+@pytest.mark.parametrize("solve", SOLVERS)
+def test_low_precision_inputs(solve, dtype):
     # Compute in fp32 (u₃₂ = 6e-8); half-type outputs are then rounded once to
     # their own precision, which dominates: ‖UᵀU − I‖_F ≲ 2√n·u_out in fp32 arithmetic.
     x = _prescribed_torch(40, 24, 1e3, seed=3, dtype=dtype)
-    res = qdwh(x)
+    res = solve(x)
     assert res.u.dtype == dtype and res.h.dtype == dtype and res.converged
     u32 = res.u.float()
     orth = float(torch.linalg.matrix_norm(u32.mT @ u32 - torch.eye(24)))
@@ -103,25 +111,27 @@ def test_low_precision_inputs(dtype):
     assert orth <= 10 * math.sqrt(24) * u_out
 
 
-def test_batched_members_are_independent():
+@pytest.mark.parametrize("solve", SOLVERS)
+def test_batched_members_are_independent(solve):
     xs = torch.stack([_prescribed_torch(10, 7, k, seed=i) for i, k in enumerate([1e1, 1e6, 1e12])])
-    res = qdwh(xs.reshape(3, 1, 10, 7))
+    res = solve(xs.reshape(3, 1, 10, 7))
     assert res.u.shape == (3, 1, 10, 7) and res.h.shape == (3, 1, 7, 7)
     for i in range(3):
-        single = qdwh(xs[i]).u
+        single = solve(xs[i]).u
         # A shared (smaller) ℓ₀ may take another step; both are exact to n·u·κ ≤ 1e-3.
         assert float((res.u[i, 0] - single).abs().max()) <= 10 * 10 * unit_roundoff(torch.float64) * 1e12
 
 
 @pytest.mark.parametrize("zero_columns", [(1, 3), (0,), (0, 1, 2, 3)])
-def test_rank_deficient_gives_a_verified_polar_factor(zero_columns):
+@pytest.mark.parametrize("solve", SOLVERS)
+def test_rank_deficient_gives_a_verified_polar_factor(solve, zero_columns):
     # Zero columns give exact zero singular values, which QDWH's odd rational keeps
     # at 0; the perturbed second pass (module docstring) must still return a
     # verified polar factor: orthonormal, X = UH to O(u), and U = U_r V_rᵀ on the
     # range of Xᵀ (here: the nonzero columns of X are reproduced through H).
     x = torch.randn(8, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(8))
     x[:, list(zero_columns)] = 0
-    res = qdwh(x)
+    res = solve(x)
     assert res.converged
     back, orth = _backward_and_orthogonality(x, res)
     # Verification bound of qdwh (10·n·u) on both.
@@ -135,9 +145,10 @@ def test_rank_deficient_gives_a_verified_polar_factor(zero_columns):
         torch.testing.assert_close(res.u @ v_r, u_svd @ v_r, rtol=0, atol=1e-12)
 
 
-def test_zero_matrix():
+@pytest.mark.parametrize("solve", SOLVERS)
+def test_zero_matrix(solve):
     # Every orthonormal U is a polar factor of 0; H = 0 exactly.
-    res = qdwh(torch.zeros(2, 4, 3, dtype=torch.float64))
+    res = solve(torch.zeros(2, 4, 3, dtype=torch.float64))
     assert res.converged
     torch.testing.assert_close(res.u.mT @ res.u, torch.eye(3, dtype=torch.float64).expand(2, 3, 3), rtol=0, atol=1e-14)
     assert torch.equal(res.h, torch.zeros(2, 3, 3, dtype=torch.float64))
@@ -184,31 +195,35 @@ def test_polar_qdwh_method_agrees_with_svd():
 @pytest.mark.parametrize(
     ("bad", "error"), [(0, ValueError), (-1, ValueError), (10**9, ValueError), (1.5, TypeError), (True, TypeError)]
 )
-def test_bad_max_iterations(bad, error):
+@pytest.mark.parametrize("solve", SOLVERS)
+def test_bad_max_iterations(solve, bad, error):
     with pytest.raises(error, match="max_iterations"):
-        qdwh(torch.eye(3), max_iterations=bad)
+        solve(torch.eye(3), max_iterations=bad)
 
 
 @pytest.mark.parametrize(("kw", "match"), [({"alpha": 0.0}, "alpha"), ({"ell": 0.0}, "ell"), ({"ell": 2.0}, "ell")])
-def test_bad_bounds(kw, match):
+@pytest.mark.parametrize("solve", SOLVERS)
+def test_bad_bounds(solve, kw, match):
     with pytest.raises(ValueError, match=match):
-        qdwh(torch.eye(3), **kw)
+        solve(torch.eye(3), **kw)
 
 
-def test_runs_on_device(device):
+@pytest.mark.parametrize("solve", SOLVERS)
+def test_runs_on_device(solve, device):
     x = torch.randn(2, 16, 8, device=device, dtype=torch.float64)
-    res = qdwh(x)
+    res = solve(x)
     assert res.u.device.type == device.type and res.converged
     back, orth = _backward_and_orthogonality(x.cpu(), res._replace(u=res.u.cpu(), h=res.h.cpu()))
     assert back <= 30 * math.sqrt(8) * unit_roundoff(torch.float64)
     assert orth <= 100 * math.sqrt(8) * unit_roundoff(torch.float64)
 
 
-def test_numpy_object_array_batch_path():
+@pytest.mark.parametrize("solve", SOLVERS)
+def test_numpy_object_array_batch_path(solve):
     mpmath.mp.dps = 30
     mats = [prescribed(5, 3, [1, 0.1, 0.01], seed=s) for s in range(2)]
     arr = np.stack([np.array(mt.x.tolist(), dtype=object) for mt in mats])
-    res = qdwh(arr)
+    res = solve(arr)
     assert res.u.shape == (2, 5, 3) and res.h.shape == (2, 3, 3)
     for k, mt in enumerate(mats):
         assert max_abs_diff(res.u[k], mt.u * mt.v.T) <= 10 * 5 * mp_unit_roundoff() * 100

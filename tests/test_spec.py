@@ -34,6 +34,7 @@ VALID = [
     "muon_p_coupled:2/5:eps=1e-06",
     "polar",
     "polar_qdwh",
+    "polar_zolo",
     "msign",
     "fractional_power:1/2",
 ]
@@ -75,7 +76,7 @@ def specs(draw):
     if kind == "muon_p_coupled":
         p = 1 - Fraction(2 * draw(st.integers(1, 7)), 16)
         return MuonPSpec(p, "coupled", steps, draw(st.sampled_from([0.0, 1e-6, 3e-3])))
-    return parse_spec(draw(st.sampled_from(["polar", "polar_qdwh", "msign", "fractional_power:3/7"])))
+    return parse_spec(draw(st.sampled_from(["polar", "polar_qdwh", "polar_zolo", "msign", "fractional_power:3/7"])))
 
 
 @settings(max_examples=150, deadline=None)
