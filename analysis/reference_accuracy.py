@@ -26,7 +26,10 @@ __all__ = ["REFERENCES", "qdwh_convergence", "reference_accuracy"]
 #: (spectral_la.spec, the names the CLI and every table use); the inverse roots, maps of a PSD A outside
 #: the spec family, as inverse_root:<r> in the same grammar.
 REFERENCES: dict[str, tuple[Callable[[Any], Any], bool]] = {
-    **{name: (parse_spec(name), False) for name in ("polar", "polar_qdwh", "polar_zolo", "msign", "fractional_power:1/2")},
+    **{
+        name: (parse_spec(name), False)
+        for name in ("polar", "polar_qdwh", "polar_zolo", "msign", "fractional_power:1/2")
+    },
     "inverse_root:2": (lambda x: sl.inverse_root(x, 2), True),
     "inverse_root:4": (lambda x: sl.inverse_root(x, 4), True),
 }
