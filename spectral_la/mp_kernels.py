@@ -33,9 +33,8 @@ algebra goes through the kernels below, at the working precision ``mp.prec``
 
 from __future__ import annotations
 
-import math
-
 import contextlib
+import math
 from collections.abc import Iterator
 
 import mpmath
