@@ -103,7 +103,13 @@ def _triton_available() -> bool:
 
 
 def route(dtype: torch.dtype, device: torch.device) -> str:
-    """``"blas"``, ``"triton"`` or ``"plain"``: how a backend on this dtype and device forms symmetric products."""
+    """``"blas"``, ``"triton"`` or ``"plain"``: how a backend on this dtype and device forms symmetric products.
+
+    Under ``torch.compile`` always ``"plain"``: the compiler traces torch's own products (a BLAS call
+    through ctypes, or the mode's context variable, would break the graph).
+    """
+    if torch.compiler.is_compiling():
+        return "plain"
     current = _MODE.get()
     if current == "off":
         return "plain"

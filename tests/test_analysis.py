@@ -79,6 +79,7 @@ HEADINGS = [
 ]
 
 
+@pytest.mark.slow  # ≥ 3.5 s on 2 cores: CI's second step (-m slow)
 def test_quick_report_has_every_section_and_reads_its_sizes(tmp_path):
     from lab.report import FIGURES, ReportConfig, build_report
 
@@ -158,6 +159,7 @@ def test_coupled_root_and_whitening_and_tracking_rows():
     assert t[0]["angle_top1"] <= 1e-12  # first update is the exact eigh basis
 
 
+@pytest.mark.slow  # ≥ 3.5 s on 2 cores: CI's second step (-m slow)
 def test_each_figure_and_the_text_beside_it_carry_the_same_parameters(tmp_path, monkeypatch):
     """A figure's title and its caption in the report come from the same ReportConfig values."""
     from figures import error_split, qdwh_iterations, softening

@@ -131,6 +131,7 @@ def test_softening_deviation_matches_the_scalar_maps():
     assert row["max_rel"] < 0.01  # You's rows keep f within 0.5% of 1 on this spectrum
 
 
+@pytest.mark.slow  # ≥ 3.5 s on 2 cores: CI's second step (-m slow)
 def test_figure_data_match_their_sources(tmp_path):
     from figures import error_split, qdwh_iterations, response_plot, softening
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
 from lab.cli import main
 
 
@@ -38,6 +40,7 @@ def test_bench_command_writes_json(tmp_path, capsys):
     assert "## suite ns" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # ≥ 3.5 s on 2 cores: CI's second step (-m slow)
 def test_bench_other_suites_run(tmp_path):
     for suite in ("roots", "exact", "peers"):
         assert (

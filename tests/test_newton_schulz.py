@@ -375,6 +375,7 @@ def test_unscaled_norm_route_declines_out_of_range_inputs(scale):
     assert float((y.double() - ref).abs().max()) <= 1e-4
 
 
+@pytest.mark.slow  # ≥ 3.5 s on 2 cores: CI's second step (-m slow)
 def test_band_is_the_max_of_the_composed_map_on_the_unit_interval():
     from spectral_la.newton_schulz import map_bound
 

@@ -82,6 +82,7 @@ def _client_script(out: Path, address: str) -> list[str]:
     return [sys.executable, "-c", code]
 
 
+@pytest.mark.slow  # ≥ 3.5 s on 2 cores: CI's second step (-m slow)
 def test_a_killed_client_resumes(cluster, serial_rows, tmp_path):
     out = tmp_path / "killed_client.csv"
     proc = subprocess.Popen(_client_script(out, cluster.scheduler_address), cwd=ROOT)
@@ -94,6 +95,7 @@ def test_a_killed_client_resumes(cluster, serial_rows, tmp_path):
     assert _rows(out) == serial_rows
 
 
+@pytest.mark.slow  # ≥ 3.5 s on 2 cores: CI's second step (-m slow)
 def test_two_clients_on_one_output(cluster, serial_rows, tmp_path):
     out = tmp_path / "two_clients.csv"
     procs = [subprocess.Popen(_client_script(out, cluster.scheduler_address), cwd=ROOT) for _ in range(2)]
