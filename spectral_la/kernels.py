@@ -35,20 +35,27 @@ def gram_polynomial(ops: Ops, a: Any, row: tuple) -> Any:
     return s
 
 
-def iterate(ops: Ops, x: Any, rows: list[tuple], gram: Any = None) -> Any:
+def iterate(ops: Ops, x: Any, rows: list[tuple], gram: Any = None, observe: Any = None) -> Any:
     """Apply the schedule rows to a wide working array x (m ≤ n); products only, in ``ops.for_products`` form.
 
     ``gram``: X Xᵀ of the input if the normalisation formed it (AOL), used by the first step.
     A cubic row (c₀, c₁) is one fused product X ← c₀X + c₁·(A X) (Emerging-Optimizers' form).
+    ``observe(k, a, s, x)``: called after step k with its A = XXᵀ, its polynomial term S (None for a
+    cubic row, whose term is fused) and the new X, in the loop's representation (the step traces of
+    :mod:`analysis.low_precision`; no copy is made).
     """
     x = ops.for_products(x)
     a = None if gram is None else ops.for_products(gram)
-    for row in rows:
+    for k, row in enumerate(rows):
         a = ops.gram(x) if a is None else a
+        s = None
         if len(row) == 2:
             x = ops.addmm(x, a, x, beta=ops.scalar(row[0]), alpha=ops.scalar(row[1]))
         else:
-            x = ops.addmm(x, gram_polynomial(ops, a, row), x, beta=ops.scalar(row[0]))
+            s = gram_polynomial(ops, a, row)
+            x = ops.addmm(x, s, x, beta=ops.scalar(row[0]))
+        if observe is not None:
+            observe(k, a, s, x)
         a = None
     return ops.from_products(x)
 

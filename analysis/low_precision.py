@@ -1,0 +1,215 @@
+"""Low precision as an analysis: step traces of a Newton–Schulz spec in any compute dtype, and a rounding model.
+
+* :func:`step_trace` runs a spec step by step (:func:`spectral_la.kernels.iterate`'s ``observe``
+  hook: the same iteration, observed) in a compute dtype -- fp64, fp32, bf16, fp16, or fp8
+  (e4m3 / e5m2) emulated as products of fp8-rounded operands accumulated in fp32 -- and, on the
+  same input, in float64. Per step it records the largest entry and the Frobenius norm of X,
+  of A = XXᵀ and of the polynomial term S = c₁A + c₂A² + …, and the error of each singular
+  value against the float64 run: X_k = U f_k(Σ̂) Vᵀ in exact arithmetic, so the diagonal of
+  Uᵀ X_k V (U, V from the exact SVD of the input) is f_k(σ̂ᵢ) plus rounding.
+* :func:`predicted_error` is the first-order rounding model: rounding δ_k introduced at step k
+  reaches the output multiplied by the later steps' slopes, Π_{j>k} p_j′(σ_j), so
+      err(σ) ≈ u_c · Σ_k g·(T_k/√(mn)) · Π_{j>k} |p_j′(σ_j(σ))|,   T_k = Σ_t |c_{k,t}| ‖σ_k^{2t+1}‖₂,
+  T_k the Frobenius size of step k's terms (the whole spectrum's: the rounding of X_{k+1}'s
+  entries scales with all of X, whatever σ is observed), so T_k/√(mn) is the typical entry and
+  u·g·T_k/√(mn) its rounding; an error matrix with iid entries of that size has the same size on
+  every singular pair uᵢᵀEvᵢ. The growth g: an fp32 or fp64 product sums its n terms in its own
+  precision, with errors of random sign, g = √n (Higham & Mary, "A new approach to probabilistic
+  rounding error analysis", SISC 2019); a bf16, fp16 or fp8 product accumulates in fp32 and is
+  rounded once, g = 1. The input's own rounding enters as T₋₁ = ‖σ‖₂.
+* Accumulation orders: ``"fused"`` (one ``addmm`` per step, βC + αAB rounded once: torch's and
+  our form) or ``"separate"`` (the product rounded to the compute dtype, then added and rounded
+  again: the form of an unfused step).
+
+fp8 emulation: each product operand is scaled by a power of two that brings its largest entry
+to half the format's largest finite value (exact), rounded to ``torch.float8_e4m3fn`` or
+``torch.float8_e5m2`` (round to nearest even), and multiplied back in float32, where the
+products accumulate: the arithmetic of an fp8 GEMM with per-tensor scaling and fp32 accumulation.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from spectral_la.backend import TorchOps
+from spectral_la.dtypes import parse_dtype
+from spectral_la.kernels import iterate
+from spectral_la.normalization import normalize_with_gram, resolve_normalization
+from spectral_la.schedules import schedules
+from spectral_la.spec import NewtonSchulzSpec, parse_spec
+
+__all__ = ["COMPUTE", "FP8", "EmulatedOps", "fp8_round", "predicted_error", "step_trace", "unit_roundoff"]
+
+#: fp8 formats emulated (their torch dtypes).
+FP8 = {"fp8_e4m3": torch.float8_e4m3fn, "fp8_e5m2": torch.float8_e5m2}
+#: Compute precisions a trace takes: torch dtype names (through parse_dtype) and the fp8 formats.
+COMPUTE = ("fp64", "fp32", "bf16", "fp16", *FP8)
+ACCUMULATIONS = ("fused", "separate")
+
+
+def fp8_round(t: torch.Tensor, fmt: str) -> torch.Tensor:
+    """t with its entries rounded to the fp8 format after a power-of-two per-tensor scaling, in float32."""
+    dtype = FP8[fmt]
+    amax = float(t.abs().max())
+    if amax == 0 or not math.isfinite(amax):
+        return t.float()
+    scale = 2.0 ** math.floor(math.log2(torch.finfo(dtype).max / 2 / amax))
+    return (t.float() * scale).to(dtype).float() / scale
+
+
+class EmulatedOps(TorchOps):
+    """TorchOps whose products round their operands to fp8 (``fmt``) and/or add in the ``accumulation`` order."""
+
+    def __init__(self, dtype: torch.dtype, device: torch.device, fmt: str | None, accumulation: str) -> None:
+        super().__init__(dtype, device)
+        self.fmt = fmt
+        self.accumulation = accumulation
+        self.products = "plain"  # the emulation owns the products
+        if fmt is not None:
+            self.unit_roundoff = float(torch.finfo(FP8[fmt]).eps) / 2
+            self.machine_epsilon = 2 * self.unit_roundoff
+
+    def _q(self, t: torch.Tensor) -> torch.Tensor:
+        return t if self.fmt is None else fp8_round(t, self.fmt)
+
+    def gram(self, x):
+        q = self._q(x)
+        return q @ q.mT
+
+    def gram_addmm(self, a, beta, alpha):
+        return self.addmm(a, a, a, beta, alpha)
+
+    def addmm(self, c, a, b, beta, alpha=1.0):
+        if self.accumulation == "separate":
+            return c * beta + (self._q(a) @ self._q(b)) * alpha
+        return super().addmm(c, self._q(a), self._q(b), beta, alpha)
+
+
+def _ns_spec(spec: Any) -> NewtonSchulzSpec:
+    spec = parse_spec(spec) if not isinstance(spec, NewtonSchulzSpec) else spec
+    if not isinstance(spec, NewtonSchulzSpec) or spec.gram:
+        raise ValueError(f"spec: step traces take a plain Newton–Schulz spec (ns:…), got {spec}")
+    return spec
+
+
+def _run(spec: NewtonSchulzSpec, x: torch.Tensor, ops: TorchOps) -> list[dict]:
+    """The spec's normalisation and steps on x (wide) through ``ops``; per step the arrays observed."""
+    sched = schedules.resolve(spec.schedule)
+    rows = sched.coefficients(spec.steps)
+    norm = resolve_normalization(spec.normalize, sched.normalization)
+    x = x.to(ops.dtype)
+    x0, gram = normalize_with_gram(ops, x, norm)
+    seen = [{"step": 0, "x": x0.detach().clone(), "a": None, "s": None}]
+
+    def observe(k, a, s, xk):
+        seen.append({"step": k + 1, "x": xk.detach().clone(), "a": a.detach().clone(), "s": s})
+
+    iterate(ops, x0, rows, gram, observe=observe)
+    return seen
+
+
+def _stats(t: torch.Tensor | None) -> tuple[float, float]:
+    if t is None:
+        return float("nan"), float("nan")
+    t = t.double()
+    return float(t.abs().max()), float(torch.linalg.matrix_norm(t))
+
+
+def step_trace(
+    spec: Any,
+    x: torch.Tensor,
+    *,
+    compute: str = "bf16",
+    storage: Any = None,
+    accumulation: str = "fused",
+) -> tuple[list[dict], np.ndarray, np.ndarray]:
+    """Per-step statistics of the spec in ``compute`` against float64 on the same input.
+
+    Parameters
+    ----------
+    spec : str or NewtonSchulzSpec
+        A plain Newton–Schulz spec (``"ns:polar_express"``).
+    x : torch.Tensor (m, n)
+        The input, any float dtype; it is stored in ``storage`` (default: the compute dtype, float32
+        for fp8) before the run, and the float64 reference runs on that stored matrix.
+    compute : one of :data:`COMPUTE`
+    accumulation : ``"fused"`` or ``"separate"`` (module docstring)
+
+    Returns
+    -------
+    rows, sigma, errors
+        ``rows``: one dict per step (0 = after normalisation) with ``max_abs_x``, ``fro_x``,
+        ``max_abs_a``, ``fro_a``, ``max_abs_s``, ``fro_s`` (NaN where the step has none), the same
+        three largest entries in the float64 run (``ref_max_abs_*``) and ``max_sigma_error``.
+        ``sigma``: the normalised singular values σ̂ of the stored input (float64 run, step 0).
+        ``errors``: array (steps + 1, k) of |σ_k(compute) − σ_k(float64)| per singular value.
+    """
+    spec = _ns_spec(spec)
+    if compute not in COMPUTE:
+        raise ValueError(f"compute must be one of {COMPUTE}, got {compute!r}")
+    if accumulation not in ACCUMULATIONS:
+        raise ValueError(f"accumulation must be one of {ACCUMULATIONS}, got {accumulation!r}")
+    if not isinstance(x, torch.Tensor) or x.ndim != 2 or not x.is_floating_point():
+        raise TypeError("x must be a 2-D floating torch.Tensor")
+    fmt = compute if compute in FP8 else None
+    compute_dtype = torch.float32 if fmt else parse_dtype(compute, "compute")
+    storage_dtype = compute_dtype if storage is None else parse_dtype(storage, "storage")
+    stored = x.detach().to(storage_dtype)
+    wide = stored if stored.shape[0] <= stored.shape[1] else stored.mT
+    ops = EmulatedOps(compute_dtype, x.device, fmt, accumulation)
+    ref_ops = EmulatedOps(torch.float64, x.device, None, "fused")
+    seen = _run(spec, wide, ops)
+    ref = _run(spec, wide, ref_ops)
+    u, _, vh = torch.linalg.svd(wide.double(), full_matrices=False)
+
+    def sigmas(xk: torch.Tensor) -> torch.Tensor:
+        return torch.diagonal(u.mT @ xk.double() @ vh.mT)
+
+    errors, rows = [], []
+    for got, want in zip(seen, ref, strict=True):
+        err = (sigmas(got["x"]) - sigmas(want["x"])).abs()
+        errors.append(err.numpy())
+        row = {"step": got["step"]}
+        for name in ("x", "a", "s"):
+            row[f"max_abs_{name}"], row[f"fro_{name}"] = _stats(got[name])
+            row[f"ref_max_abs_{name}"] = _stats(want[name])[0]
+        row["max_sigma_error"] = float(err.max())
+        rows.append(row)
+    return rows, sigmas(ref[0]["x"]).numpy(), np.array(errors)
+
+
+def unit_roundoff(compute: str) -> float:
+    """u of a compute precision of :data:`COMPUTE` (fp8: of the format its operands are rounded to)."""
+    if compute in FP8:
+        return float(torch.finfo(FP8[compute]).eps) / 2
+    return float(torch.finfo(parse_dtype(compute, "compute")).eps) / 2
+
+
+def predicted_error(spec: Any, sigma: Any, compute: str, shape: tuple[int, int]) -> np.ndarray:
+    """The first-order model's output error per normalised singular value (module docstring), float64.
+
+    ``sigma``: every normalised singular value of the input (the model needs the whole spectrum: a
+    step's rounding scales with all of X, not with the σ observed); ``shape``: (m, n) of the input.
+    """
+    spec = _ns_spec(spec)
+    if compute not in COMPUTE:
+        raise ValueError(f"compute must be one of {COMPUTE}, got {compute!r}")
+    rows = schedules.resolve(spec.schedule).coefficients(spec.steps)
+    m, n = sorted(shape)
+    # Growth: fp64/fp32 products accumulate in their own precision, n roundings of random sign per
+    # entry (√n); bf16/fp16/fp8 products accumulate in fp32 and are rounded once to the compute dtype (1).
+    growth = math.sqrt(n) if compute in ("fp64", "fp32") else 1.0
+    s = np.asarray(sigma, dtype=np.float64)
+    total = np.full_like(s, float(np.linalg.norm(s)))  # the input's own rounding, T₋₁ = ‖σ‖₂
+    for row in rows:
+        c = np.asarray(row, dtype=np.float64)
+        powers = np.arange(len(c)) * 2 + 1
+        slope = np.abs(sum(ct * p * s ** (p - 1) for ct, p in zip(c, powers, strict=True)))
+        size = sum(abs(ct) * float(np.linalg.norm(s**p)) for ct, p in zip(c, powers, strict=True))
+        total = total * slope + growth * size
+        s = sum(ct * s**p for ct, p in zip(c, powers, strict=True))
+    return unit_roundoff(compute) * total / math.sqrt(m * n)
