@@ -12,6 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from analysis.error_report import error_report
+from analysis.low_precision import PrecisionConfig
 from analysis.recurrence_accuracy import (
     coupled_root_accuracy,
     muon_p_accuracy,
@@ -25,6 +26,7 @@ from analysis.softening import softening_deviation
 from analysis.tables import markdown_table
 from figures import (
     error_split,
+    precision_traces,
     qdwh_iterations,
     real_states,
     recurrence_accuracy,
@@ -56,6 +58,7 @@ FIGURES = {
         out, cache=Path(out).parent / "stability.csv", shape=cfg.stability_shape
     ),
     "real_states": lambda out, cfg: real_states.make(out),
+    "precision_traces": lambda out, cfg: precision_traces.make(out, cfg.precision),
 }
 
 
@@ -111,6 +114,7 @@ class ReportConfig:
     whitening_lam: float = 1e-3
     tracking_shape: tuple[int, int] = (16, 64)
     tracking_steps: tuple = (1, 5, 20, 50)
+    precision: PrecisionConfig = PrecisionConfig()
 
     @classmethod
     def quick(cls, device: str = "cpu") -> ReportConfig:
@@ -135,6 +139,7 @@ class ReportConfig:
             whitening_shape=(24, 16),
             tracking_shape=(8, 24),
             tracking_steps=(1, 5),
+            precision=PrecisionConfig(shape=(32, 96), study_shape=(32, 96), study_seeds=1),
         )
 
 
@@ -416,7 +421,105 @@ def section_real_states(cfg: ReportConfig, fig, progress: bool, findings: list[s
 
 #: The report's sections in order: each ``(cfg, fig, progress, findings) -> [markdown]``, runnable on its
 #: own; a section appends its headline numbers to ``findings``, which open the report as its summary.
-SECTIONS = (section_schedules, section_response, section_softening, section_errors, section_roots, section_real_states)
+def section_precision(cfg: ReportConfig, fig, progress: bool, findings: list[str]) -> list[str]:
+    from analysis.low_precision import SAFE_ERROR, SAFE_OUTLIER, outlier_study, schedule_safety, trace_rows
+    from analysis.real_states import DEFAULT_CAPTURE
+
+    p = cfg.precision
+    traces = trace_rows(p)
+    last = {}
+    for r in traces:
+        key = (r["spec"], r["compute_dtype"])
+        prev = last.get(key, {"outlier_ratio_x": 0.0})
+        last[key] = r | {"outlier_ratio_x": max(prev["outlier_ratio_x"], r["max_abs_x"] / r["ref_max_abs_x"])}
+    summary = [
+        {k: r[k] for k in ("spec", "shape", "storage_dtype", "compute_dtype", "accumulation", "outlier_ratio_x")}
+        | {
+            "final_max_sigma_error": r["max_sigma_error"],
+            "measured_over_model_sigma_ge_0.1": r["measured_over_model_sigma_ge_0.1"],
+        }
+        for r in last.values()
+    ]
+    capture = DEFAULT_CAPTURE if DEFAULT_CAPTURE.exists() else None
+    study = outlier_study(p.specs[0], shape=p.study_shape, seeds=p.study_seeds, capture=capture, progress=progress)
+    groups: dict = {}
+    for r in study:
+        family = r["input"].split()[0]
+        groups.setdefault((r["compute_dtype"], r["accumulation"], family), []).append(r)
+    study_rows = [
+        {
+            "compute_dtype": c,
+            "accumulation": a,
+            "inputs": f"{fam} ({len(rs)})",
+            "outlier_ratio_x_max": max(r["outlier_ratio_x"] for r in rs),
+            "runs_over_1.1x": sum(r["outlier_ratio_x"] > 1.1 for r in rs),
+            "outlier_ratio_a_max": max(r["outlier_ratio_a"] for r in rs),
+            "final_max_sigma_error": max(r["final_max_sigma_error"] for r in rs),
+            "max_error_sigma_below_1e-5": max(r["max_error_sigma_below_1e-5"] for r in rs),
+        }
+        for (c, a, fam), rs in sorted(groups.items())
+    ]
+    safety = schedule_safety(p, progress=progress)
+    unsafe = sorted({(r["spec"], r["compute_dtype"]) for r in safety if not r["safe"]})
+
+    def worst(compute, accumulation):
+        vals = [
+            r["outlier_ratio_x"] for r in study if r["compute_dtype"] == compute and r["accumulation"] == accumulation
+        ]
+        return max(vals) if vals else float("nan")
+
+    n_inputs = len({r["input"] for r in study})
+    findings.append(
+        f"**Low precision** ({p.specs[0]}, {n_inputs} inputs of {p.study_shape[0]}×{p.study_shape[1]}"
+        f"{' and the captured momenta' if capture else ''}): the largest intermediate entry in bf16 is at most "
+        f"{worst('bf16', 'fused'):.2f}× the float64 run's (fused addmm), {worst('bf16', 'separate'):.2f}× "
+        f"(separate products); in fp16 {worst('fp16', 'fused'):.3f}×. Unsafe (schedule, compute dtype) pairs on "
+        f"the trace input: {', '.join(f'{s} in {c}' for s, c in unsafe) or 'none'}."
+    )
+    return [
+        "## Low precision: step traces, the Step 3.5 Flash claim, a rounding model\n",
+        fig(
+            "precision_traces",
+            f"{precision_traces.title(p)}: intermediate size against float64 and the final "
+            "error per singular value beside the first-order model.",
+        ),  # fmt: skip
+        "Each compute dtype runs the same iteration as float64 on the same stored input "
+        "(`analysis.low_precision.step_trace`; fp8 = products of fp8-rounded operands with a power-of-two "
+        "per-tensor scale, accumulated in fp32). `outlier_ratio_x` is the largest max|X_k| over the steps divided "
+        "by the float64 run's at the same step; `measured_over_model` is the median, over σ̂ ≥ 0.1, of the measured "
+        "final error over the first-order model's (u·Σ_k g·T_k/√(mn)·Π_{j>k}|p_j′|, g = √n for fp32/fp64 sums, 1 "
+        "for bf16/fp16/fp8 products accumulated in fp32).\n",
+        table("precision_traces", summary),
+        "**Where the model holds and where it fails.** For σ̂ ≥ 0.1 in fp32, bf16 and fp16 the measured error is "
+        "0.15–2× the model's on the tests' inputs (first order is valid: slopes O(1), errors O(u)). It "
+        "over-predicts by 10–100× for σ̂ ≲ 1e-2 (most of a step's rounding enters through A = XXᵀ and reaches "
+        "a small σ multiplied by σ itself, which a per-step additive model does not see), and in fp8 (u = 2⁻⁴) "
+        "it under-predicts by up to two orders of magnitude on well-conditioned inputs: first order does not "
+        "hold there.\n",
+        f"**The Step 3.5 Flash observation** (bf16 Polar Express 'could rarely produce extreme intermediate "
+        f"outliers due to cumulative addition error', fixed by fp16 state): on {n_inputs} inputs "
+        f"({p.study_shape[0]}×{p.study_shape[1]} synthetic families, {p.study_seeds} seeds each"
+        f"{', and the captured real momenta' if capture else ''}) per (compute dtype, accumulation, family):\n",
+        table("precision_study", study_rows),
+        "`runs_over_1.1x` counts runs whose intermediate entries exceed the float64 run's by more than 10%. "
+        "`max_error_sigma_below_1e-5` is the worst final error among σ̂ < 1e-5 (fp16's subnormal range; empty "
+        "where the storage dtype's rounding leaves no such σ).\n",
+        f"**Which schedules are safe in which compute dtype** (on the trace input, {p.shape[0]}×{p.shape[1]} "
+        f"{p.family}): *safe* = finite, intermediate entries ≤ {SAFE_OUTLIER:g}× the float64 run's, final σ "
+        f"within {SAFE_ERROR:g} of float64.\n",
+        table("precision_safety", safety),
+    ]
+
+
+SECTIONS = (
+    section_schedules,
+    section_response,
+    section_softening,
+    section_errors,
+    section_roots,
+    section_real_states,
+    section_precision,
+)
 
 
 def build_report(

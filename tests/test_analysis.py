@@ -76,6 +76,7 @@ HEADINGS = [
     "Soft-Muon",
     "Error split",
     "Stability sweep",
+    "Low precision",
 ]
 
 

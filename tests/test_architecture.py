@@ -193,6 +193,7 @@ KIND_TESTS_ALLOWED = {
     "spectral_la/fractional_power.py",  # torch: autograd.Function with the Daleckii–Krein derivative
     "spectral_la/inverse_root.py",  # idem
     "spectral_la/polar.py",  # idem (the QDWH route's derivative)
+    "analysis/low_precision.py",  # dtype experiments: torch tensors by definition (fp8 emulation, compute dtypes)
 }
 _KINDS = {"Tensor", "ndarray", "matrix", "mpf", "MpArray"}
 

@@ -43,4 +43,5 @@ def test_there_is_one_notebook_per_use_case():
         "04_recurrence_accuracy",
         "05_real_states",
         "06_choosing_a_schedule",
+        "07_low_precision",
     ]

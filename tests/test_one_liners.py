@@ -124,3 +124,24 @@ def test_help_and_argument_errors_import_nothing_heavy():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_precision_command_writes_labelled_rows_and_a_figure(tmp_path, capsys):
+    out = tmp_path / "p.csv"
+    args = ["precision", "ns:polar_express", "--dtypes", "bf16", "fp8_e4m3", "--shape", "16x40", "--out", str(out)]
+    assert main(args) == 0
+    with out.open() as fh:
+        rows = list(csv.DictReader(fh))
+    # every row says what was measured: spec, shape, storage and compute dtype, accumulation
+    assert {(r["spec"], r["shape"], r["storage_dtype"], r["compute_dtype"], r["accumulation"]) for r in rows} == {
+        ("ns:polar_express", "16x40", "bf16", "bf16", "fused"),
+        ("ns:polar_express", "16x40", "fp32", "fp8_e4m3", "fused"),
+    }
+    printed = capsys.readouterr().out
+    assert "storage bf16, compute bf16" in printed and "storage fp32, compute fp8_e4m3" in printed
+    png = tmp_path / "p.png"
+    assert main(["precision", "--dtypes", "fp32", "--shape", "16x40", "--out", str(png)]) == 0
+    assert png.stat().st_size > 10_000
+    assert main(["precision", "--dtypes", "fp4", "--out", str(out)]) == 2
+    assert main(["precision", "ns:polar_express", "ns:jordan_ns5", "--out", str(png)]) == 2  # one spec per figure
+    assert "one spec" in capsys.readouterr().err
