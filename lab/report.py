@@ -459,6 +459,24 @@ def section_precision(cfg: ReportConfig, fig, progress: bool, findings: list[str
         }
         for (c, a, fam), rs in sorted(groups.items())
     ]
+    from analysis.low_precision import study_inputs
+    from analysis.normalizations import normalization_rows
+
+    norm_rows = normalization_rows(study_inputs(p.shape, 1, capture))
+    norm_summary = []
+    for kind in dict.fromkeys(r["normalization"] for r in norm_rows):
+        mine = [r for r in norm_rows if r["normalization"] == kind]
+        norm_summary.append(
+            {
+                "normalization": kind,
+                "extra_gram_products": "–".join(
+                    dict.fromkeys(f"{v:.3g}" for v in sorted(r["extra_gram_products"] for r in mine))
+                ),
+                "sigma1_hat_min": min(r["sigma1_hat"] for r in mine),
+                "sigma1_hat_median": sorted(r["sigma1_hat"] for r in mine)[len(mine) // 2],
+                "inputs": len(mine),
+            }
+        )
     safety = schedule_safety(p, progress=progress)
     unsafe = sorted({(r["spec"], r["compute_dtype"]) for r in safety if not r["safe"]})
 
@@ -504,6 +522,12 @@ def section_precision(cfg: ReportConfig, fig, progress: bool, findings: list[str
         "`runs_over_1.1x` counts runs whose intermediate entries exceed the float64 run's by more than 10%. "
         "`max_error_sigma_below_1e-5` is the worst final error among σ̂ < 1e-5 (fp16's subnormal range; empty "
         "where the storage dtype's rounding leaves no such σ).\n",
+        "**Normalisations from the field** (`analysis.normalizations`): σ̂₁ = σ₁(X₀) after each kind on the "
+        f"study's families at {p.shape[0]}×{p.shape[1]} (one seed) and the captured momenta — the closer to 1, "
+        "the less of a schedule's design interval is wasted — and the products each costs beyond the iteration's "
+        "own, in units of one Gram product 2m²n (Schatten-4 and AOL form XXᵀ, which the first step reuses). All "
+        "four bound σ₁ from above; AOL changes the polar factor.\n",
+        table("precision_normalizations", norm_summary),
         f"**Which schedules are safe in which compute dtype** (on the trace input, {p.shape[0]}×{p.shape[1]} "
         f"{p.family}): *safe* = finite, intermediate entries ≤ {SAFE_OUTLIER:g}× the float64 run's, final σ "
         f"within {SAFE_ERROR:g} of float64.\n",

@@ -114,3 +114,22 @@ def test_bad_arguments(kwargs, error, match):
     args = {"spec": "ns:polar_express", "x": torch.randn(4, 6)} | kwargs
     with pytest.raises(error, match=match):
         step_trace(args.pop("spec"), args.pop("x"), **args)
+
+
+def test_normalization_table_against_closed_forms():
+    """σ̂₁ of Frobenius and Schatten-4 in closed form from the spectrum; the spectral bound's products:
+    one Gram product 2m²n and three squarings of 2m³, i.e. 1 + 3m/n Gram units; the others none extra."""
+    from analysis.normalizations import normalization_rows
+
+    m, n = 16, 64
+    sig = torch.logspace(0, -2, m, dtype=torch.float64)
+    x = torch_matrix_with_spectrum(m, n, sig, seed=4, dtype=torch.float64)
+    rows = {r["normalization"]: r for r in normalization_rows([("x", x)])}
+    s = sig.numpy()
+    assert rows["frobenius"]["sigma1_hat"] == pytest.approx(s[0] / np.sqrt(np.sum(s**2)), rel=1e-12)
+    assert rows["schatten4"]["sigma1_hat"] == pytest.approx(s[0] / np.sum(s**4) ** 0.25, rel=1e-12)
+    spectral = rows["spectral (3 squarings)"]
+    assert rows["schatten4"]["sigma1_hat"] <= spectral["sigma1_hat"] <= 1 + 1e-12
+    assert spectral["extra_gram_products"] == pytest.approx(1 + 3 * m / n)
+    assert rows["frobenius"]["extra_gram_products"] == rows["schatten4"]["extra_gram_products"] == 0
+    assert rows["aol"]["extra_gram_products"] == 0 and rows["aol"]["sigma1_hat"] <= 1 + 1e-12
