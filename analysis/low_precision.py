@@ -8,8 +8,10 @@
   value against the float64 run: X_k = U f_k(Σ̂) Vᵀ in exact arithmetic, so the diagonal of
   Uᵀ X_k V (U, V from the exact SVD of the input) is f_k(σ̂ᵢ) plus rounding.
 * :func:`predicted_error` is the first-order rounding model: rounding δ_k introduced at step k
-  reaches the output multiplied by the later steps' slopes, Π_{j>k} p_j′(σ_j), so
+  reaches the output multiplied by the later steps' slopes, Π_{j>k} p_j′(σ_j), so::
+
       err(σ) ≈ u_c · Σ_k g·(T_k/√(mn)) · Π_{j>k} |p_j′(σ_j(σ))|,   T_k = Σ_t |c_{k,t}| ‖σ_k^{2t+1}‖₂,
+
   T_k the Frobenius size of step k's terms (the whole spectrum's: the rounding of X_{k+1}'s
   entries scales with all of X, whatever σ is observed), so T_k/√(mn) is the typical entry and
   u·g·T_k/√(mn) its rounding; an error matrix with iid entries of that size has the same size on
@@ -159,7 +161,7 @@ def step_trace(
         ``max_abs_a``, ``fro_a``, ``max_abs_s``, ``fro_s`` (NaN where the step has none), the same
         three largest entries in the float64 run (``ref_max_abs_*``) and ``max_sigma_error``.
         ``sigma``: the normalised singular values σ̂ of the stored input (float64 run, step 0).
-        ``errors``: array (steps + 1, k) of |σ_k(compute) − σ_k(float64)| per singular value.
+        ``errors``: array (steps + 1, k) of ``|σ_k(compute) − σ_k(float64)|`` per singular value.
     """
     spec = _ns_spec(spec)
     if compute not in COMPUTE:
@@ -273,7 +275,7 @@ def outlier_study(
     progress: bool = False,
 ) -> list[dict]:
     """The Step 3.5 Flash claim, measured: per input and run, the largest intermediate entry against the
-    float64 run's (``outlier_ratio`` = max over steps of max|X_k| / max|X_k^{fp64}|, also for A and S),
+    float64 run's (``outlier_ratio`` = max over steps of ``max|X_k| / max|X_k^{fp64}|``, also for A and S),
     the final max σ error, and the worst error among σ̂ < 1e-5 (fp16's subnormal range)."""
     from tqdm import tqdm
 

@@ -23,7 +23,7 @@ the Triton kernel has been measured against cuBLAS there (``scripts/gpu_check.sh
 ``"on"`` takes a symmetric route wherever one exists, whatever the size; ``"off"`` never.
 
 Rounding: the symmetric kernels sum each entry's n products in a different order than the
-general product, so results differ in the last bits (|Δ| ≤ γ_n·|X||X|ᵀ either way, Higham 2002,
+general product, so results differ in the last bits (``|Δ| ≤ γ_n·|X||X|ᵀ`` either way, Higham 2002,
 §3.5); nothing that asserts bit-identity with a peer's general-product code runs through them
 (``tests/test_symmetric_products.py``).
 """
