@@ -41,9 +41,10 @@ import torch
 from spectral_la.backend import TorchOps
 from spectral_la.dtypes import parse_dtype
 from spectral_la.kernels import iterate
-from spectral_la.normalization import normalize_with_gram, resolve_normalization
+from spectral_la.normalization import apply_normalization, normalize_with_gram, resolve_normalization
 from spectral_la.schedules import schedules
-from spectral_la.spec import NewtonSchulzSpec, parse_spec
+from spectral_la.soften import BLEND_NORMALIZATION
+from spectral_la.spec import NewtonSchulzSpec, SoftenSpec, parse_spec
 
 __all__ = [
     "COMPUTE",
@@ -104,15 +105,35 @@ class EmulatedOps(TorchOps):
         return super().addmm(c, self._q(a), self._q(b), beta, alpha)
 
 
-def _ns_spec(spec: Any) -> NewtonSchulzSpec:
-    spec = parse_spec(spec) if not isinstance(spec, NewtonSchulzSpec) else spec
-    if not isinstance(spec, NewtonSchulzSpec) or spec.gram:
-        raise ValueError(f"spec: step traces take a plain Newton–Schulz spec (ns:…), got {spec}")
+def _ns_spec(spec: Any) -> NewtonSchulzSpec | SoftenSpec:
+    """A traceable spec: plain Newton–Schulz (``ns:…``) or its Soft-Muon blend (``soften:…``)."""
+    spec = parse_spec(spec) if not isinstance(spec, (NewtonSchulzSpec, SoftenSpec)) else spec
+    if isinstance(spec, SoftenSpec) or (isinstance(spec, NewtonSchulzSpec) and not spec.gram):
+        return spec
+    raise ValueError(
+        f"spec: step traces take a plain Newton–Schulz spec (ns:…) or a softened one (soften:…), got {spec}; "
+        "Gram NS iterates on the Gram matrix with restarts and Muon^p on a coupled pair, which these traces "
+        "do not observe"
+    )
+
+
+def _inner(spec: NewtonSchulzSpec | SoftenSpec) -> NewtonSchulzSpec:
+    """The Newton–Schulz iteration inside a spec (itself for ``ns``)."""
+    if isinstance(spec, SoftenSpec):
+        return NewtonSchulzSpec(schedule=spec.schedule, steps=spec.steps, normalize=spec.normalize)
     return spec
 
 
-def _run(spec: NewtonSchulzSpec, x: torch.Tensor, ops: TorchOps) -> list[dict]:
-    """The spec's normalisation and steps on x (wide) through ``ops``; per step the arrays observed."""
+def _run(spec: NewtonSchulzSpec | SoftenSpec, x: torch.Tensor, ops: TorchOps) -> list[dict]:
+    """The spec's normalisation and steps on x (wide) through ``ops``; per step the arrays observed.
+
+    A softened spec adds one last step, the blend (1 − s)·X_T + s·X/(‖X‖_F + 1e-7) (:func:`spectral_la.soften`).
+    """
+    if isinstance(spec, SoftenSpec):
+        seen = _run(_inner(spec), x, ops)
+        direct = apply_normalization(ops, x.to(ops.dtype), BLEND_NORMALIZATION)
+        blend = ops.lerp(seen[-1]["x"], direct, ops.scalar(spec.s))
+        return [*seen, {"step": len(seen), "x": blend.detach().clone(), "a": None, "s": None}]
     sched = schedules.resolve(spec.schedule)
     rows = sched.coefficients(spec.steps)
     norm = resolve_normalization(spec.normalize, sched.normalization)
@@ -146,8 +167,9 @@ def step_trace(
 
     Parameters
     ----------
-    spec : str or NewtonSchulzSpec
-        A plain Newton–Schulz spec (``"ns:polar_express"``).
+    spec : str, NewtonSchulzSpec or SoftenSpec
+        A plain Newton–Schulz spec (``"ns:polar_express"``) or a softened one (``"soften:0.3:polar_express"``,
+        whose last traced step is the blend).
     x : torch.Tensor (m, n)
         The input, any float dtype; it is stored in ``storage`` (default: the compute dtype, float32
         for fp8) before the run, and the float64 reference runs on that stored matrix.
@@ -213,8 +235,13 @@ def predicted_error(spec: Any, sigma: Any, compute: str, shape: tuple[int, int])
     spec = _ns_spec(spec)
     if compute not in COMPUTE:
         raise ValueError(f"compute must be one of {COMPUTE}, got {compute!r}")
-    rows = schedules.resolve(spec.schedule).coefficients(spec.steps)
     m, n = sorted(shape)
+    if isinstance(spec, SoftenSpec):
+        # The blend scales the NS part's error by 1 − s and rounds once more: u per entry of a result of
+        # Frobenius size ≤ √m, i.e. u·√m/√(mn) on each singular pair.
+        inner = predicted_error(_inner(spec), sigma, compute, shape)
+        return (1 - spec.s) * inner + unit_roundoff(compute) / math.sqrt(n)
+    rows = schedules.resolve(spec.schedule).coefficients(spec.steps)
     # Growth: fp64/fp32 products accumulate in their own precision, n roundings of random sign per
     # entry (√n); bf16/fp16/fp8 products accumulate in fp32 and are rounded once to the compute dtype (1).
     growth = math.sqrt(n) if compute in ("fp64", "fp32") else 1.0

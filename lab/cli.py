@@ -162,7 +162,9 @@ def _main(argv: list[str] | None) -> int:
     prec = sub.add_parser(
         "precision", help="step traces of NS specs in fp32/bf16/fp16/fp8 against float64, beside a rounding model"
     )
-    prec.add_argument("specs", nargs="*", default=None, help="plain ns specs (default ns:polar_express)")
+    prec.add_argument(
+        "specs", nargs="*", default=None, help="ns or soften specs (default ns:polar_express; soften traces its blend)"
+    )
     prec.add_argument(
         "--dtypes",
         nargs="+",

@@ -502,7 +502,8 @@ def section_precision(cfg: ReportConfig, fig, progress: bool, findings: list[str
             "error per singular value beside the first-order model.",
         ),  # fmt: skip
         "Each compute dtype runs the same iteration as float64 on the same stored input "
-        "(`analysis.low_precision.step_trace`; fp8 = products of fp8-rounded operands with a power-of-two "
+        "(`analysis.low_precision.step_trace`, which also traces a softened spec's blend: "
+        "`spectral-la precision soften:0.5:polar_express`; fp8 = products of fp8-rounded operands with a power-of-two "
         "per-tensor scale, accumulated in fp32). `outlier_ratio_x` is the largest max|X_k| over the steps divided "
         "by the float64 run's at the same step; `measured_over_model` is the median, over σ̂ ≥ 0.1, of the measured "
         "final error over the first-order model's (u·Σ_k g·T_k/√(mn)·Π_{j>k}|p_j′|, g = √n for fp32/fp64 sums, 1 "

@@ -108,6 +108,7 @@ def test_accumulation_orders_differ_only_in_rounding():
         ({"compute": "fp4"}, ValueError, "compute"),
         ({"accumulation": "kahan"}, ValueError, "accumulation"),
         ({"spec": "gram_ns:polar_express"}, ValueError, "plain Newton"),
+        ({"spec": "muon_p:1/2"}, ValueError, "plain Newton"),
     ],
 )
 def test_bad_arguments(kwargs, error, match):
@@ -133,3 +134,16 @@ def test_normalization_table_against_closed_forms():
     assert spectral["extra_gram_products"] == pytest.approx(1 + 3 * m / n)
     assert rows["frobenius"]["extra_gram_products"] == rows["schatten4"]["extra_gram_products"] == 0
     assert rows["aol"]["extra_gram_products"] == 0 and rows["aol"]["sigma1_hat"] <= 1 + 1e-12
+
+
+def test_softened_spec_traces_the_blend_as_its_last_step():
+    """soften:s:… traces the inner Newton–Schulz steps and then the blend; in fp64 its last step is
+    spectral_la.soften's result bit for bit (the same operations in the same order)."""
+    x = torch.randn(12, 40, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    rows, _, _ = step_trace("soften:0.3:polar_express", x, compute="fp64")
+    inner, _, _ = step_trace("ns:polar_express", x, compute="fp64")
+    assert len(rows) == len(inner) + 1
+    assert rows[-1]["ref_max_abs_x"] == float(sl.soften(x, 0.3).abs().max())
+    model = predicted_error("soften:0.3:polar_express", np.array([0.5]), "bf16", (12, 40))
+    plain = predicted_error("ns:polar_express", np.array([0.5]), "bf16", (12, 40))
+    assert model[0] == pytest.approx(0.7 * plain[0] + 2.0**-8 / math.sqrt(40))
