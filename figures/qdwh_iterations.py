@@ -33,7 +33,7 @@ def make(out_dir: str | Path = "figures/out", *, n: int = 96, kappas=KAPPAS) -> 
         ax2.plot(k, [r["orthogonality_over_u"] for r in mine], marker, color=color, alpha=0.45, ls=":",
                  label=f"{name}: ‖UᵀU − I‖_F / u")  # fmt: skip
     ax1.axhline(6, color="C0", ls="--", lw=0.8, label="Nakatsukasa–Bai–Gygi bound (6)")
-    ax1.axhline(2, color="C1", ls="--", lw=0.8, label="Nakatsukasa–Freund: 2 for κ ≤ 1e16")
+    ax1.axhline(2, color="C1", ls="--", lw=0.8, label="Nakatsukasa–Freund: 2 when the scaled ℓ₀ ≥ 1e-16")
     ax1.set(xscale="log", xlabel="κ(X)", ylabel="iterations", ylim=(0, 7.5), title=title(n))
     ax1.legend(fontsize=7)
     ax2.set(xscale="log", yscale="log", xlabel="κ(X)", ylabel="in units of u = 2⁻⁵³", title="backward stability")

@@ -331,7 +331,9 @@ def section_errors(cfg: ReportConfig, fig, progress: bool, findings: list[str]) 
         "float64)\n",
         fig("qdwh_iterations", f"{qdwh_iterations.title(cfg.qdwh_n)}: iterations and backward error against κ."),
         "Nakatsukasa–Bai–Gygi (2010) bound: at most 6 QDWH iterations for κ ≤ 1e16; Nakatsukasa–Freund (2016): "
-        "2 ZOLO-PD iterations with Zolotarev functions of type up to (17, 16). Backward error "
+        "2 ZOLO-PD iterations with Zolotarev functions of type up to (17, 16) when the scaled start has "
+        "ℓ₀ ≥ 1e-16 (the estimates α ≥ ‖X‖₂ and ℓ₀ ≤ σ_min cost up to a factor of about 3 in κ, so a κ = 1e16 "
+        "input may take a third). Backward error "
         "‖X − UH‖_F/‖X‖_F and orthogonality ‖UᵀU − I‖_F in units of u; `time_over_svd` is each method's time "
         "over the SVD polar factor's on the same matrix, in the same run (ZOLO-PD's r QRs are independent and "
         "batched: its case is the GPU, where they run in parallel; on a CPU they are r times QDWH's work per "

@@ -22,6 +22,9 @@ matrix sign function in two iterations: the power of Zolotarev's functions", SIA
    Zolotarev function of type ((2r+1)², …) (Nakatsukasa & Freund 2016, §3.2), so two steps of
    type r = 8 reach 1 − ℓ₂ ≈ 5·10⁻¹⁶ from ℓ = 10⁻¹⁶ (:func:`zolotarev`; tested against
    mpmath). r is the smallest in 1…8 that reaches 1 − 10u in two steps (:func:`choose_r`).
+   The count is that of the *scaled* problem: α overestimates ‖X‖₂ and ℓ₀ underestimates
+   σ_min(X₀), so an X with κ = 10¹⁶ can start from ℓ₀ ≈ 4·10⁻¹⁷ (128 × 128, measured) and
+   then takes a third step; ℓ₀ ≥ 10⁻¹⁶ always takes two.
 5. U = X_k, H = sym(UᵀX); verified, with the rank-deficient second pass, exactly as QDWH
    (:func:`spectral_la.qdwh.verified_polar`).
 
