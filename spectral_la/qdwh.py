@@ -154,6 +154,16 @@ def qdwh(X: Any, *, alpha: Any = None, ell: Any = None, max_iterations: int = 20
     >>> bool(torch.allclose(u @ h, X)) and bool(torch.allclose(u.mT @ u, torch.eye(2, dtype=X.dtype)))
     True
     """
+    return polar_decomposition(X, alpha, ell, max_iterations, _iterate)
+
+
+def qdwh_polar_factor(X: Any) -> tuple[Any, bool]:
+    """U of X = UH by QDWH, and whether it was verified (:func:`polar_factor_only`)."""
+    return polar_factor_only(X, 20, _iterate)
+
+
+def polar_decomposition(X: Any, alpha: Any, ell: Any, max_iterations: int, iterate: Any) -> QDWHResult:
+    """The public entry of a polar iteration (QDWH, ZOLO-PD): validate, run :func:`verified_polar`, restore."""
     max_iterations = check_int(max_iterations, "max_iterations", 1, MAX_STEPS)
     if alpha is not None:
         check_in_range(alpha, "alpha", 0, None, lo_open=True)
@@ -161,26 +171,22 @@ def qdwh(X: Any, *, alpha: Any = None, ell: Any = None, max_iterations: int = 20
         check_in_range(ell, "ell", 0, 1, lo_open=True)
     ops, x, restore = working(X)
     with ops.guard():
-        u, h, iterations, converged = _qdwh(ops, x, alpha, ell, max_iterations)
+        u, h, iterations, converged = verified_polar(ops, x, alpha, ell, max_iterations, iterate)
     h = restore(h)
     check_result_finite(h, "H (of X = UH)")
     return QDWHResult(restore(u), h, iterations, converged)
 
 
-def qdwh_polar_factor(X: Any) -> tuple[Any, bool]:
-    """U of X = UH by QDWH, and whether it was verified; H is not returned, so it may overflow X's dtype.
+def polar_factor_only(X: Any, max_iterations: int, iterate: Any) -> tuple[Any, bool]:
+    """U of X = UH by a polar iteration and whether it was verified; H is not returned, so it may overflow.
 
     For :func:`spectral_la.polar`: an fp16 X with entries near 6e4 has an H beyond fp16's range
     while U (orthonormal) is always representable.
     """
     ops, x, restore = working(X)
     with ops.guard():
-        u, _, _, converged = _qdwh(ops, x, None, None, 20)
+        u, _, _, converged = verified_polar(ops, x, None, None, max_iterations, iterate)
     return restore(u), converged
-
-
-def _qdwh(ops: Ops, x: Any, alpha: Any, ell: Any, max_iterations: int) -> tuple[Any, Any, int, bool]:
-    return verified_polar(ops, x, alpha, ell, max_iterations, _iterate)
 
 
 def verified_polar(

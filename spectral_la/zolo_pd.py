@@ -39,9 +39,9 @@ from typing import Any, NamedTuple
 
 import mpmath
 
-from spectral_la.backend import Ops, working
-from spectral_la.qdwh import CHOLESKY_CUTOFF, QDWHResult, scaled_start, verified_polar
-from spectral_la.validation import MAX_STEPS, check_in_range, check_int, check_result_finite
+from spectral_la.backend import Ops
+from spectral_la.qdwh import CHOLESKY_CUTOFF, QDWHResult, polar_decomposition, polar_factor_only, scaled_start
+from spectral_la.validation import check_int
 
 __all__ = ["MAX_R", "ZolotarevStep", "choose_r", "zolo_pd", "zolotarev"]
 
@@ -190,22 +190,9 @@ def zolo_pd(X: Any, *, alpha: Any = None, ell: Any = None, max_iterations: int =
     >>> ok and its <= 2 and bool(torch.allclose(u @ h, X))
     True
     """
-    max_iterations = check_int(max_iterations, "max_iterations", 1, MAX_STEPS)
-    if alpha is not None:
-        check_in_range(alpha, "alpha", 0, None, lo_open=True)
-    if ell is not None:
-        check_in_range(ell, "ell", 0, 1, lo_open=True)
-    ops, x, restore = working(X)
-    with ops.guard():
-        u, h, iterations, converged = verified_polar(ops, x, alpha, ell, max_iterations, _iterate)
-    h = restore(h)
-    check_result_finite(h, "H (of X = UH)")
-    return QDWHResult(restore(u), h, iterations, converged)
+    return polar_decomposition(X, alpha, ell, max_iterations, _iterate)
 
 
 def zolo_polar_factor(X: Any) -> tuple[Any, bool]:
-    """U of X = UH by ZOLO-PD and whether it was verified (H, which may overflow X's dtype, is not returned)."""
-    ops, x, restore = working(X)
-    with ops.guard():
-        u, _, _, converged = verified_polar(ops, x, None, None, 6, _iterate)
-    return restore(u), converged
+    """U of X = UH by ZOLO-PD and whether it was verified (:func:`spectral_la.qdwh.polar_factor_only`)."""
+    return polar_factor_only(X, 6, _iterate)
