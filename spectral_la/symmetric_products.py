@@ -74,8 +74,8 @@ def symmetric_products(value: str) -> Iterator[None]:
 def blas_flops() -> Iterator[list[int]]:
     """Count the flops the BLAS route executes within the block (torch's own counter cannot see them).
 
-    Yields a one-element list whose entry grows by m(m+1)n per ``?syrk`` of an m × n X and by 2mkn
-    per ``?gemm``; ``benchmarks.flops`` adds it to torch's count.
+    Yields a one-element list whose entry grows by m(m+1)n per ``?syrk`` of an m × n X;
+    ``benchmarks.flops`` adds it to torch's count.
     """
     tally = [0]
     token = _TALLY.set(tally)
@@ -96,12 +96,6 @@ def mode() -> str:
     return _MODE.get()
 
 
-def _triton_available() -> bool:
-    from spectral_la import syrk_triton
-
-    return syrk_triton.available()
-
-
 def route(dtype: torch.dtype, device: torch.device) -> str:
     """``"blas"``, ``"triton"`` or ``"plain"``: how a backend on this dtype and device forms symmetric products.
 
@@ -115,24 +109,17 @@ def route(dtype: torch.dtype, device: torch.device) -> str:
         return "plain"
     if device.type == "cpu" and dtype in (torch.float32, torch.float64):
         return "blas" if _mkl_syrk() is not None else "plain"
-    if current == "on" and dtype in (torch.float32, torch.float16, torch.bfloat16) and _triton_available():
-        if device.type == "cuda" or syrk_interpreted():
+    if current == "on" and dtype in (torch.float32, torch.float16, torch.bfloat16):
+        from spectral_la import syrk_triton
+
+        if syrk_triton.available() and (device.type == "cuda" or syrk_triton.interpreted()):
             return "triton"
     return "plain"
 
 
-def syrk_interpreted() -> bool:
-    """Whether Triton runs in its interpreter (``TRITON_INTERPRET=1``): the Triton route on CPU tensors, for tests."""
-    import os
-
-    return os.environ.get("TRITON_INTERPRET") == "1"
-
-
-def _pays(x: torch.Tensor, *others: torch.Tensor) -> bool:
+def _pays(x: torch.Tensor) -> bool:
     """Whether the BLAS route applies: large enough (or forced) and no autograd graph to keep."""
-    if x.requires_grad or any(t.requires_grad for t in others):
-        return False
-    return _MODE.get() == "on" or x.shape[-2] >= AUTO_MIN_ROWS.get(x.dtype, 1 << 62)
+    return not x.requires_grad and (_MODE.get() == "on" or x.shape[-2] >= AUTO_MIN_ROWS.get(x.dtype, 1 << 62))
 
 
 def gram(x: torch.Tensor, how: str) -> torch.Tensor:

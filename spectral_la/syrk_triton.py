@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["available", "syrk"]
+__all__ = ["available", "interpreted", "syrk"]
 
 BLOCK = 32  # tile side: small enough for the interpreter in CI, a multiple of 16 for tl.dot
 BLOCK_K = 32
@@ -35,6 +35,11 @@ def available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def interpreted() -> bool:
+    """Whether Triton runs in its CPU interpreter (``TRITON_INTERPRET=1``): the kernel on CPU tensors, for tests."""
+    return os.environ.get("TRITON_INTERPRET") == "1"
 
 
 @functools.cache
@@ -99,7 +104,7 @@ def syrk(x: torch.Tensor, c: torch.Tensor | None = None, beta: float = 0.0, alph
     cs = out if c is None else c.expand(*batch, m, m).reshape(-1, m, m)
     # Triton 3.9's interpreter multiplies bf16 tiles wrongly in tl.dot; there the tiles go up to fp32 first,
     # which changes nothing (a bf16 × bf16 product is exact in fp32, and tl.dot accumulates in fp32 anyway).
-    upcast = x.dtype == torch.bfloat16 and os.environ.get("TRITON_INTERPRET") == "1"
+    upcast = x.dtype == torch.bfloat16 and interpreted()
     grid = (triton.cdiv(m, BLOCK), triton.cdiv(m, BLOCK), xs.shape[0])
     _kernel()[grid](
         xs, cs, out, m, n,
