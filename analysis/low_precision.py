@@ -45,6 +45,7 @@ from spectral_la.normalization import apply_normalization, normalize_with_gram, 
 from spectral_la.schedules import schedules
 from spectral_la.soften import BLEND_NORMALIZATION
 from spectral_la.spec import NewtonSchulzSpec, SoftenSpec, parse_spec
+from spectral_la.validation import check_finite, check_matrix_shape
 
 __all__ = [
     "COMPUTE",
@@ -192,6 +193,8 @@ def step_trace(
         raise ValueError(f"accumulation must be one of {ACCUMULATIONS}, got {accumulation!r}")
     if not isinstance(x, torch.Tensor) or x.ndim != 2 or not x.is_floating_point():
         raise TypeError("x must be a 2-D floating torch.Tensor")
+    check_matrix_shape(tuple(x.shape), "x")
+    check_finite(bool(torch.isfinite(x).all()), "x")
     fmt = compute if compute in FP8 else None
     compute_dtype = torch.float32 if fmt else parse_dtype(compute, "compute")
     storage_dtype = compute_dtype if storage is None else parse_dtype(storage, "storage")
@@ -266,26 +269,36 @@ FAMILIES = {
 }
 
 
-def study_inputs(shape: tuple[int, int], seeds: int, capture: Any = None) -> list[tuple[str, torch.Tensor]]:
-    """(label, float64 matrix): every family at ``shape`` for ``seeds`` seeds, then the captured momenta."""
+def family_input(family: str, shape: tuple[int, int], seed: int) -> torch.Tensor:
+    """The float64 m × n matrix of a :data:`FAMILIES` entry for ``seed``."""
     from analysis.spectra import torch_matrix_with_spectrum
 
     m, n = shape
-    out = []
-    for family, spectrum in FAMILIES.items():
-        for seed in range(seeds):
-            if spectrum is None:
-                x = torch.randn(m, n, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
-            else:
-                sig = torch.from_numpy(spectrum(min(m, n)))
-                x = torch_matrix_with_spectrum(m, n, sig, seed=seed, dtype=torch.float64)
-            out.append((f"{family} {m}x{n} seed {seed}", x))
+    spectrum = FAMILIES[family]
+    if spectrum is None:
+        return torch.randn(m, n, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    return torch_matrix_with_spectrum(m, n, torch.from_numpy(spectrum(min(m, n))), seed=seed, dtype=torch.float64)
+
+
+def study_inputs(shape: tuple[int, int], seeds: int, capture: Any = None) -> list[tuple[str, torch.Tensor]]:
+    """(label, float64 matrix): every family at ``shape`` for ``seeds`` seeds, then the captured momenta."""
+    m, n = shape
+    out = [
+        (f"{family} {m}x{n} seed {seed}", family_input(family, shape, seed))
+        for family in FAMILIES
+        for seed in range(seeds)
+    ]
     if capture is not None:
         from analysis.real_states import load_matrices
 
         for (name, step), x in sorted(load_matrices(capture).items()):
             out.append((f"momentum {name} step {step} {x.shape[0]}x{x.shape[1]}", x))
     return out
+
+
+def storage_name(compute: str) -> str:
+    """The storage dtype a trace in ``compute`` runs on by default: the compute dtype, fp32 for fp8."""
+    return "fp32" if compute in FP8 else compute
 
 
 #: The runs the study compares: (compute, accumulation).
@@ -323,7 +336,7 @@ def outlier_study(
                     "input": label,
                     "spec": str(_ns_spec(spec)),
                     "shape": "x".join(map(str, x.shape)),
-                    "storage_dtype": compute if compute not in FP8 else "fp32",
+                    "storage_dtype": storage_name(compute),
                     "compute_dtype": compute,
                     "accumulation": accumulation,
                     "outlier_ratio_x": ratio["x"],
@@ -364,8 +377,7 @@ class PrecisionConfig:
 
     def input(self) -> torch.Tensor:
         """The traced input: the family's matrix at ``shape`` for ``seed`` (float64)."""
-        inputs = study_inputs(self.shape, self.seed + 1, None)
-        return next(x for label, x in inputs if label.startswith(self.family) and label.endswith(f"seed {self.seed}"))
+        return family_input(self.family, self.shape, self.seed)
 
 
 def trace_rows(cfg: PrecisionConfig) -> list[dict]:
@@ -385,7 +397,7 @@ def trace_rows(cfg: PrecisionConfig) -> list[dict]:
                         "spec": str(_ns_spec(spec)),
                         "input": f"{cfg.family} seed {cfg.seed}",
                         "shape": shape,
-                        "storage_dtype": "fp32" if compute in FP8 else compute,
+                        "storage_dtype": storage_name(compute),
                         "compute_dtype": compute,
                         "accumulation": cfg.accumulation,
                         **r,
@@ -419,7 +431,7 @@ def schedule_safety(cfg: PrecisionConfig, names: Any = None, progress: bool = Fa
                 {
                     "spec": spec,
                     "shape": "x".join(map(str, x.shape)),
-                    "storage_dtype": "fp32" if compute in FP8 else compute,
+                    "storage_dtype": storage_name(compute),
                     "compute_dtype": compute,
                     "outlier_ratio_x": outlier,
                     "final_max_sigma_error": worst,

@@ -109,6 +109,8 @@ def test_accumulation_orders_differ_only_in_rounding():
         ({"accumulation": "kahan"}, ValueError, "accumulation"),
         ({"spec": "gram_ns:polar_express"}, ValueError, "plain Newton"),
         ({"spec": "muon_p:1/2"}, ValueError, "plain Newton"),
+        ({"x": torch.tensor([[1.0, float("nan")], [0.0, 1.0]])}, ValueError, "non-finite"),
+        ({"x": torch.zeros(0, 3)}, ValueError, "x"),
     ],
 )
 def test_bad_arguments(kwargs, error, match):
