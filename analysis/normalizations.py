@@ -46,6 +46,8 @@ def normalization_rows(inputs: list[tuple[str, torch.Tensor]]) -> list[dict]:
                     "input": label,
                     "shape": f"{m}x{n}",
                     "normalization": kind,
+                    "storage_dtype": "fp64",
+                    "compute_dtype": "fp64",
                     "sigma1_hat": float(torch.linalg.matrix_norm(x0, 2)),
                     "frobenius_sigma1_hat": sigma1 / float(torch.linalg.matrix_norm(w.double())),
                     "extra_gram_products": flops / (2 * m * m * n),

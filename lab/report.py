@@ -450,6 +450,7 @@ def section_precision(cfg: ReportConfig, fig, progress: bool, findings: list[str
         groups.setdefault((r["compute_dtype"], r["accumulation"], family), []).append(r)
     study_rows = [
         {
+            "storage_dtype": rs[0]["storage_dtype"],
             "compute_dtype": c,
             "accumulation": a,
             "inputs": f"{fam} ({len(rs)})",
@@ -471,6 +472,8 @@ def section_precision(cfg: ReportConfig, fig, progress: bool, findings: list[str
         norm_summary.append(
             {
                 "normalization": kind,
+                "storage_dtype": "fp64",
+                "compute_dtype": "fp64",
                 "extra_gram_products": "–".join(
                     dict.fromkeys(f"{v:.3g}" for v in sorted(r["extra_gram_products"] for r in mine))
                 ),
