@@ -1,7 +1,7 @@
 """Error of a method against its exact reference, split into approximation and rounding.
 
 For an input X (torch, any dtype) and a method F with exact counterpart R
-(DESIGN.md, principle 3):
+(ARCHITECTURE.md, principle 3):
 
 * R(X) and F(X) are computed in mpmath at ``dps`` digits from the exact value
   of X: ``approximation = F_mp − R_mp`` is the method's own error;
@@ -25,8 +25,8 @@ from typing import Any
 import mpmath
 import torch
 
-from analysis.methods import Method, method
 from spectral_la import mp_kernels
+from spectral_la.analysis.methods import Method, method
 from spectral_la.backend import to_float64_tensor
 from spectral_la.dtypes import precision_label
 from spectral_la.validation import check_int

@@ -271,7 +271,7 @@ FAMILIES = {
 
 def family_input(family: str, shape: tuple[int, int], seed: int) -> torch.Tensor:
     """The float64 m × n matrix of a :data:`FAMILIES` entry for ``seed``."""
-    from analysis.spectra import torch_matrix_with_spectrum
+    from spectral_la.analysis.spectra import torch_matrix_with_spectrum
 
     m, n = shape
     spectrum = FAMILIES[family]
@@ -289,7 +289,7 @@ def study_inputs(shape: tuple[int, int], seeds: int, capture: Any = None) -> lis
         for seed in range(seeds)
     ]
     if capture is not None:
-        from analysis.real_states import load_matrices
+        from spectral_la.analysis.real_states import load_matrices
 
         for (name, step), x in sorted(load_matrices(capture).items()):
             out.append((f"momentum {name} step {step} {x.shape[0]}x{x.shape[1]}", x))

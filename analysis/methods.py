@@ -4,7 +4,7 @@ A method is named by a spec (grammar, validation and round trip: :mod:`spectral_
 ``"ns:polar_express"``, ``"soften:0.3:jordan_ns5"``, ``"muon_p:1/3"``, ``"msign"``, or a
 designed schedule file; the optimizer, the command line and the report use the same values.
 
-Every :class:`Method` knows (DESIGN.md, principle 2): how the input's singular values σ
+Every :class:`Method` knows (ARCHITECTURE.md, principle 2): how the input's singular values σ
 become the normalised σ̂ the iteration sees (``sigma_hat``), its scalar map f(σ̂) computed by
 the same code as the matrix map (``scalar``), and its target map t(σ̂) (``target``), so
 prediction, target and measured response can sit side by side.

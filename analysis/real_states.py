@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 import spectral_la as sl
-from analysis.methods import frobenius_schedules
+from spectral_la.analysis.methods import frobenius_schedules
 from spectral_la.muon_p import MUON_P_RECURRENCES
 
 __all__ = [
@@ -81,7 +81,7 @@ def real_state_rows(
     s: float = 0.5,
 ) -> list[dict]:
     """Per schedule and captured step, over every captured momentum matrix (module docstring)."""
-    from analysis.schedule_response import effective_intervals
+    from spectral_la.analysis.schedule_response import effective_intervals
 
     _, spectra = load_capture(path)
     effective = {r["schedule"]: r["ell_eff(τ=0.3)"] for r in effective_intervals(list(schedules))}

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 import spectral_la as sl
-from analysis.spectra import torch_matrix_with_spectrum
+from spectral_la.analysis.spectra import torch_matrix_with_spectrum
 from spectral_la.muon_p import MUON_P_NORMALIZATION, MUON_P_RECURRENCES
 
 __all__ = ["coupled_root_accuracy", "muon_p_accuracy", "tracking_accuracy", "whitening_accuracy"]

@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 import spectral_la as sl
-from analysis.spectra import geometric_singular_values, torch_matrix_with_spectrum
+from spectral_la.analysis.spectra import geometric_singular_values, torch_matrix_with_spectrum
 from spectral_la.spec import parse_spec
 
 __all__ = ["REFERENCES", "qdwh_convergence", "reference_accuracy"]

@@ -19,8 +19,8 @@ from typing import Any
 import mpmath
 import torch
 
-from analysis.methods import Method, method
-from analysis.spectra import singular_bases
+from spectral_la.analysis.methods import Method, method
+from spectral_la.analysis.spectra import singular_bases
 
 __all__ = ["response"]
 

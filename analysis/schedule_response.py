@@ -24,9 +24,9 @@ import torch
 from tqdm.auto import tqdm
 
 import spectral_la as sl
-from analysis.methods import frobenius_schedules
-from analysis.response import response
-from analysis.spectra import torch_matrix_with_spectrum
+from spectral_la.analysis.methods import frobenius_schedules
+from spectral_la.analysis.response import response
+from spectral_la.analysis.spectra import torch_matrix_with_spectrum
 from spectral_la.certify import certify
 
 __all__ = ["effective_ells", "effective_intervals", "gram_rounding", "measured_response", "schedule_bands"]

@@ -23,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 import spectral_la as sl
-from analysis.spectra import torch_matrix_with_spectrum
+from spectral_la.analysis.spectra import torch_matrix_with_spectrum
 from spectral_la.dtypes import precision_label
 
 __all__ = ["FAMILIES", "measure_softening", "softening_deviation", "spectrum_matrix", "family_matrix"]

@@ -40,8 +40,8 @@ import mpmath
 import numpy as np
 import torch
 
-from analysis.methods import method
-from analysis.spectra import torch_matrix_with_spectrum
+from spectral_la.analysis.methods import method
+from spectral_la.analysis.spectra import torch_matrix_with_spectrum
 from spectral_la.dtypes import DTYPE_NAMES, default_compute, dtype_name, parse_dtype
 from spectral_la.validation import check_in_range, check_int, parse_shape
 

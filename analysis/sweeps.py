@@ -37,10 +37,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from analysis.result_store import ResultStore
-from analysis.stability import FIELDS as STABILITY_FIELDS
-from analysis.stability import KEY_FIELDS as STABILITY_KEYS
-from analysis.stability import normalised_grid, parse_row, run_case
+from spectral_la.analysis.result_store import ResultStore
+from spectral_la.analysis.stability import FIELDS as STABILITY_FIELDS
+from spectral_la.analysis.stability import KEY_FIELDS as STABILITY_KEYS
+from spectral_la.analysis.stability import normalised_grid, parse_row, run_case
 from spectral_la.dtypes import dtype_name, parse_dtype
 from spectral_la.validation import check_in_range, check_int, parse_shape
 
@@ -123,8 +123,8 @@ def _stability_run(task: dict, device: str) -> dict:
 
 
 def _softening_tasks(grid: dict) -> list[dict]:
-    from analysis.softening import FAMILIES
     from spectral_la import schedules
+    from spectral_la.analysis.softening import FAMILIES
 
     for name in grid["schedules"]:
         if name not in schedules:
@@ -146,7 +146,7 @@ def _softening_tasks(grid: dict) -> list[dict]:
 def _softening_run(task: dict, device: str) -> dict:
     import torch
 
-    from analysis.softening import family_matrix, measure_softening
+    from spectral_la.analysis.softening import family_matrix, measure_softening
 
     m, n = (int(v) for v in task["shape"].split("x"))
     x = family_matrix(task["family"], m, n, int(task["seed"]))

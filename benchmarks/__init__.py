@@ -1,1 +1,1 @@
-"""Speed and memory measurements of spectral_la (``spectral-la bench`` or ``python -m benchmarks``)."""
+"""Speed and memory measurements of spectral_la (``spectral-la bench`` or ``python -m spectral_la.benchmarks``)."""

@@ -1,4 +1,4 @@
-"""``python -m benchmarks`` / ``spectral-la bench``: run the suites, print tables, write JSON."""
+"""``python -m spectral_la.benchmarks`` / ``spectral-la bench``: run the suites, print tables, write JSON."""
 
 from __future__ import annotations
 
@@ -94,8 +94,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     import torch
 
-    from benchmarks.harness import machine, print_table, write_json
-    from benchmarks.suites import SUITES
+    from spectral_la.benchmarks.harness import machine, print_table, write_json
+    from spectral_la.benchmarks.suites import SUITES
     from spectral_la.dtypes import parse_dtype
 
     sizes = args.sizes or ([512, 1024, 2048, 4096, 8192] if args.device.startswith("cuda") else [256, 512])
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m spectral_la.benchmarks", description=__doc__)
     add_arguments(parser)
     return run(parser.parse_args(argv), argv)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch.utils.benchmark import Timer
 
-from analysis.tables import markdown_table
+from spectral_la.analysis.tables import markdown_table
 from spectral_la.atomic_files import atomic_write_text
 
 __all__ = ["machine", "matmul_rate", "peak_memory_mib", "print_table", "seconds", "write_json"]

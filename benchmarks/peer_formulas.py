@@ -87,7 +87,7 @@ def eo_newton_schulz(x, rows, steps, cycle, eps=1e-15, normalize_in_double=False
     if normalize_in_double:
         X = x / torch.linalg.vector_norm(x, dim=(-2, -1), keepdim=True, dtype=torch.float64).to(x.dtype)
     else:
-        X = torch.nn.functional.normalize(x, p=2, dim=(-2, -1), eps=eps)
+        X = torch.nn.functional.normalize(x, p=2, dim=(-2, -1), eps=eps)  # type: ignore[arg-type]  # torch takes a tuple of dims
     if compute_dtype is not None:
         X = X.to(compute_dtype)
     sets = [rows[k % len(rows)] if cycle else rows[min(k, len(rows) - 1)] for k in range(steps)]

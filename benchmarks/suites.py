@@ -21,13 +21,14 @@ import math
 import time
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import torch
 
 import spectral_la as sl
-from analysis.spectra import torch_matrix_with_spectrum
-from benchmarks.flops import count_flops
-from benchmarks.harness import matmul_rate, paired_seconds, peak_memory_mib, seconds
+from spectral_la.analysis.spectra import torch_matrix_with_spectrum
+from spectral_la.benchmarks.flops import count_flops
+from spectral_la.benchmarks.harness import matmul_rate, paired_seconds, peak_memory_mib, seconds
 
 __all__ = ["SUITES"]
 
@@ -50,12 +51,14 @@ def _gram_chain(x: torch.Tensor, steps: int) -> torch.Tensor:
     r, q = x @ x.mT, None
     for k in range(steps):
         if k == 2:
+            assert q is not None
             x, q = q @ x, None
             r = x @ x.mT
         h = r @ r
         q = h if q is None else h @ q
         if k + 1 < steps:
             r = (h @ r) @ h
+    assert q is not None
     return q @ x
 
 
@@ -246,7 +249,7 @@ def _peer_ns_rows(sizes, device, min_run_time, rates) -> list[dict]:
     """
     from torch.optim._muon import _zeropower_via_newtonschulz as torch_ns
 
-    from benchmarks.peer_formulas import (
+    from spectral_la.benchmarks.peer_formulas import (
         DION_AOL_ROWS,
         EO_SETS,
         dion_aol_newton_schulz,
@@ -337,7 +340,7 @@ def _symmetric_rows(device: str, min_run_time: float, rates, shapes=None) -> lis
     """
     from torch.optim._muon import _zeropower_via_newtonschulz as torch_ns
 
-    from benchmarks.peer_formulas import EO_SETS, eo_newton_schulz
+    from spectral_la.benchmarks.peer_formulas import EO_SETS, eo_newton_schulz
     from spectral_la.symmetric_products import symmetric_products
 
     cuda = device.startswith("cuda")
@@ -440,7 +443,7 @@ def peers_suite(sizes, batched, dtypes, device, min_run_time, **options) -> list
     return rows
 
 
-def _once(fn: Callable) -> tuple[float, object]:
+def _once(fn: Callable) -> tuple[float, Any]:
     """(seconds, result) of one call: the high-precision calls take 0.1–10 s, one run is the measurement."""
     start = time.perf_counter()
     out = fn()
@@ -490,7 +493,8 @@ def mp_suite(sizes, batched, dtypes, device, min_run_time, **options) -> list[di
     with mpmath.workdps(50):
         a = rand(48, 48)
         t_ours, p = _once(lambda: sl.polar(a))
-        t_ref, (u, s, v) = _once(lambda: mpmath.svd_r(a))
+        t_ref, usv = _once(lambda: mpmath.svd_r(a))
+        u, s, v = usv
         rows.append(
             {
                 "method": "polar (mpmath path) vs mpmath.svd_r",
@@ -583,7 +587,7 @@ def sweep_suite(sizes, batched, dtypes, device, min_run_time, **options) -> list
     import tempfile
     from pathlib import Path
 
-    from analysis.sweeps import run_sweep
+    from spectral_la.analysis.sweeps import run_sweep
 
     grid = {
         "methods": ["ns:polar_express", "ns:jordan_ns5", "msign"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -11,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from spectral_la.atomic_files import atomic_path  # noqa: E402
 
-STYLE = {
+STYLE: Any = {  # matplotlib types rc keys as literals; these are checked by rc_context at run time
     "figure.figsize": (7.0, 4.2),
     "figure.dpi": 110,
     "axes.grid": True,

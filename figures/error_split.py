@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from analysis.error_report import error_report
-from figures._style import new_figure, save
+from spectral_la.analysis.error_report import error_report
+from spectral_la.figures._style import new_figure, save
 
 METHODS = ("ns:polar_express", "ns:jordan_ns5", "muon_p:1/3", "polar_qdwh")
 DTYPES = (torch.float64, torch.float32, torch.bfloat16)

@@ -7,8 +7,8 @@ import sys
 
 import numpy as np
 
-from analysis.low_precision import PrecisionConfig, predicted_error, step_trace
-from figures._style import new_figure, save
+from spectral_la.analysis.low_precision import PrecisionConfig, predicted_error, step_trace
+from spectral_la.figures._style import new_figure, save
 
 DEFAULT = PrecisionConfig()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from analysis.reference_accuracy import qdwh_convergence
-from figures._style import new_figure, save
+from spectral_la.analysis.reference_accuracy import qdwh_convergence
+from spectral_la.figures._style import new_figure, save
 
 KAPPAS = (1e1, 1e2, 1e4, 1e6, 1e8, 1e10, 1e12, 1e14, 1e16)
 

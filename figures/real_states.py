@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 import spectral_la as sl
-from analysis.real_states import DEFAULT_CAPTURE, load_capture
-from figures._style import save
+from spectral_la.analysis.real_states import DEFAULT_CAPTURE, load_capture
+from spectral_la.figures._style import save
 
 
 def data(path: str | Path = DEFAULT_CAPTURE) -> dict:
@@ -24,7 +24,7 @@ def make(out_dir: str | Path = "figures/out", path: str | Path = DEFAULT_CAPTURE
     import matplotlib.pyplot as plt
     from matplotlib import cm, colors
 
-    from figures._style import STYLE
+    from spectral_la.figures._style import STYLE
 
     d = data(path)
     names = sorted({n for n, _ in d})

@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 
 import spectral_la as sl
-from analysis.spectra import torch_matrix_with_spectrum
-from figures._style import new_figure, save
+from spectral_la.analysis.spectra import torch_matrix_with_spectrum
+from spectral_la.figures._style import new_figure, save
 from spectral_la.muon_p import MUON_P_RECURRENCES
 
 PS = ("1/2", "1/3", "1/5", "3/5")

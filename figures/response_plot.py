@@ -21,11 +21,11 @@ from pathlib import Path
 import torch
 
 import spectral_la as sl
-from analysis.methods import frobenius_schedules, method
-from analysis.response import response
-from figures._style import new_figure, save
+from spectral_la.analysis.methods import frobenius_schedules, method
+from spectral_la.analysis.response import response
 from spectral_la.atomic_files import atomic_path
 from spectral_la.dtypes import dtype_name, parse_dtype, precision_label
+from spectral_la.figures._style import new_figure, save
 from spectral_la.spec import NewtonSchulzSpec, Spec, parse_spec
 from spectral_la.validation import check_in_range, check_int
 
@@ -87,10 +87,8 @@ def response_data(
         if measured:
             k = min(measured_shape)
             grid = torch.logspace(0, math.log10(lo), k, dtype=torch.float64)  # the report's grid (1 down to lo)
-            label = measured_label(storage, compute, tuple(measured_shape))
-            for r in response(
-                m, grid, mode="matrix", dtype=storage, compute_dtype=compute, shape=tuple(measured_shape)
-            ):
+            label = measured_label(storage, compute, measured_shape)
+            for r in response(m, grid, mode="matrix", dtype=storage, compute_dtype=compute, shape=measured_shape):
                 rows.append(
                     {
                         "spec": name,
@@ -263,7 +261,7 @@ def make(out_dir: str | Path = "figures/out") -> list[Path]:
     """
     import matplotlib.pyplot as plt
 
-    from figures._style import STYLE
+    from spectral_la.figures._style import STYLE
 
     groups = families()
     with plt.rc_context(STYLE):

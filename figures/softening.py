@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 
 import spectral_la as sl
-from analysis.softening import family_matrix
-from figures._style import new_figure, save
+from spectral_la.analysis.softening import family_matrix
 from spectral_la.dtypes import parse_dtype, precision_label
+from spectral_la.figures._style import new_figure, save
 
 SCHEDULES = ("polar_express", "jordan_ns5")
 S = 0.3

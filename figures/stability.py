@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from analysis.sweeps import stability_sweep
-from figures._style import new_figure, save
+from spectral_la.analysis.sweeps import stability_sweep
+from spectral_la.figures._style import new_figure, save
 
 METHODS = ("ns:polar_express", "ns:jordan_ns5")
 

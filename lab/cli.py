@@ -42,7 +42,7 @@ _DTYPES_HELP = "float64/fp64, float32/fp32, bfloat16/bf16, float16/fp16"
 class _Parser(argparse.ArgumentParser):
     """argparse with a bad option reported in one line (no usage block)."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
@@ -179,13 +179,13 @@ def _main(argv: list[str] | None) -> int:
         "--out", type=Path, default=Path("precision.png"), help="fig.png, .svg, .pdf (one spec) or rows.csv"
     )
     bench = sub.add_parser("bench", help="speed and memory benchmarks (tables + JSON)")
-    from benchmarks.__main__ import add_arguments
+    from spectral_la.benchmarks.__main__ import add_arguments
 
     add_arguments(bench)
     args = parser.parse_args(argv)
 
     if args.command == "bench":
-        from benchmarks.__main__ import run
+        from spectral_la.benchmarks.__main__ import run
 
         return run(args, argv)
     if args.command == "design":
@@ -199,7 +199,7 @@ def _main(argv: list[str] | None) -> int:
     if args.command == "precision":
         return _precision(args)
     if args.command == "capture":
-        from lab.workload import train_and_capture
+        from spectral_la.lab.workload import train_and_capture
         from spectral_la.validation import check_int
 
         check_int(args.steps, "--steps", 3, 10**6)
@@ -227,7 +227,7 @@ def _main(argv: list[str] | None) -> int:
 
         if args.device == "cuda" and not torch.cuda.is_available():
             parser.error("--device cuda: no CUDA GPU is available")
-        from lab.report import ReportConfig, build_report
+        from spectral_la.lab.report import ReportConfig, build_report
 
         config = ReportConfig.quick(args.device) if args.quick else ReportConfig(device=args.device)
         path = build_report(args.out, device=args.device, progress=not args.no_progress, config=config)
@@ -237,9 +237,9 @@ def _main(argv: list[str] | None) -> int:
 
 
 def _schedules(args: argparse.Namespace) -> int:
-    from analysis.schedule_ranking import MAX_BUDGET, certified_ranking
-    from analysis.tables import markdown_table
     from spectral_la import schedules
+    from spectral_la.analysis.schedule_ranking import MAX_BUDGET, certified_ranking
+    from spectral_la.analysis.tables import markdown_table
     from spectral_la.validation import check_in_range, check_int
 
     ell = float(check_in_range(args.ell, "--ell", 0, 1, lo_open=True, hi_open=True))
@@ -268,7 +268,7 @@ def _value(text: str):
 def _sweep(args: argparse.Namespace) -> int:
     import tomllib
 
-    from analysis.sweeps import run_sweep
+    from spectral_la.analysis.sweeps import run_sweep
 
     grid: dict = {}
     if args.grid is not None:
@@ -312,8 +312,8 @@ def _suffix(path: Path, allowed: tuple[str, ...]) -> str:
 
 def _response(args: argparse.Namespace) -> int:
     suffix = _suffix(args.out, (*_FIGURE_SUFFIXES, ".csv"))
-    from figures.response_plot import design_interval, plot_response, write_rows
     from spectral_la.atomic_files import atomic_path
+    from spectral_la.figures.response_plot import design_interval, plot_response, write_rows
     from spectral_la.spec import parse_spec
     from spectral_la.validation import parse_shape
 
@@ -348,7 +348,7 @@ def _precision(args: argparse.Namespace) -> int:
     suffix = _suffix(args.out, (*_FIGURE_SUFFIXES, ".csv"))
     import dataclasses
 
-    from analysis.low_precision import PrecisionConfig, trace_rows
+    from spectral_la.analysis.low_precision import PrecisionConfig, trace_rows
     from spectral_la.validation import parse_shape
 
     options = {
@@ -362,14 +362,14 @@ def _precision(args: argparse.Namespace) -> int:
     cfg = dataclasses.replace(PrecisionConfig(), **{k: v for k, v in options.items() if v is not None})
     rows = trace_rows(cfg)
     if suffix == ".csv":
-        from figures.response_plot import write_rows
+        from spectral_la.figures.response_plot import write_rows
 
         write_rows(rows, args.out)
     else:
         if len(cfg.specs) > 1:
             raise ValueError(f"a figure shows one spec; got {len(cfg.specs)} ({', '.join(cfg.specs)}): write .csv")
-        from figures.precision_traces import plot
         from spectral_la.atomic_files import atomic_path
+        from spectral_la.figures.precision_traces import plot
 
         fig = plot(cfg)
         with atomic_path(args.out) as tmp:
@@ -405,11 +405,11 @@ def _softening(args: argparse.Namespace) -> int:
     suffix = _suffix(args.out, (*_FIGURE_SUFFIXES, ".csv"))
     if not all(0 <= s <= 1 for s in args.s):
         raise ValueError(f"--s must lie in [0, 1], got {args.s}")
-    from analysis.softening import measure_softening, spectrum_matrix
-    from analysis.tables import markdown_table
-    from figures.softening import plot_softening
+    from spectral_la.analysis.softening import measure_softening, spectrum_matrix
+    from spectral_la.analysis.tables import markdown_table
     from spectral_la.atomic_files import atomic_path
     from spectral_la.dtypes import parse_dtype, precision_label
+    from spectral_la.figures.softening import plot_softening
     from spectral_la.validation import check_in_range
 
     for s in args.s:
@@ -428,7 +428,7 @@ def _softening(args: argparse.Namespace) -> int:
     ]
     print(markdown_table(rows))
     if suffix == ".csv":
-        from figures.response_plot import write_rows
+        from spectral_la.figures.response_plot import write_rows
 
         write_rows(rows, args.out)
         print(f"written to {args.out}")

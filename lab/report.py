@@ -11,20 +11,22 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from analysis.error_report import error_report
-from analysis.low_precision import PrecisionConfig
-from analysis.recurrence_accuracy import (
+from spectral_la.analysis.error_report import error_report
+from spectral_la.analysis.low_precision import PrecisionConfig
+from spectral_la.analysis.recurrence_accuracy import (
     coupled_root_accuracy,
     muon_p_accuracy,
     tracking_accuracy,
     whitening_accuracy,
 )
-from analysis.reference_accuracy import qdwh_convergence, reference_accuracy
-from analysis.schedule_ranking import aol_comparison, certified_ranking
-from analysis.schedule_response import effective_intervals, gram_rounding, measured_response, schedule_bands
-from analysis.softening import softening_deviation
-from analysis.tables import markdown_table
-from figures import (
+from spectral_la.analysis.reference_accuracy import qdwh_convergence, reference_accuracy
+from spectral_la.analysis.schedule_ranking import aol_comparison, certified_ranking
+from spectral_la.analysis.schedule_response import effective_intervals, gram_rounding, measured_response, schedule_bands
+from spectral_la.analysis.softening import softening_deviation
+from spectral_la.analysis.tables import markdown_table
+from spectral_la.atomic_files import atomic_write_text
+from spectral_la.dtypes import parse_dtype, precision_label
+from spectral_la.figures import (
     error_split,
     precision_traces,
     qdwh_iterations,
@@ -34,8 +36,6 @@ from figures import (
     softening,
     stability,
 )
-from spectral_la.atomic_files import atomic_write_text
-from spectral_la.dtypes import parse_dtype, precision_label
 
 __all__ = ["FIGURES", "SECTIONS", "ReportConfig", "build_report"]
 
@@ -153,7 +153,7 @@ def table(name: str, rows: list[dict]) -> str:
     """A Markdown table of the first :data:`TABLE_ROWS` rows, the full rows in ``tables/<name>.csv``."""
     out = _TABLE_DIR.get()
     if out is not None and rows:
-        from figures.response_plot import write_rows
+        from spectral_la.figures.response_plot import write_rows
 
         write_rows(rows, out / f"{name}.csv")
     if len(rows) <= TABLE_ROWS:
@@ -206,7 +206,7 @@ def section_schedules(cfg: ReportConfig, fig, progress: bool, findings: list[str
 
 
 def _aol_section() -> list[str]:
-    from analysis.real_states import DEFAULT_CAPTURE, load_matrices
+    from spectral_la.analysis.real_states import DEFAULT_CAPTURE, load_matrices
 
     cert, matrices = aol_comparison(matrices=load_matrices() if DEFAULT_CAPTURE.exists() else None)
     return [
@@ -384,7 +384,7 @@ def section_roots(cfg: ReportConfig, fig, progress: bool, findings: list[str]) -
 
 
 def section_real_states(cfg: ReportConfig, fig, progress: bool, findings: list[str]) -> list[str]:
-    from analysis.real_states import (
+    from spectral_la.analysis.real_states import (
         DEFAULT_CAPTURE,
         load_capture,
         measured_rows,
@@ -424,12 +424,12 @@ def section_real_states(cfg: ReportConfig, fig, progress: bool, findings: list[s
 #: The report's sections in order: each ``(cfg, fig, progress, findings) -> [markdown]``, runnable on its
 #: own; a section appends its headline numbers to ``findings``, which open the report as its summary.
 def section_precision(cfg: ReportConfig, fig, progress: bool, findings: list[str]) -> list[str]:
-    from analysis.low_precision import SAFE_ERROR, SAFE_OUTLIER, outlier_study, schedule_safety, trace_rows
-    from analysis.real_states import DEFAULT_CAPTURE
+    from spectral_la.analysis.low_precision import SAFE_ERROR, SAFE_OUTLIER, outlier_study, schedule_safety, trace_rows
+    from spectral_la.analysis.real_states import DEFAULT_CAPTURE
 
     p = cfg.precision
     traces = trace_rows(p)
-    last = {}
+    last: dict[tuple[str, str], dict] = {}
     for r in traces:
         key = (r["spec"], r["compute_dtype"])
         prev = last.get(key, {"outlier_ratio_x": 0.0})
@@ -462,8 +462,8 @@ def section_precision(cfg: ReportConfig, fig, progress: bool, findings: list[str
         }
         for (c, a, fam), rs in sorted(groups.items())
     ]
-    from analysis.low_precision import study_inputs
-    from analysis.normalizations import normalization_rows
+    from spectral_la.analysis.low_precision import study_inputs
+    from spectral_la.analysis.normalizations import normalization_rows
 
     norm_rows = normalization_rows(study_inputs(p.shape, 1, capture))
     norm_summary = []

@@ -57,7 +57,8 @@ class TinyLM(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         t = tokens.shape[1]
         h = self.embed(tokens) + self.position(torch.arange(t, device=tokens.device))
-        h = self.blocks(h, mask=self.mask[:t, :t], is_causal=True)
+        mask: torch.Tensor = self.mask  # type: ignore[assignment]  # a registered buffer
+        h = self.blocks(h, mask=mask[:t, :t], is_causal=True)
         return self.head(self.norm(h))
 
 

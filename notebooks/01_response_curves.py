@@ -8,7 +8,7 @@
 import torch
 
 import spectral_la as sl
-from analysis.response import response
+from spectral_la.analysis.response import response
 
 sigma = torch.logspace(-3, 0, 7, dtype=torch.float64)
 for name in ("jordan_ns5", "polar_express", "you_ns6"):
@@ -40,7 +40,7 @@ print(f"max |1 - f| on [1e-3, 1] <= {bound.upper:.6f} (attained >= {bound.estima
 # %%
 from pathlib import Path
 
-from figures.response_plot import plot_response
+from spectral_la.figures.response_plot import plot_response
 
 fig, _ = plot_response(["polar_express", "jordan_ns5", "you_ns6"], storage_dtype="bf16", compute_dtype="bf16")
 Path("figures/out").mkdir(parents=True, exist_ok=True)

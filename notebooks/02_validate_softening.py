@@ -7,7 +7,7 @@
 import torch
 
 import spectral_la as sl
-from analysis.softening import softening_deviation
+from spectral_la.analysis.softening import softening_deviation
 
 rho = torch.tensor([0.001, 0.01, 0.1, 0.5], dtype=torch.float64)
 print("claimed :", sl.soften_target_map(rho, 0.5).tolist())
@@ -34,8 +34,8 @@ assert torch.equal(sl.soften(x, 0.0), sl.newton_schulz(x))
 # %%
 from pathlib import Path
 
-from analysis.softening import spectrum_matrix
-from figures.softening import plot_softening
+from spectral_la.analysis.softening import spectrum_matrix
+from spectral_la.figures.softening import plot_softening
 
 fig, _ = plot_softening(("polar_express", "jordan_ns5"), 0.5, spectrum_matrix("lowrank", (64, 256)))
 Path("figures/out").mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ print("singular values of the result:", torch.linalg.svdvals(y)[[0, -1]].tolist(
 # saved JSON draws the same):
 
 # %%
-from figures.response_plot import plot_response
+from spectral_la.figures.response_plot import plot_response
 
 fig, _ = plot_response(["my_schedule_d5_t4", "polar_express"], sigma_range=(1e-3, 1.05))
 Path("figures/out").mkdir(parents=True, exist_ok=True)

@@ -40,7 +40,7 @@ if golden_path.exists():
 # the published recurrences' error against σ̂^p:
 
 # %%
-from figures.response_plot import plot_response
+from spectral_la.figures.response_plot import plot_response
 
 fig, _ = plot_response(["muon_p:1/3", "muon_p:1/5", "muon_p:3/5"], sigma_range=(1e-3, 1.0), certified=False)
 Path("figures/out").mkdir(parents=True, exist_ok=True)

@@ -7,8 +7,14 @@
 # %%
 from pathlib import Path
 
-from analysis.real_states import load_capture, measured_rows, muon_p_rows, real_state_rows, softening_verdict
-from analysis.tables import markdown_table
+from spectral_la.analysis.real_states import (
+    load_capture,
+    measured_rows,
+    muon_p_rows,
+    real_state_rows,
+    softening_verdict,
+)
+from spectral_la.analysis.tables import markdown_table
 
 meta, spectra = load_capture()
 print({k: meta[k] for k in ("steps", "first_loss", "last_loss", "valid_loss", "captured_steps")})
@@ -25,7 +31,7 @@ measured = measured_rows(schedules=("polar_express",))
 print(max(r["max_response_error"] for r in measured if r["compute"] == "float32"))
 
 # %%
-from figures.real_states import make
+from spectral_la.figures.real_states import make
 
 Path("figures/out").mkdir(parents=True, exist_ok=True)
 print(make("figures/out"))  # shown inline in Jupyter, saved when run as a script

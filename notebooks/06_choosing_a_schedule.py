@@ -10,9 +10,9 @@
 import torch
 
 import spectral_la as sl
-from analysis.schedule_ranking import aol_comparison, certified_ranking
-from analysis.schedule_response import effective_intervals, schedule_bands
-from analysis.tables import markdown_table
+from spectral_la.analysis.schedule_ranking import aol_comparison, certified_ranking
+from spectral_la.analysis.schedule_response import effective_intervals, schedule_bands
+from spectral_la.analysis.tables import markdown_table
 
 # %% [markdown]
 # ## One interval, equal cost
@@ -61,7 +61,7 @@ print(
 # rows on the certified measure. But the iteration converges to polar(DM), not polar(M).
 
 # %%
-from analysis.real_states import load_matrices
+from spectral_la.analysis.real_states import load_matrices
 
 cert, matrices = aol_comparison(ells=(5e-3, 1e-2, 3e-2), matrices=load_matrices())
 print(markdown_table(cert))
@@ -70,7 +70,7 @@ print(markdown_table(matrices))
 # %%
 from pathlib import Path
 
-from figures.response_plot import make
+from spectral_la.figures.response_plot import make
 
 Path("figures/out").mkdir(parents=True, exist_ok=True)
 print(make("figures/out"))  # the small-multiples response figure of every σ-map schedule

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.low_precision import PrecisionConfig, outlier_study, predicted_error, step_trace, trace_rows
-from analysis.tables import markdown_table
+from spectral_la.analysis.low_precision import PrecisionConfig, outlier_study, predicted_error, step_trace, trace_rows
+from spectral_la.analysis.tables import markdown_table
 
 cfg = dataclasses.replace(PrecisionConfig(), shape=(64, 256), study_shape=(64, 256), study_seeds=1)
 print(cfg)
@@ -55,7 +55,7 @@ print(
 )
 
 # %%
-from figures.precision_traces import make
+from spectral_la.figures.precision_traces import make
 
 Path("figures/out").mkdir(parents=True, exist_ok=True)
 print(make("figures/out", cfg))

@@ -1,7 +1,7 @@
 """One algorithm, two execution paths: torch tensors and mpmath numbers.
 
 Every routine of spectral_la is written once against the small set of
-operations below (DESIGN.md, principle 1). :func:`working` inspects the input
+operations below (ARCHITECTURE.md, principle 1). :func:`working` inspects the input
 and returns a *backend* object ``ops`` together with the input converted to the
 backend's working array:
 
@@ -104,7 +104,7 @@ Working = tuple[Any, Any, Callable[[Any], Any]]
 def sigma_batch(sigma: Any) -> Working:
     """Scalar-map inputs as a batch of 1 × 1 matrices: ``(ops, x, restore)`` for every kind of σ.
 
-    A scalar map runs the matrix iteration itself on 1 × 1 matrices (DESIGN.md,
+    A scalar map runs the matrix iteration itself on 1 × 1 matrices (ARCHITECTURE.md,
     principle 1), so every map accepts the same σ and returns the same kind:
 
     * ``torch.Tensor`` (any shape, evaluated in its dtype) → tensor of that shape;

@@ -64,7 +64,7 @@ class TorchOps:
         Multiplying by a power of two is exact (barring underflow of entries
         below 2^-e·tiny, which are negligible against the largest), so every
         norm, square and Gram matrix formed after it is free of overflow and
-        underflow whatever the input's scale (DESIGN.md, principle 6). No host
+        underflow whatever the input's scale (ARCHITECTURE.md, principle 6). No host
         synchronisation: e is a tensor of shape ``(..., 1, 1)``.
 
         Two passes over x: the largest |entry|, then one product by 2^-e, with

@@ -5,7 +5,7 @@ the wide orientation, and matrix powers.
   A = XXᵀ, S = c₁A + … + c_kA^k (:func:`gram_polynomial`, Horner with fused ``addmm``;
   A and the innermost c_{k−1}A + c_kA² are symmetric products, ``ops.gram``/``ops.gram_addmm``),
   X ← c₀X + S X. It is the matrix iteration and, on 1 × 1 matrices, the scalar map
-  (DESIGN.md, principle 1); Newton–Schulz, Gram NS, softening and the coupled
+  (ARCHITECTURE.md, principle 1); Newton–Schulz, Gram NS, softening and the coupled
   Newton–Schulz roots all run it.
 * :func:`on_wide` applies a map in the orientation whose Gram matrix is the smaller one.
 * :func:`matrix_power` is binary powering, used by the coupled roots and Muon^p.

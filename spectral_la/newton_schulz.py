@@ -15,7 +15,7 @@ T steps map each σ to f(σ/(scale·‖X‖ + eps)) with f = p_T ∘ … ∘ p�
 
 **The scalar map comes from the same code**: :func:`scalar_map` runs the
 iteration on a batch of 1 × 1 matrices, where it is exactly the scalar
-recurrence x ← p_k(x) (DESIGN.md, principle 1).
+recurrence x ← p_k(x) (ARCHITECTURE.md, principle 1).
 
 GPU discipline: matmuls and fused add-multiplies only (``addmm``/``baddbmm``),
 no host synchronisation inside the iteration (the input finiteness check is

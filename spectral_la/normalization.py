@@ -3,7 +3,7 @@
 One home for the type (:class:`Normalization`), its kinds, the sources' constant
 (:data:`SOURCE_EPS`) and the functions that apply it (:func:`normalize`, the public one;
 :func:`apply_normalization` and :func:`normalize_with_gram` on the backend's working arrays).
-Every kind is computed after an exact power-of-two prescaling (DESIGN.md, principle 6), so
+Every kind is computed after an exact power-of-two prescaling (ARCHITECTURE.md, principle 6), so
 no norm overflows or underflows whatever the scale of X; the Frobenius kinds take a free host
 shortcut on the CPU where the norm is provably in range (``ops.unscaled_fro``).
 

@@ -6,9 +6,9 @@ import mpmath
 import pytest
 import torch
 
-from analysis import measured_response, qdwh_convergence, reference_accuracy, schedule_bands
-from lab.cli import main
 from spectral_la import schedules
+from spectral_la.analysis import measured_response, qdwh_convergence, reference_accuracy, schedule_bands
+from spectral_la.lab.cli import main
 from tests.poly_reference import compose
 
 
@@ -82,7 +82,7 @@ HEADINGS = [
 
 @pytest.mark.slow  # ≥ 3.5 s on 2 cores: CI's second step (-m slow)
 def test_quick_report_has_every_section_and_reads_its_sizes(tmp_path):
-    from lab.report import FIGURES, ReportConfig, build_report
+    from spectral_la.lab.report import FIGURES, ReportConfig, build_report
 
     cfg = ReportConfig.quick()
     figures = {k: v for k, v in FIGURES.items() if k in ("ns_response", "qdwh_iterations")}
@@ -116,7 +116,7 @@ def test_report_command_writes_all_sections(tmp_path, capsys):
 
 
 def test_gram_rounding_restart_keeps_plain_ns_accuracy():
-    from analysis import gram_rounding
+    from spectral_la.analysis import gram_rounding
 
     (row,) = gram_rounding(m=32, n=256, dtypes=(torch.float32,))
     # Plain fp32 NS is within 10·n·u·T·A (A ≤ 1e3) of the float64 result; the
@@ -126,7 +126,7 @@ def test_gram_rounding_restart_keeps_plain_ns_accuracy():
 
 
 def test_muon_p_accuracy_rows_match_independent_mpmath_facts():
-    from analysis.recurrence_accuracy import muon_p_accuracy
+    from spectral_la.analysis.recurrence_accuracy import muon_p_accuracy
 
     rows = {r["p"]: r for r in muon_p_accuracy(points=121)}
     assert rows["1/3"]["diverges_above_sigma_hat"] == "never"
@@ -148,7 +148,7 @@ def test_muon_p_accuracy_rows_match_independent_mpmath_facts():
 
 
 def test_coupled_root_and_whitening_and_tracking_rows():
-    from analysis.recurrence_accuracy import coupled_root_accuracy, tracking_accuracy, whitening_accuracy
+    from spectral_la.analysis.recurrence_accuracy import coupled_root_accuracy, tracking_accuracy, whitening_accuracy
 
     roots = coupled_root_accuracy(n=8, kappas=(1e2,), rs=(2,))
     # κ = 1e2: rounding-level agreement with eigh, 10·n·κ·u relative.
@@ -163,8 +163,8 @@ def test_coupled_root_and_whitening_and_tracking_rows():
 @pytest.mark.slow  # ≥ 3.5 s on 2 cores: CI's second step (-m slow)
 def test_each_figure_and_the_text_beside_it_carry_the_same_parameters(tmp_path, monkeypatch):
     """A figure's title and its caption in the report come from the same ReportConfig values."""
-    from figures import error_split, qdwh_iterations, softening
-    from lab.report import FIGURES, ReportConfig, build_report
+    from spectral_la.figures import error_split, qdwh_iterations, softening
+    from spectral_la.lab.report import FIGURES, ReportConfig, build_report
 
     drawn: dict[str, list[str]] = {}
     for module in (error_split, qdwh_iterations, softening):

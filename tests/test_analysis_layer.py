@@ -10,11 +10,11 @@ import pytest
 import torch
 
 import spectral_la as sl
-from analysis.error_report import error_report
-from analysis.methods import method
-from analysis.response import response
-from analysis.softening import softening_deviation
-from analysis.sweeps import stability_sweep
+from spectral_la.analysis.error_report import error_report
+from spectral_la.analysis.methods import method
+from spectral_la.analysis.response import response
+from spectral_la.analysis.softening import softening_deviation
+from spectral_la.analysis.sweeps import stability_sweep
 from tests.mp_reference import unit_roundoff
 from tests.poly_reference import compose
 
@@ -120,7 +120,7 @@ def test_softening_deviation_matches_the_scalar_maps():
     )
     (row,) = rows
     # Independent recomputation of the worst per-σ gap from the scalar map.
-    from analysis.softening import family_matrix
+    from spectral_la.analysis.softening import family_matrix
 
     x = family_matrix("powerlaw", 32, 128)
     rho = torch.linalg.svdvals(x) / torch.linalg.matrix_norm(x)
@@ -133,7 +133,7 @@ def test_softening_deviation_matches_the_scalar_maps():
 
 @pytest.mark.slow  # ≥ 3.5 s on 2 cores: CI's second step (-m slow)
 def test_figure_data_match_their_sources(tmp_path):
-    from figures import error_split, qdwh_iterations, response_plot, softening
+    from spectral_la.figures import error_split, qdwh_iterations, response_plot, softening
 
     rows = [r for r in response_plot.response_data(["jordan_ns5"], points=50) if r["kind"] == "map"]
     sigma = torch.tensor([r["sigma"] for r in rows], dtype=torch.float64)

@@ -16,7 +16,17 @@ import torch
 import spectral_la as sl
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The layers: each a folder at the repository root, installed as ``spectral_la`` (the core) or
+#: ``spectral_la.<folder>`` (through the symlinks ``spectral_la/<folder>``).
 LAYERS = {"spectral_la": 0, "analysis": 1, "figures": 2, "benchmarks": 2, "lab": 3}
+
+
+def _layer(name: str) -> str | None:
+    """The layer of an imported module name (``spectral_la.analysis.x`` → ``analysis``), None outside ours."""
+    parts = name.split(".")
+    if parts[0] != "spectral_la":
+        return None
+    return parts[1] if len(parts) > 1 and parts[1] in LAYERS else "spectral_la"
 
 
 def test_imports_run_downward_only():
@@ -28,10 +38,23 @@ def test_imports_run_downward_only():
                 if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                     names = [node.module]
                 for name in names:
-                    top = name.split(".")[0]
-                    if top in LAYERS and top != package and LAYERS[top] >= level:
+                    layer = _layer(name)
+                    if layer is not None and layer != package and LAYERS[layer] >= level:
                         upward.append(f"{path.relative_to(ROOT)} imports {name}")
     assert upward == []
+
+
+def test_one_import_name_installed():
+    """The layers' folders install under ``spectral_la`` (symlinks), nothing generic at the top level."""
+    for layer in LAYERS.keys() - {"spectral_la"}:
+        link = ROOT / "spectral_la" / layer
+        assert link.is_symlink() and link.resolve() == (ROOT / layer).resolve(), layer
+    code = (
+        "import importlib.util as u; print([m for m in ('analysis', 'lab', 'figures', 'benchmarks') if u.find_spec(m)])"
+    )
+    # outside the checkout (whose root is on sys.path when Python runs from it), none of the names exists
+    out = subprocess.run([sys.executable, "-I", "-c", code], check=True, capture_output=True, text=True, cwd="/")
+    assert out.stdout.strip() == "[]"
 
 
 def test_core_imports_without_the_extras():
@@ -59,7 +82,7 @@ def test_no_cross_module_private_imports():
     for package in LAYERS:
         for path in (ROOT / package).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):
-                ours = isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in LAYERS
+                ours = isinstance(node, ast.ImportFrom) and node.module and _layer(node.module) is not None
                 if ours and node.level == 0:  # (a benchmark may call a peer's private function: that is the peer)
                     private += [f"{path.relative_to(ROOT)}: {a.name}" for a in node.names if a.name.startswith("_")]
     assert private == []
@@ -112,6 +135,8 @@ def test_the_analysis_methods_do_not_branch_on_the_kind_of_number():
 
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[0] != "spectral_la":
+        parts.insert(0, "spectral_la")
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -188,7 +213,7 @@ KIND_TESTS_ALLOWED = {
     "spectral_la/mp_kernels.py",
     "spectral_la/validation.py",
     "spectral_la/testing.py",
-    "spectral_la/optim.py",
+    "spectral_la/optim/",  # the optimizers: torch by definition
     "spectral_la/dtypes.py",
     "spectral_la/fractional_power.py",  # torch: autograd.Function with the Daleckii–Krein derivative
     "spectral_la/inverse_root.py",  # idem
@@ -203,7 +228,7 @@ def test_no_algorithm_asks_which_kind_of_number_it_holds():
     for package in ("spectral_la", "analysis"):
         for path in (ROOT / package).rglob("*.py"):
             rel = str(path.relative_to(ROOT))
-            if rel in KIND_TESTS_ALLOWED:
+            if rel in KIND_TESTS_ALLOWED or rel.startswith("spectral_la/optim/"):
                 continue
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "isinstance":
@@ -216,3 +241,34 @@ def test_no_algorithm_asks_which_kind_of_number_it_holds():
                     if consts & {"torch", "mpmath"}:
                         offenders.append(f"{rel}:{node.lineno}")
     assert offenders == []
+
+
+def test_the_wheel_holds_one_top_level_package(tmp_path):
+    """The built wheel holds ``spectral_la/`` (the layers inside it, as files) and its metadata, nothing else."""
+    import shutil
+    import zipfile
+
+    src = tmp_path / "src"
+    for name in ("spectral_la", *(layer for layer in LAYERS if layer != "spectral_la")):
+        shutil.copytree(ROOT / name, src / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", "out"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        str(src),
+        "--no-deps",
+        "--no-build-isolation",
+        "-q",
+        "-w",
+        str(tmp_path),
+    ]
+    subprocess.run(cmd, check=True, capture_output=True, cwd=src)
+    (wheel,) = tmp_path.glob("spectral_la-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {n.split("/")[0] for n in names} == {"spectral_la", wheel.name.split("-py")[0] + ".dist-info"}
+    for layer in LAYERS.keys() - {"spectral_la"}:
+        assert f"spectral_la/{layer}/__init__.py" in names, layer
+    assert "spectral_la/__init__.pyi" in names

@@ -88,7 +88,7 @@ def test_errors_name_the_problem():
 def test_empty_or_zero_spectra_are_named(tmp_path):
     import numpy as np
 
-    from analysis.softening import spectrum_matrix
+    from spectral_la.analysis.softening import spectrum_matrix
 
     for name, arrays in (
         ("z.npz", {"sigma": np.zeros(4)}),

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from lab.cli import main
+from spectral_la.lab.cli import main
 
 
 def test_bench_command_writes_json(tmp_path, capsys):
@@ -79,7 +79,7 @@ def test_flop_counts_are_the_closed_forms():
     import torch
 
     import spectral_la as sl
-    from benchmarks.flops import count_flops
+    from spectral_la.benchmarks.flops import count_flops
     from spectral_la.symmetric_products import symmetric_products
 
     m, n = 48, 80
@@ -104,7 +104,7 @@ def test_bench_refuses_cuda_without_gpu():
 
 
 def test_the_command_line_names_every_suite():
-    from benchmarks.__main__ import SUITE_NAMES
-    from benchmarks.suites import SUITES
+    from spectral_la.benchmarks.__main__ import SUITE_NAMES
+    from spectral_la.benchmarks.suites import SUITES
 
     assert SUITE_NAMES == tuple(SUITES)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import mpmath
 import pytest
 
-from lab.cli import main
 from spectral_la import schedules
 from spectral_la.certify import certify
 from spectral_la.design import design_schedule, load_schedule, pade_row, save_schedule
+from spectral_la.lab.cli import main
 from spectral_la.remez import odd_polynomial, remez_odd
 from spectral_la.schedules import POLAR_EXPRESS_TABLE
 from spectral_la.targets import target

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.result_store import ResultStore
-from analysis.sweeps import stability_sweep
-from lab.cli import main
+from spectral_la.analysis.result_store import ResultStore
+from spectral_la.analysis.sweeps import stability_sweep
 from spectral_la.atomic_files import atomic_path
 from spectral_la.design import design_schedule, load_schedule, save_schedule
+from spectral_la.lab.cli import main
 
 SMALL = dict(
     methods=("ns:jordan_ns5",),
@@ -192,8 +192,8 @@ def test_cli_sigint_exits_quietly_with_130(tmp_path):
         [
             sys.executable,
             "-c",
-            "import time, sys; from lab.cli import main; "
-            "import lab.cli as c; c._main = lambda argv: (print('ready', flush=True), time.sleep(60)); "
+            "import time, sys; from spectral_la.lab.cli import main; "
+            "import spectral_la.lab.cli as c; c._main = lambda argv: (print('ready', flush=True), time.sleep(60)); "
             "sys.exit(main([]))",
         ],
         stdout=subprocess.PIPE,
@@ -209,8 +209,8 @@ def test_cli_sigint_exits_quietly_with_130(tmp_path):
 
 
 def test_schedules_command_ranks_every_registered_schedule(capsys):
-    from lab.cli import main
     from spectral_la import schedules
+    from spectral_la.lab.cli import main
 
     assert main(["schedules", "--budget", "12", "--sources"]) == 0
     out = capsys.readouterr().out
@@ -224,7 +224,7 @@ def test_spectrum_files_are_checked_before_they_are_read(tmp_path):
     import io
     import zipfile
 
-    from analysis.softening import spectrum_matrix
+    from spectral_la.analysis.softening import spectrum_matrix
 
     cases = {
         "complex.npz": ({"matrix": np.ones((4, 6)) * (1 + 1j)}, "must be real"),
@@ -248,7 +248,7 @@ def test_spectrum_files_are_checked_before_they_are_read(tmp_path):
 
 
 def test_response_rejects_what_it_cannot_evaluate():
-    from analysis.response import response
+    from spectral_la.analysis.response import response
 
     with pytest.raises(ValueError, match="non-negative"):
         response("ns:polar_express", [-1.0], mode="mpmath")  # was f(−1)

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import spectral_la as sl
-from analysis.softening import spectrum_matrix
+from spectral_la.analysis.softening import spectrum_matrix
 from spectral_la.optim import Muon
 from spectral_la.spec import parse_spec
 from spectral_la.testing import check_golden, write_golden

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 import spectral_la as sl
-from analysis.low_precision import EmulatedOps, fp8_round, predicted_error, step_trace
-from analysis.spectra import torch_matrix_with_spectrum
+from spectral_la.analysis.low_precision import EmulatedOps, fp8_round, predicted_error, step_trace
+from spectral_la.analysis.spectra import torch_matrix_with_spectrum
 
 
 def _numpy_fp8(v: np.ndarray, mantissa: int, min_exp: int, max_value: float) -> np.ndarray:
@@ -122,7 +122,7 @@ def test_bad_arguments(kwargs, error, match):
 def test_normalization_table_against_closed_forms():
     """σ̂₁ of Frobenius and Schatten-4 in closed form from the spectrum; the spectral bound's products:
     one Gram product 2m²n and three squarings of 2m³, i.e. 1 + 3m/n Gram units; the others none extra."""
-    from analysis.normalizations import normalization_rows
+    from spectral_la.analysis.normalizations import normalization_rows
 
     m, n = 16, 64
     sig = torch.logspace(0, -2, m, dtype=torch.float64)

@@ -137,7 +137,7 @@ def test_tracked_radius_certifies_the_newton_schulz_run():
     assert max_abs_diff(y, y80) <= tracker.radius + 2 * u
     import torch
 
-    from analysis.error_report import error_report
+    from spectral_la.analysis.error_report import error_report
 
     rep = error_report("ns:polar_express", torch.randn(5, 7, dtype=torch.float64), dps=30)
     assert 0 < rep["approximation_run_radius"] < 1e-20
@@ -147,7 +147,7 @@ def test_tracked_radius_certifies_the_newton_schulz_run():
 def test_float64_stability_rows_show_real_float64_error(tmp_path):
     # Measured against the 30-digit reference, float64 rows are no longer 0 by construction:
     # the exact references land between 0 and the backward-stability size 20·n·u·κ.
-    from analysis.sweeps import stability_sweep
+    from spectral_la.analysis.sweeps import stability_sweep
 
     rows = stability_sweep(
         ("msign", "polar_qdwh"),

@@ -391,7 +391,7 @@ def test_step_and_degree_bounds_fail_fast():
         design_schedule(401, 2, 1e-3)
     with pytest.raises(ValueError, match="steps"):
         design_schedule(5, 100_000, 1e-3)
-    from analysis.error_report import error_report
+    from spectral_la.analysis.error_report import error_report
 
     with pytest.raises(ValueError, match="dps"):
         error_report("ns:polar_express", torch.eye(3, dtype=torch.float64), dps=-3)

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import spectral_la as sl
-from spectral_la import optim as sl_optim
 from spectral_la.optim import Capture, Muon, SlowComputeWarning
+from spectral_la.optim import muon as sl_muon
 from spectral_la.spec import parse_spec
 
 BF16 = {"compute_dtype": "bf16"}  # torch's compute dtype, chosen explicitly (no slow-CPU warning)
@@ -74,7 +74,7 @@ def test_named_parameters_as_torch_takes_them_and_errors_name_them():
 
 
 def test_bf16_on_an_emulating_cpu_warns_once_and_explicit_choices_do_not(monkeypatch):
-    monkeypatch.setattr(sl_optim, "bf16_is_slow", lambda: True)
+    monkeypatch.setattr(sl_muon, "bf16_is_slow", lambda: True)
     p = _params(shapes=((8, 12),))
     with pytest.warns(SlowComputeWarning, match="compute_dtype='fp32'"):
         _run(Muon, p, steps=2)  # warns at the first step only (pytest.warns fails on zero)

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import spectral_la as sl
-from benchmarks.peer_formulas import (
+from spectral_la.benchmarks.peer_formulas import (
     DION_AOL_ROWS,
     EO_CYCLES,
     EO_SETS,
@@ -214,7 +214,7 @@ def test_cycle_mode():
 
 
 def test_effective_intervals_rank_and_certify():
-    from analysis.schedule_response import effective_intervals
+    from spectral_la.analysis.schedule_response import effective_intervals
 
     rows = {r["schedule"]: r for r in effective_intervals(["polar_express", "jordan_ns5", "eo_aol"])}
     pe = rows["polar_express"]

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from analysis.real_states import DEFAULT_CAPTURE, load_capture, muon_p_rows, real_state_rows, spectrum_rows
-from lab.cli import main
+from spectral_la.analysis.real_states import DEFAULT_CAPTURE, load_capture, muon_p_rows, real_state_rows, spectrum_rows
+from spectral_la.lab.cli import main
 
 
 def test_workload_trains_and_captures(tmp_path, capsys):

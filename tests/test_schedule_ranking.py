@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from analysis.schedule_ranking import aol_comparison, certified_ranking, products
+from spectral_la.analysis.schedule_ranking import aol_comparison, certified_ranking, products
 
 
 def test_products_count_the_matrix_products():
@@ -32,7 +32,7 @@ def test_ranking_at_equal_budget():
 
 
 def test_designed_aol_schedule_beats_the_peers_on_the_certified_measure():
-    from analysis.real_states import load_matrices
+    from spectral_la.analysis.real_states import load_matrices
 
     cert, matrix_rows = aol_comparison(ells=(5e-3, 3e-2), matrices=load_matrices())
     for row in cert:

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import spectral_la as sl
-from analysis.methods import method
 from spectral_la import schedules
+from spectral_la.analysis.methods import method
 from spectral_la.design import save_schedule
 from spectral_la.muon_p import MUON_P_RECURRENCES
 from spectral_la.spec import MuonPSpec, NewtonSchulzSpec, Spec, parse_spec
@@ -221,8 +221,8 @@ def test_every_spec_builds_an_analysis_method():
 
 def test_the_cli_overlay_and_the_report_table_measure_the_same_experiment():
     """Same spec, shape, storage and compute dtype: the CLI's measured overlay and the report's table agree."""
-    from analysis.schedule_response import measured_response
-    from figures.response_plot import response_data
+    from spectral_la.analysis.schedule_response import measured_response
+    from spectral_la.figures.response_plot import response_data
 
     n, ell = 24, sl.schedules["polar_express"].interval[0]
     row = measured_response(["polar_express"], n=n, dtypes=(torch.bfloat16,), progress=False)[0]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.sweeps import expand, run_sweep
+from spectral_la.analysis.sweeps import expand, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 # 24 tasks of ≈ 0.1 s each: long enough to kill something in the middle
@@ -76,7 +76,7 @@ def test_a_worker_killed_mid_sweep_changes_nothing(cluster, serial_rows, tmp_pat
 
 def _client_script(out: Path, address: str) -> list[str]:
     code = (
-        "from analysis.sweeps import run_sweep; import tests.test_sweeps as t; "
+        "from spectral_la.analysis.sweeps import run_sweep; import tests.test_sweeps as t; "
         f"run_sweep('stability', t.GRID, {str(out)!r}, scheduler={address!r}, progress=False)"
     )
     return [sys.executable, "-c", code]
@@ -138,7 +138,7 @@ def test_bad_grids_name_the_field(kind, grid, match):
 
 def test_low_precision_stability_rows_measure_the_iteration_not_the_reference(tmp_path):
     """bf16 rows used to read 1.55 and inf at κ = 10 (64×64, 128×32): the reference cut real singular values."""
-    from analysis.sweeps import stability_sweep
+    from spectral_la.analysis.sweeps import stability_sweep
 
     rows = stability_sweep(
         ("ns:polar_express",),
@@ -176,7 +176,7 @@ def _toy_run(task: dict, device: str) -> dict:
 
 @pytest.fixture
 def toy_kind(monkeypatch):
-    from analysis.sweeps import KINDS, SweepKind
+    from spectral_la.analysis.sweeps import KINDS, SweepKind
 
     kind = SweepKind("toy", {"xs": [0]}, ("x",), ("v", "ok"), lambda g: [{"x": str(x)} for x in g["xs"]], _toy_run)
     monkeypatch.setitem(KINDS, "toy", kind)
@@ -184,7 +184,7 @@ def toy_kind(monkeypatch):
 
 
 def _store(kind, path):
-    from analysis.result_store import ResultStore
+    from spectral_la.analysis.result_store import ResultStore
 
     return ResultStore(path, (*kind.key_fields, *kind.value_fields, "error"), kind.key_fields, valid=kind.valid)
 
@@ -248,8 +248,8 @@ def test_no_hangs_work_is_bounded_or_refused_up_front():
     import time
 
     import spectral_la as sl
-    from analysis.schedule_ranking import certified_ranking
-    from analysis.sweeps import _check_resources
+    from spectral_la.analysis.schedule_ranking import certified_ranking
+    from spectral_la.analysis.sweeps import _check_resources
 
     t0 = time.perf_counter()
     with pytest.raises(ValueError, match="more than the 500000"):

@@ -1,0 +1,203 @@
+"""The pure pieces every matrix optimizer of :mod:`spectral_la.optim` is made of.
+
+Each function returns new tensors and changes none of its arguments, so an optimizer can compute a
+whole step (every group, every parameter) before it writes anything, and a step that raises leaves
+weights and state as they were (``MatrixOptimizer``). The pieces, with the optimizers that use them:
+
+* momentum: torch.optim.Muon's ``B ← B + (1 − β)(G − B)`` (:func:`ema_momentum`) and microsoft/dion's
+  ``M ← μM + G`` (:func:`accumulated_momentum`; Muon there, NorMuon; Dion2 and NorDion2 with μ = 1);
+* the orthogonaliser: a spec of :mod:`spectral_la.spec` or a callable ``f(X, epsilon)``, optionally
+  softened, ``lerp(O(X), X/(‖X‖_F + ε), s)`` (:func:`orthogonalizer`; Soft-Muon, microsoft/dion PR #92);
+* NorMuon's row normalisation (:func:`normuon_normalize`; Li et al. 2025, arXiv 2510.05491);
+* Dion2's slice selection by L1 norm with error feedback (:func:`select_slices`; Dion2, arXiv 2512.16928);
+* the learning-rate scale of each adjustment mode (:func:`lr_scale`) and the decoupled step
+  ``W ← (1 − ηλ)W − η·r·U`` (:func:`decoupled_step`).
+
+Hyperparameters enter as microsoft/dion passes them, 0-d float32 tensors (:func:`hyper`), so that
+``1 − β`` and ``η·√(m/n)`` are rounded as there; torch.optim.Muon's pieces take Python floats, as
+torch does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from spectral_la.spec import Spec
+
+__all__ = [
+    "LR_MODES",
+    "accumulated_momentum",
+    "decoupled_step",
+    "ema_momentum",
+    "hyper",
+    "lr_scale",
+    "normuon_normalize",
+    "orthogonalizer",
+    "gather_slices",
+    "scatter_slices",
+    "select_slices",
+    "selection_dim",
+]
+
+#: Learning-rate adjustment modes, r(m, n) for an m × n weight (fan_out × fan_in):
+#: torch.optim.Muon's ``original`` √max(1, m/n) and ``match_rms_adamw`` 0.2·√max(m, n) (Liu et al. 2025),
+#: microsoft/dion's ``spectral_norm`` √(m/n) and ``rms_norm`` 0.2·√max(m, n), and ``none`` (r = 1).
+LR_MODES = ("original", "match_rms_adamw", "spectral_norm", "rms_norm", "none")
+
+
+def lr_scale(mode: str, shape: tuple[int, ...] | torch.Size) -> float:
+    """r(m, n) of an adjustment mode (:data:`LR_MODES`) for a weight of shape (..., m, n)."""
+    m, n = shape[-2], shape[-1]
+    if mode == "original":
+        return math.sqrt(max(1, m / n))
+    if mode == "spectral_norm":
+        return math.sqrt(m / n)
+    if mode in ("match_rms_adamw", "rms_norm"):
+        return 0.2 * math.sqrt(max(m, n))
+    if mode == "none":
+        return 1.0
+    raise ValueError(f"lr adjustment must be one of {LR_MODES}, got {mode!r}")
+
+
+def hyper(value: float | torch.Tensor) -> torch.Tensor:
+    """A hyperparameter as microsoft/dion passes it to its kernels: a 0-d float32 tensor (host)."""
+    return value if isinstance(value, torch.Tensor) else torch.tensor(value)
+
+
+def ema_momentum(
+    grad: torch.Tensor, buf: torch.Tensor, beta: float, nesterov: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """torch.optim.Muon's momentum: (B', M) with B' = lerp(B, G, 1 − β), M = lerp(G, B', β) or B'."""
+    new = buf.lerp(grad, 1 - beta)
+    return new, (grad.lerp(new, beta) if nesterov else new)
+
+
+def accumulated_momentum(
+    grad: torch.Tensor, buf: torch.Tensor, mu: torch.Tensor, nesterov: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """microsoft/dion's momentum: (M', U) with M' = μM + G (G cast to M's dtype), U = μM' + G or M'."""
+    g = grad.to(buf.dtype)
+    new = buf * mu + g
+    return new, (new * mu + g if nesterov else new)
+
+
+def orthogonalizer(
+    spec: Spec | None,
+    func: Callable[..., torch.Tensor] | None,
+    compute: torch.dtype | None,
+    check: bool,
+    softening: float,
+) -> Callable[[torch.Tensor, Any], torch.Tensor]:
+    """O(X, ε): the spec run in ``compute`` (a matmul-only spec) or in X's precision (an exact spec),
+    or ``func(X, epsilon=ε)`` as microsoft/dion calls its ``newton_schulz_func``; softened for s > 0 to
+
+        lerp(O(X), X/(‖X‖_F + ε), s) = (1 − s)·O(X) + s·X/(‖X‖_F + ε)
+
+    per matrix, X in the dtype it is given (Soft-Muon, microsoft/dion PR #92). s = 0 returns O itself,
+    so the unsoftened step is unchanged bit for bit.
+    """
+    if (spec is None) == (func is None):
+        raise ValueError("orthogonalizer takes a spec or a callable, exactly one")
+    if spec is not None:
+        run_spec = spec
+
+        def base(x: torch.Tensor, epsilon: Any = None) -> torch.Tensor:
+            if run_spec.matmul_only:
+                return run_spec(x, compute_dtype=compute, check_finite=check)
+            return run_spec(x if compute is None else x.to(compute), check_finite=check).to(x.dtype)
+
+    else:
+        assert func is not None
+        base = func
+    if softening == 0:
+        return base
+
+    def softened(x: torch.Tensor, epsilon: Any = None) -> torch.Tensor:
+        out = base(x, epsilon=epsilon)
+        eps = 1e-7 if epsilon is None else epsilon
+        direct = x / (x.norm(dim=(-2, -1), keepdim=True) + eps)
+        return torch.lerp(out, direct.to(out.dtype), softening)
+
+    return softened
+
+
+def normuon_normalize(u: torch.Tensor, v: torch.Tensor, beta2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """NorMuon's row normalisation of an orthogonalised update U (m × n, batched), with its state V (m × 1).
+
+        V' = lerp(V, mean_j U_ij², 1 − β₂),   Û = U / (√V' + 1e-8),   U' = Û · ‖U‖_F / max(‖Û‖_F, 1e-8)
+
+    in V's dtype (Li et al. 2025, arXiv 2510.05491, Algorithm 1; microsoft/dion's ``normuon.py``:
+    no bias correction, the 1e-8 fixed, the Frobenius norm of U restored). Returns (U', V').
+    """
+    u = u.to(v.dtype)
+    norm = u.norm(p=2, dim=(-2, -1), keepdim=True)
+    v_new = torch.lerp(v, (u * u).mean(dim=-1, keepdim=True), 1 - beta2)
+    normalized = u / (v_new.sqrt() + 1e-8)
+    rescale = norm / normalized.norm(p=2, dim=(-2, -1), keepdim=True).clamp(min=1e-8)
+    return normalized * rescale, v_new
+
+
+def selection_dim(shape: tuple[int, ...] | torch.Size) -> int:
+    """Dion2's selection side: rows (−2) unless the matrix is tall (more rows than columns), then columns."""
+    return -2 if shape[-2] <= shape[-1] else -1
+
+
+def select_slices(m: torch.Tensor, fraction: float, dim: int) -> torch.Tensor:
+    """Indices of the k = max(1, ⌈fraction·size⌉) rows (dim −2) or columns (dim −1) of largest L1 norm.
+
+    ``m`` is a batch (N, rows, cols); the norms are taken in m's dtype and ``torch.topk(sorted=False)``
+    picks the slices (Dion2, arXiv 2512.16928, section 3; microsoft/dion's ``dion2.py``), so ties and the
+    order of the returned indices are torch's, as there. Returns (N, k) int64 indices.
+    """
+    size = m.size(dim)
+    k = min(max(1, math.ceil(fraction * size)), size)
+    norms = m.norm(p=1, dim=-1 if dim == -2 else -2)
+    return torch.topk(norms, k, dim=-1, sorted=False).indices
+
+
+def _expand(idx: torch.Tensor, like: torch.Tensor, dim: int) -> torch.Tensor:
+    """(N, k) slice indices expanded to the index tensor of gather/scatter along ``dim`` for ``like``."""
+    if dim == -2:
+        return idx.unsqueeze(-1).expand(*idx.shape, like.size(-1))
+    return idx.unsqueeze(-2).expand(*idx.shape[:-1], like.size(-2), idx.shape[-1])
+
+
+def gather_slices(m: torch.Tensor, idx: torch.Tensor, dim: int) -> torch.Tensor:
+    """The submatrices of the selected rows (dim −2) or columns (dim −1) of a batch ``m``."""
+    return torch.gather(m, dim, _expand(idx, m, dim))
+
+
+def scatter_slices(full: torch.Tensor, idx: torch.Tensor, sub: torch.Tensor, dim: int) -> torch.Tensor:
+    """``full`` with its selected slices replaced by ``sub`` (a new tensor)."""
+    return full.scatter(dim, _expand(idx, sub, dim), sub)
+
+
+def decoupled_step(
+    weight: torch.Tensor,
+    update: torch.Tensor,
+    decay: Any,
+    lr: Any,
+    *,
+    slices: torch.Tensor | None = None,
+    dim: int = -2,
+) -> torch.Tensor:
+    """W' = W·decay − lr·U: the decoupled weight decay, then the step (a new tensor; W is unchanged).
+
+    ``decay`` is 1 − ηλ and ``lr`` the adjusted η·r. With Python floats (torch.optim.Muon) this is
+    ``W.mul(decay).add(U, alpha=−lr)``, torch's own two operations; with 0-d tensors (microsoft/dion)
+    U is cast to W's dtype and −lr·U added, added only at the selected ``slices`` along ``dim`` when
+    given (Dion2, whose U holds those slices only).
+    """
+    decayed = weight * decay
+    if not isinstance(lr, torch.Tensor):
+        if slices is not None:
+            raise ValueError("decoupled_step: slices need the learning rate as a tensor")
+        return decayed.add(update, alpha=-lr)
+    step = -lr * update.to(weight.dtype)
+    if slices is None:
+        return decayed + step
+    return decayed.scatter_add(dim, _expand(slices, step, dim), step)
