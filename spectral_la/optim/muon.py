@@ -78,7 +78,7 @@ _LEGACY = {
     "steps": "orthogonalize='ns:<schedule>:<steps>'",
     "normalize": "orthogonalize='ns:<schedule>:normalize=<kind>'",
     "gram": "orthogonalize='gram_ns:<schedule>'",
-    "soften": "orthogonalize='soften:<s>:<schedule>'",
+    "soften": "softening=<s> or orthogonalize='soften:<s>:<schedule>'",
     "power": "orthogonalize='muon_p:<p>'",
 }
 
@@ -152,14 +152,7 @@ class Muon(MatrixOptimizer):
 
     NAME = "Muon"
     STATE_KEYS = {None: ("momentum_buffer",)}
-    RENAMED = {
-        "schedule": "orthogonalize='ns:<schedule>'",
-        "soften": "softening=<s> or orthogonalize='soften:<s>:<schedule>'",
-        "power": "orthogonalize='muon_p:<p>'",
-        "steps": "orthogonalize='ns:<schedule>:<steps>'",
-        "normalize": "orthogonalize='ns:<schedule>:normalize=<kind>'",
-        "gram": "orthogonalize='gram_ns:<schedule>'",
-    }
+    RENAMED = _LEGACY
 
     def __init__(
         self,
