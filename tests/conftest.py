@@ -18,7 +18,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 @pytest.fixture(autouse=True)
 def _reset_global_state():
-    """Reset mpmath precision and torch matmul flags around every test, so that no test leaks a global setting into the next."""
+    """Reset mpmath precision and torch matmul flags around every test: no test leaks a global setting."""
     mpmath.mp.dps = 15
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
