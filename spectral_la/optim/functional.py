@@ -11,7 +11,9 @@ weights and state as they were (``MatrixOptimizer``). The pieces, with the optim
 * NorMuon's row normalisation (:func:`normuon_normalize`; Li et al. 2025, arXiv 2510.05491);
 * Dion2's slice selection by L1 norm with error feedback (:func:`select_slices`; Dion2, arXiv 2512.16928);
 * the learning-rate scale of each adjustment mode (:func:`lr_scale`) and the decoupled step
-  ``W ← (1 − ηλ)W − η·r·U`` (:func:`decoupled_step`).
+  ``W ← (1 − ηλ)W − η·r·U`` (:func:`decoupled_step`), with cautious weight decay (:func:`cautious_decay`);
+* the element-wise rules microsoft/dion runs on non-matrix parameters: AdamW (:func:`adamw_step`)
+  and Lion (:func:`lion_step`).
 
 Hyperparameters enter as microsoft/dion passes them, 0-d float32 tensors (:func:`hyper`), so that
 ``1 − β`` and ``η·√(m/n)`` are rounded as there; torch.optim.Muon's pieces take Python floats, as
@@ -31,7 +33,11 @@ from spectral_la.spec import Spec
 __all__ = [
     "LR_MODES",
     "accumulated_momentum",
+    "adamw_step",
+    "cautious_decay",
     "decoupled_step",
+    "lion_step",
+    "normuon_normalize_rows",
     "ema_momentum",
     "hyper",
     "lr_scale",
@@ -77,10 +83,15 @@ def ema_momentum(
 
 
 def accumulated_momentum(
-    grad: torch.Tensor, buf: torch.Tensor, mu: torch.Tensor, nesterov: bool
+    grad: torch.Tensor, buf: torch.Tensor, mu: torch.Tensor | None, nesterov: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """microsoft/dion's momentum: (M', U) with M' = μM + G (G cast to M's dtype), U = μM' + G or M'."""
+    """microsoft/dion's momentum: (M', U) with M' = μM + G (G cast to M's dtype), U = μM' + G or M'.
+
+    μ = None is Dion2's M' = M + G (no coefficient, no Nesterov).
+    """
     g = grad.to(buf.dtype)
+    if mu is None:
+        return buf + g, buf + g
     new = buf * mu + g
     return new, (new * mu + g if nesterov else new)
 
@@ -141,6 +152,20 @@ def normuon_normalize(u: torch.Tensor, v: torch.Tensor, beta2: torch.Tensor) -> 
     return normalized * rescale, v_new
 
 
+def normuon_normalize_rows(
+    u: torch.Tensor, v: torch.Tensor, rows: torch.Tensor, beta2: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """NorDion2's normalisation of the orthogonalised selected rows U (N, k, n) with the rows of V (N, m, 1).
+
+    The selected rows of V are gathered and computed on in float32, normalised as in
+    :func:`normuon_normalize`, and scattered back in V's dtype; the other rows of V are unchanged
+    (microsoft/dion's ``nordion2.py``). Returns (U', V').
+    """
+    idx = rows.unsqueeze(-1)
+    u_new, v_rows = normuon_normalize(u, torch.gather(v, -2, idx).float(), beta2)
+    return u_new, v.scatter(-2, idx, v_rows.to(v.dtype))
+
+
 def selection_dim(shape: tuple[int, ...] | torch.Size) -> int:
     """Dion2's selection side: rows (−2) unless the matrix is tall (more rows than columns), then columns."""
     return -2 if shape[-2] <= shape[-1] else -1
@@ -176,6 +201,16 @@ def scatter_slices(full: torch.Tensor, idx: torch.Tensor, sub: torch.Tensor, dim
     return full.scatter(dim, _expand(idx, sub, dim), sub)
 
 
+def cautious_decay(weight: torch.Tensor, update: torch.Tensor, coeff: torch.Tensor) -> torch.Tensor:
+    """W − c·W·[W∘U ≥ 0]: weight decay only where the weight and the update agree in sign.
+
+    Cautious weight decay (Chen et al. 2025, arXiv 2510.12402), as microsoft/dion applies it to
+    NorMuon and Lion: c = ηλ, the mask 1 where W_ij·U_ij ≥ 0 and 0 elsewhere.
+    """
+    mask = (torch.sign(weight * update) + 1).clamp(max=1)
+    return weight - (weight * mask) * coeff
+
+
 def decoupled_step(
     weight: torch.Tensor,
     update: torch.Tensor,
@@ -187,12 +222,13 @@ def decoupled_step(
 ) -> torch.Tensor:
     """W' = W·decay − lr·U: the decoupled weight decay, then the step (a new tensor; W is unchanged).
 
-    ``decay`` is 1 − ηλ and ``lr`` the adjusted η·r. With Python floats (torch.optim.Muon) this is
+    ``decay`` is 1 − ηλ (None: W is already decayed, e.g. by :func:`cautious_decay`) and ``lr`` the
+    adjusted η·r. With Python floats (torch.optim.Muon) this is
     ``W.mul(decay).add(U, alpha=−lr)``, torch's own two operations; with 0-d tensors (microsoft/dion)
     U is cast to W's dtype and −lr·U added, added only at the selected ``slices`` along ``dim`` when
     given (Dion2, whose U holds those slices only).
     """
-    decayed = weight * decay
+    decayed = weight if decay is None else weight * decay
     if not isinstance(lr, torch.Tensor):
         if slices is not None:
             raise ValueError("decoupled_step: slices need the learning rate as a tensor")
@@ -201,3 +237,55 @@ def decoupled_step(
     if slices is None:
         return decayed + step
     return decayed.scatter_add(dim, _expand(slices, step, dim), step)
+
+
+def lion_step(
+    weight: torch.Tensor,
+    grad: torch.Tensor,
+    buf: torch.Tensor,
+    lr: torch.Tensor,
+    beta1: torch.Tensor,
+    beta2: torch.Tensor,
+    weight_decay: torch.Tensor,
+    cautious: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lion (Chen et al. 2023, arXiv 2302.06675) as microsoft/dion runs it: (W', M') with
+
+        U = sign(lerp(M, G, 1 − β₁)),   M' = lerp(M, G, 1 − β₂),   W' = (1 − ηλ)·W − η·U
+
+    (the decay cautious when asked, :func:`cautious_decay`).
+    """
+    g = grad.to(buf.dtype)
+    u = buf.lerp(g, 1 - beta1).sign()
+    new_buf = buf.lerp(g, 1 - beta2)
+    decayed = cautious_decay(weight, u, lr * weight_decay) if cautious else weight * (1 - lr * weight_decay)
+    return decayed.add(u, alpha=-float(lr)), new_buf  # torch reads a tensor alpha as this double
+
+
+def adamw_step(
+    weights: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    m: list[torch.Tensor],
+    v: list[torch.Tensor],
+    steps: list[torch.Tensor],
+    lr: torch.Tensor,
+    beta1: float,
+    beta2: float,
+    weight_decay: float,
+    eps: float,
+) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+    """AdamW (Loshchilov & Hutter 2019) through torch's fused kernel, as microsoft/dion and
+    ``torch.optim.AdamW(fused=True)`` run it, on copies: returns (W', M', V', t') and changes nothing.
+
+    The step counters t are float32 0-d tensors; β's, λ and ε are Python floats (dion passes the
+    float32-rounded values, ``float(torch.tensor(β))``).
+    """
+    from torch.optim.adamw import adamw
+
+    new = [[t.clone() for t in ts] for ts in (weights, m, v, steps)]
+    adamw(
+        new[0], grads, new[1], new[2], [], new[3],
+        fused=True, amsgrad=False, beta1=beta1, beta2=beta2, lr=lr,
+        weight_decay=weight_decay, eps=eps, maximize=False,
+    )  # fmt: skip
+    return new[0], new[1], new[2], new[3]
