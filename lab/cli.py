@@ -133,12 +133,28 @@ def _main(argv: list[str] | None) -> int:
     sweep.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     sweep.add_argument("--gpu", action="store_true", help="pin tasks to workers started with --resources GPU=1")
     sweep.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    cap = sub.add_parser("capture", help="train a small LM on the Python stdlib with Muon and record its states")
+    cap = sub.add_parser(
+        "capture",
+        help="train a small LM on the Python stdlib with Muon, NorMuon, Dion2 or NorDion2 and record its states",
+    )
     cap.add_argument(
         "--out", type=Path, default=Path("data/captured/stdlib_lm.npz"), help="default data/captured/stdlib_lm.npz"
     )
     cap.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
-    cap.add_argument("--schedule", default="jordan_ns5", help="the orthogonaliser: any spec (default jordan_ns5)")
+    cap.add_argument(
+        "--optimizer", default="muon", choices=["muon", "normuon", "dion2", "nordion2"], help="default muon"
+    )
+    cap.add_argument(
+        "--orthogonalize",
+        "--schedule",
+        dest="orthogonalize",
+        default=None,
+        help="the orthogonaliser, any spec (default jordan_ns5 for muon, dion's Polar Express for the others)",
+    )
+    cap.add_argument(
+        "--softening", default="0", help="Soft-Muon's s, or a schedule such as linear:0:0.5:1000 (default 0)"
+    )
+    cap.add_argument("--lr", type=float, default=0.02, help="learning rate of the hidden matrices (default 0.02)")
     cap.add_argument(
         "--compute-dtype",
         default=None,
@@ -210,7 +226,10 @@ def _main(argv: list[str] | None) -> int:
         summary = train_and_capture(
             args.out,
             steps=args.steps,
-            schedule=args.schedule,
+            schedule=args.orthogonalize,
+            optimizer=args.optimizer,
+            softening=args.softening,
+            lr=args.lr,
             compute_dtype=args.compute_dtype,
             full=args.full,
             seed=args.seed,

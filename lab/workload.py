@@ -21,7 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from spectral_la.dtypes import bf16_is_slow, dtype_name, parse_dtype
-from spectral_la.optim import Capture, Muon
+from spectral_la.optim import OPTIMIZERS, Capture
 
 __all__ = ["TinyLM", "corpus", "train_and_capture"]
 
@@ -75,7 +75,9 @@ def train_and_capture(
     width: int = 128,
     layers: int = 2,
     lr: float = 0.02,
-    schedule: str = "jordan_ns5",
+    schedule: str | None = None,
+    optimizer: str = "muon",
+    softening: float | str = 0.0,
     capture_at: tuple[int, ...] | None = None,
     seed: int = 0,
     full: bool = False,
@@ -85,7 +87,11 @@ def train_and_capture(
 ) -> dict:
     """Train, capture and save; returns a summary (loss curve ends, seconds, path).
 
-    ``schedule``: any spec (:mod:`spectral_la.spec`). ``compute_dtype``: the orthogonaliser's;
+    ``optimizer``: a name of :data:`spectral_la.optim.OPTIMIZERS` (muon, normuon, dion2, nordion2),
+    run on the hidden matrices with ``lr`` (the embeddings and norms: AdamW, the same for all four).
+    ``schedule``: the orthogonaliser, any spec (:mod:`spectral_la.spec`); default ``jordan_ns5`` for
+    Muon and microsoft/dion's Polar Express for the other three. ``softening``: Soft-Muon's s or a
+    schedule s(t) (:mod:`spectral_la.optim.softening`). ``compute_dtype``: the orthogonaliser's;
     default bf16 (Muon's) on CUDA or a CPU with native bf16, fp32 on a CPU that emulates bf16
     (the states are what is analysed, and fp32 gives them equal to rounding, several times
     faster there); the summary says which ran.
@@ -93,7 +99,7 @@ def train_and_capture(
     if compute_dtype is None:
         slow = device == "cpu" and bf16_is_slow()
         compute_dtype = torch.float32 if slow else torch.bfloat16
-        why = "this CPU emulates bf16" if slow else "Muon's default"
+        why = "this CPU emulates bf16" if slow else "the optimizers' default"
     else:
         why = "as asked"
     compute_dtype = parse_dtype(compute_dtype, "compute_dtype")
@@ -108,13 +114,14 @@ def train_and_capture(
     capture_at = capture_at or (max(1, steps // 30), steps // 2, steps)
     # full matrices of the momenta at the last step (for the measured response), or everywhere with ``full``
     cap = Capture([(f"blocks.{n}", p) for n, p in hidden], capture_at, full=True if full else [steps])
-    muon = Muon(
-        [p for _, p in hidden],
-        lr=lr,
-        orthogonalize=schedule,
-        compute_dtype=compute_dtype,
-        capture=cap,
-        batch_same_shape=True,
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {tuple(OPTIMIZERS)}, got {optimizer!r}")
+    if optimizer == "muon":
+        kw: dict = {"orthogonalize": schedule or "jordan_ns5", "batch_same_shape": True}
+    else:
+        kw = {"orthogonalize": schedule}
+    muon = OPTIMIZERS[optimizer](
+        [p for _, p in hidden], lr=lr, compute_dtype=compute_dtype, capture=cap, softening=softening, **kw
     )
     adam = torch.optim.AdamW(others, lr=3e-3, weight_decay=0.0)
     gen = torch.Generator().manual_seed(seed)
@@ -152,6 +159,7 @@ def train_and_capture(
         "steps": steps,
         "captured_steps": sorted(cap.steps),
         "compute_dtype": f"{dtype_name(compute_dtype)} ({why})",
+        "softening": str(softening),
     }
     path = cap.save(
         out,

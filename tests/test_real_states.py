@@ -11,11 +11,17 @@ from spectral_la.analysis.real_states import DEFAULT_CAPTURE, load_capture, muon
 from spectral_la.lab.cli import main
 
 
-def test_workload_trains_and_captures(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("optimizer", "cls", "extra"),
+    [("muon", "Muon", []), ("normuon", "NorMuon", ["--softening", "0.3"]), ("dion2", "Dion2", []),
+     ("nordion2", "NorDion2", ["--softening", "linear:0:0.5:4"])],
+)  # fmt: skip
+def test_workload_trains_and_captures(tmp_path, capsys, optimizer, cls, extra):
     out = tmp_path / "cap.npz"
-    assert main(["capture", "--out", str(out), "--steps", "6"]) == 0
+    argv = ["capture", "--out", str(out), "--steps", "6", "--optimizer", optimizer, "--compute-dtype", "fp32", *extra]
+    assert main(argv) == 0
     meta, spectra = load_capture(out)
-    assert meta["captured_steps"] == [1, 3, 6] and meta["optimizer"] == "spectral_la.optim.Muon"
+    assert meta["captured_steps"] == [1, 3, 6] and meta["optimizer"] == f"spectral_la.optim.{cls}"
     assert meta["last_loss"] < meta["first_loss"] <= 1.2 * math.log(256)  # it learns from real text
     names = {k[0] for k in spectra}
     assert len(names) == 8 and {k[1] for k in spectra} == {"grad", "momentum", "update"}

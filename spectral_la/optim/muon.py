@@ -44,6 +44,7 @@ from spectral_la.normalization import SOURCE_EPS, Normalization
 from spectral_la.optim import functional as F
 from spectral_la.optim.base import MatrixOptimizer, Planned
 from spectral_la.optim.capture import Capture
+from spectral_la.optim.softening import parse_softening, softening_at, softening_value
 from spectral_la.schedules import JORDAN_NS5_ROW, Schedule
 from spectral_la.spec import NewtonSchulzSpec, Spec, parse_spec
 from spectral_la.validation import check_in_range, check_int, check_real
@@ -131,8 +132,10 @@ class Muon(MatrixOptimizer):
     orthogonalize : spec, optional
         Any spec value (:mod:`spectral_la.spec`): a string, JSON object, schedule file or Spec.
         Given together with non-default NS arguments it raises (one of them would be dropped).
-    softening : float in [0, 1]
-        Soft-Muon's s: the update is lerp(O(M), M/(‖M‖_F + eps), s) (0: the plain orthogonaliser).
+    softening : float in [0, 1], or a schedule s(t)
+        Soft-Muon's s: the update is lerp(O(M), M/(‖M‖_F + eps), s) (0: the plain orthogonaliser);
+        a :class:`~spectral_la.optim.SofteningSchedule` or its string (``"linear:0:0.5:1000"``)
+        sets s per step (:mod:`spectral_la.optim.softening`).
     compute_dtype : dtype or name, optional
         The dtype a matmul-only orthogonaliser computes in (``bf16``, ``fp32``, …). Default bf16, as
         torch.optim.Muon; on a CPU without native bf16 (measured once, from a private generator)
@@ -188,7 +191,7 @@ class Muon(MatrixOptimizer):
             ns_steps=ns_steps,
             adjust_lr_fn=adjust_lr_fn,
             orthogonalize=None if orthogonalize is None else parse_spec(orthogonalize).to_json(),
-            softening=softening,
+            softening=softening_value(softening),
             compute_dtype=None if compute_dtype is None else dtype_name(parse_dtype(compute_dtype, "compute_dtype")),
             batch_same_shape=batch_same_shape,
             check_finite=check_finite,
@@ -231,7 +234,7 @@ class Muon(MatrixOptimizer):
         spec = _group_spec(group)
         check = self._group_checks_finite(group)
         compute = self._compute_dtype(group, spec, members[0][1].device)
-        ortho = F.orthogonalizer(spec, None, compute, check, group["softening"])
+        ortho = F.orthogonalizer(spec, None, compute, check, softening_at(group["softening"], step))
         eps = group["eps"]
         moments = {}
         for j, p in members:
@@ -279,7 +282,7 @@ def _validate_group(group: dict, where: str) -> None:
     check_in_range(group["lr"], f"{where}: lr", 0, None)
     check_in_range(group["weight_decay"], f"{where}: weight_decay", 0, None)
     check_in_range(group["momentum"], f"{where}: momentum", 0, 1, hi_open=True)
-    check_in_range(group["softening"], f"{where}: softening", 0, 1)
+    parse_softening(group["softening"], f"{where}: softening")
     for flag in ("nesterov", "batch_same_shape"):
         if not isinstance(group[flag], bool):
             raise TypeError(f"{where}: {flag} must be a bool, got {group[flag]!r}")

@@ -35,9 +35,10 @@ class NorDion2(DionFamily):
 
     Parameters
     ----------
-    params, distributed_mesh, lr, betas, weight_decay, epsilon, adjust_lr, flatten,
-    use_triton, use_polar_express, use_gram_newton_schulz, newton_schulz_func
+    params, distributed_mesh, lr, betas, weight_decay, epsilon, adjust_lr, flatten
         As in microsoft/dion's ``NorDion2`` (see :class:`~spectral_la.optim.dion_base.DionFamily`).
+    use_triton, use_polar_express, use_gram_newton_schulz, newton_schulz_func
+        dion's choice of orthogonaliser (:class:`~spectral_la.optim.dion_base.DionFamily`).
     fraction : float in (0, 1]
         Share f of the rows orthogonalised per step.
     mu : float in [0, 1)

@@ -36,9 +36,10 @@ class NorMuon(DionFamily):
 
     Parameters
     ----------
-    params, distributed_mesh, lr, betas, weight_decay, epsilon, adjust_lr, flatten,
-    use_triton, use_polar_express, use_gram_newton_schulz, newton_schulz_func
+    params, distributed_mesh, lr, betas, weight_decay, epsilon, adjust_lr, flatten
         As in microsoft/dion's ``NorMuon`` (see :class:`~spectral_la.optim.dion_base.DionFamily`).
+    use_triton, use_polar_express, use_gram_newton_schulz, newton_schulz_func
+        dion's choice of orthogonaliser (:class:`~spectral_la.optim.dion_base.DionFamily`).
     mu : float in [0, 1)
         Momentum μ.
     muon_beta2 : float in [0, 1)
