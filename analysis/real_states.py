@@ -38,6 +38,11 @@ __all__ = [
 ]
 
 DEFAULT_CAPTURE = Path(__file__).resolve().parents[1] / "data" / "captured" / "stdlib_lm.npz"
+#: The committed captures of the same workload (``spectral-la capture --optimizer <name>``), one per optimizer.
+CAPTURES = {
+    "muon": DEFAULT_CAPTURE,
+    **{name: DEFAULT_CAPTURE.with_name(f"stdlib_lm_{name}.npz") for name in ("normuon", "dion2", "nordion2")},
+}
 
 
 def load_capture(path: str | Path = DEFAULT_CAPTURE) -> tuple[dict, dict]:

@@ -26,7 +26,14 @@ import spectral_la as sl
 from spectral_la.analysis.spectra import torch_matrix_with_spectrum
 from spectral_la.dtypes import precision_label
 
-__all__ = ["FAMILIES", "measure_softening", "softening_deviation", "spectrum_matrix", "family_matrix"]
+__all__ = [
+    "FAMILIES",
+    "closed_form_gap",
+    "family_matrix",
+    "measure_softening",
+    "softening_deviation",
+    "spectrum_matrix",
+]
 
 FAMILIES = ("gaussian", "lowrank", "powerlaw")
 
@@ -87,20 +94,14 @@ def measure_softening(
     the storage dtype X is rounded to, ``compute_dtype`` the one the blend runs in (None: the default).
     """
     sched = sl.schedules.resolve(schedule)
-    u, sig, vh = torch.linalg.svd(x64, full_matrices=False)
-    fro = torch.linalg.matrix_norm(x64)
-    rho = sig / fro
+    sig = torch.linalg.svdvals(x64)
+    rho = sig / torch.linalg.matrix_norm(x64)
     f = sl.scalar_map(sched, rho / sched.normalization.scale)
-    polar = u @ vh
     x = x64.to(device=device, dtype=dtype)
     m, n = x64.shape
     rows = []
     for s in s_values:
         y = sl.soften(x, s, sched, compute_dtype=compute_dtype).double().cpu()
-        measured = torch.diagonal(u.T @ y @ vh.T)
-        claimed = sl.soften_target_map(rho, s)
-        claimed_matrix = (1 - s) * polar + s * x64 / fro
-        gap = (measured - claimed).abs() / claimed
         rows.append(
             {
                 "schedule": sched.name,
@@ -110,14 +111,31 @@ def measure_softening(
                 "s": s,
                 "f_min": float(f.min()),
                 "f_max": float(f.max()),
-                "max_rel": float(gap.max()),
-                "mean_rel": float(gap.mean()),
-                "fro_rel": float(
-                    torch.linalg.matrix_norm(y - claimed_matrix) / torch.linalg.matrix_norm(claimed_matrix)
-                ),
+                **closed_form_gap(x64, y, s),
             }
         )
     return rows
+
+
+def closed_form_gap(x64: torch.Tensor, y: torch.Tensor, s: float) -> dict[str, float]:
+    """How far Y is from Soft-Muon's closed form on X (both float64, m × n; module docstring's metrics).
+
+    With X = U diag(σ) Vᵀ and ρᵢ = σᵢ/‖X‖_F, the claimed singular values are (1 − s) + s·ρᵢ and the
+    claimed matrix (1 − s)·UVᵀ + s·X/‖X‖_F: ``max_rel`` and ``mean_rel`` compare Y's values on X's
+    singular vectors (uᵢᵀ Y vᵢ) with the claim, ``fro_rel`` the matrices.
+    """
+    u, sig, vh = torch.linalg.svd(x64, full_matrices=False)
+    fro = torch.linalg.matrix_norm(x64)
+    y = y.double().cpu()
+    measured = torch.diagonal(u.T @ y @ vh.T)
+    claimed = sl.soften_target_map(sig / fro, s)
+    claimed_matrix = (1 - s) * (u @ vh) + s * x64 / fro
+    gap = (measured - claimed).abs() / claimed
+    return {
+        "max_rel": float(gap.max()),
+        "mean_rel": float(gap.mean()),
+        "fro_rel": float(torch.linalg.matrix_norm(y - claimed_matrix) / torch.linalg.matrix_norm(claimed_matrix)),
+    }
 
 
 #: Largest array a spectrum file may hold (bytes, from its header, before anything is read).

@@ -118,6 +118,15 @@ def _main(argv: list[str] | None) -> int:
     soft.add_argument("--dtype", default="float32", help=f"storage dtype of X (default float32; {_DTYPES_HELP})")
     soft.add_argument("--compute-dtype", default=None, help="dtype the blend computes in (default: the backend's)")
     soft.add_argument(
+        "--optimizer",
+        nargs="+",
+        choices=["muon", "normuon", "dion2", "nordion2"],
+        default=None,
+        help="measure the closed form where each optimizer applies it: at its orthogonaliser's output and "
+        "for the update it applies (analysis.optimizer_softening); without it: the blend alone",
+    )
+    soft.add_argument("--fraction", type=float, default=0.25, help="Dion2/NorDion2's selected fraction (default 0.25)")
+    soft.add_argument(
         "--out",
         type=Path,
         default=Path("softening.png"),
@@ -439,6 +448,8 @@ def _softening(args: argparse.Namespace) -> int:
     x = spectrum_matrix(args.spectrum, shape)
     dtype = parse_dtype(args.dtype, "--dtype")
     compute = parse_dtype(args.compute_dtype, "--compute-dtype", allow_none=True)
+    if args.optimizer:
+        return _softening_by_optimizer(args, x, dtype, compute, suffix)
     scheds = [_ns_schedule(v, "--schedule") for v in args.schedule]
     rows = [
         r
@@ -463,6 +474,41 @@ def _softening(args: argparse.Namespace) -> int:
     )
     with atomic_path(args.out) as tmp:
         fig.tight_layout()
+        fig.savefig(tmp, format=suffix[1:], bbox_inches="tight")
+    print(f"written to {args.out}")
+    return 0
+
+
+def _softening_by_optimizer(args: argparse.Namespace, x, dtype, compute, suffix: str) -> int:
+    from spectral_la.analysis.optimizer_softening import optimizer_softening
+    from spectral_la.analysis.tables import markdown_table
+    from spectral_la.atomic_files import atomic_path
+    from spectral_la.figures.optimizer_softening import plot
+    from spectral_la.spec import parse_spec
+    from spectral_la.validation import check_in_range
+
+    check_in_range(args.fraction, "--fraction", 0, 1, lo_open=True)
+    specs = [str(parse_spec(v if ":" in v or v.endswith(".json") else f"ns:{v}")) for v in args.schedule]
+    rows = optimizer_softening(
+        args.optimizer, specs, args.s, matrices={args.spectrum: x}, matrix_family=args.spectrum,
+        fraction=args.fraction, dtype=dtype, compute_dtype=compute, progress=False,
+    )  # fmt: skip
+    print(markdown_table(rows))
+    if suffix == ".csv":
+        from spectral_la.figures.response_plot import write_rows
+
+        write_rows(rows, args.out)
+        print(f"written to {args.out}")
+        return 0
+    from spectral_la.dtypes import precision_label
+
+    fig = plot(
+        rows,
+        specs[0],
+        f"Softening across {', '.join(args.optimizer)}, {specs[0]}, {args.spectrum} "
+        f"{x.shape[0]}×{x.shape[1]}, {precision_label(dtype, compute)}, fraction {args.fraction:g}",
+    )
+    with atomic_path(args.out) as tmp:
         fig.savefig(tmp, format=suffix[1:], bbox_inches="tight")
     print(f"written to {args.out}")
     return 0

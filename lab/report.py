@@ -8,6 +8,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -36,6 +37,9 @@ from spectral_la.figures import (
     softening,
     stability,
 )
+from spectral_la.figures import (
+    optimizer_softening as optimizer_softening_figure,
+)
 
 __all__ = ["FIGURES", "SECTIONS", "ReportConfig", "build_report"]
 
@@ -59,6 +63,14 @@ FIGURES = {
     ),
     "real_states": lambda out, cfg: real_states.make(out),
     "precision_traces": lambda out, cfg: precision_traces.make(out, cfg.precision),
+    "optimizer_softening": lambda out, cfg: optimizer_softening_figure.make(
+        out,
+        spec=cfg.opt_soft_specs[0],
+        s_values=cfg.opt_soft_s,
+        sizes=cfg.opt_soft_sizes,
+        seeds=cfg.opt_soft_seeds,
+        fraction=cfg.opt_soft_fraction,
+    ),
 }
 
 
@@ -115,6 +127,13 @@ class ReportConfig:
     tracking_shape: tuple[int, int] = (16, 64)
     tracking_steps: tuple = (1, 5, 20, 50)
     precision: PrecisionConfig = PrecisionConfig()
+    opt_soft_specs: tuple = ("ns:polar_express", "ns:jordan_ns5")
+    opt_soft_s: tuple = (0.0, 0.25, 0.5, 0.75)
+    opt_soft_sizes: tuple = ((128, 512), (512, 128))
+    opt_soft_seeds: tuple = (0, 1, 2)
+    opt_soft_fraction: float = 0.25
+    opt_soft_relations_shape: tuple[int, int] = (64, 256)
+    opt_soft_relations_steps: int = 20
 
     @classmethod
     def quick(cls, device: str = "cpu") -> ReportConfig:
@@ -140,6 +159,12 @@ class ReportConfig:
             tracking_shape=(8, 24),
             tracking_steps=(1, 5),
             precision=PrecisionConfig(shape=(32, 96), study_shape=(32, 96), study_seeds=1),
+            opt_soft_specs=("ns:polar_express",),
+            opt_soft_s=(0.0, 0.5),
+            opt_soft_sizes=((16, 48), (48, 16)),
+            opt_soft_seeds=(0,),
+            opt_soft_relations_shape=(16, 48),
+            opt_soft_relations_steps=3,
         )
 
 
@@ -281,6 +306,130 @@ def section_softening(cfg: ReportConfig, fig, progress: bool, findings: list[str
         table("softening", soft),
         _softening_summary(soft),
     ]
+
+
+def section_optimizer_softening(cfg: ReportConfig, fig, progress: bool, findings: list[str]) -> list[str]:
+    from spectral_la.analysis.optimizer_softening import (
+        optimizer_relations,
+        optimizer_softening,
+        per_optimizer,
+        summarize,
+    )
+    from spectral_la.analysis.real_states import CAPTURES, load_matrices
+
+    rows = optimizer_softening(
+        specs=cfg.opt_soft_specs, s_values=cfg.opt_soft_s, sizes=cfg.opt_soft_sizes,
+        seeds=cfg.opt_soft_seeds, fraction=cfg.opt_soft_fraction, progress=progress,
+    )  # fmt: skip
+    s_mid = cfg.opt_soft_s[len(cfg.opt_soft_s) // 2]
+    captured = []
+    for name, path in CAPTURES.items():
+        if not path.exists():
+            continue
+        mats = load_matrices(path)
+        last = max(step for _, step in mats)
+        captured += optimizer_softening(
+            optimizers=(name,), specs=cfg.opt_soft_specs[:1], s_values=(s_mid,),
+            matrices={f"{n} (step {st})": m for (n, st), m in mats.items() if st == last},
+            matrix_family=f"captured by {name}", fraction=cfg.opt_soft_fraction, progress=False,
+        )  # fmt: skip
+    relations = optimizer_relations(
+        shape=cfg.opt_soft_relations_shape, steps=cfg.opt_soft_relations_steps, spec=cfg.opt_soft_specs[0]
+    )
+    claim = summarize(rows, "ns_output", "mean_rel")
+    applied = summarize(rows, "applied", "departure_fro")
+    spread = _row_spread_rows(rows + captured, s_mid)
+    pe = [r for r in claim if r["spec"] == cfg.opt_soft_specs[0] and r["s"] == s_mid]
+    dep = {r["optimizer"]: r for r in applied if r["spec"] == cfg.opt_soft_specs[0] and r["s"] == s_mid}
+    tall = [r for r in spread if r["where"] == "ns_output" and r["optimizer"] == "muon"]
+    sizes = ", ".join(_x(sz) for sz in cfg.opt_soft_sizes)
+    findings.append(
+        f"**Softening across the four optimizers** ({cfg.opt_soft_specs[0]}, s = {s_mid:g}, {sizes}, "
+        f"{len(cfg.opt_soft_seeds)} seed(s) × 3 families, storage and compute fp32): the closed form's own claim, "
+        "at the orthogonaliser's output, is off by "
+        + ", ".join(f"{r['optimizer']} {r['mean_rel_median']:.1%}" for r in pe)
+        + " (median mean-over-σ); it does not describe the applied update of NorMuon "
+        f"({dep['normuon']['departure_fro_median']:.1%} Frobenius from it), Dion2 "
+        f"({dep['dion2']['departure_fro_median']:.0%}) or NorDion2 ({dep['nordion2']['departure_fro_median']:.0%}). "
+        "Muon's own update has non-uniform row norms mostly for tall matrices (row-norm CV "
+        + ", ".join(f"{r['shape']}: {r['row_cv_median']:.3f}" for r in tall)
+        + "), NorMuon's premise."
+    )
+    return [
+        "## Softening across the four optimizers\n",
+        "The Soft-Muon proposal puts s into Muon, NorMuon, Dion2 and NorDion2 "
+        "(`spectral_la.optim`); its closed form (1 − s) + sσᵢ/‖X‖_F describes what the orthogonaliser returns "
+        "for the matrix X it is given. `analysis.optimizer_softening` measures it there (`ns_output`: the full "
+        "momentum for Muon and NorMuon, the selected submatrix with its own norm for Dion2 and NorDion2) and "
+        "for the update each optimizer applies (`applied`), against the closed-form matrix of the full "
+        "momentum. Where the closed form cannot hold (the row-normalised NorMuon update, the k-row Dion2 "
+        "update, AOL-preconditioned schedules) `closed_form_applies` is False, the per-σ columns are empty "
+        "and only `departure_fro` says how far the update is from what the claim describes. First step from "
+        f"zero state, storage and compute fp32, Dion2/NorDion2 fraction {cfg.opt_soft_fraction:g}.\n",
+        fig(
+            "optimizer_softening",
+            optimizer_softening_figure.title(
+                spec=cfg.opt_soft_specs[0],
+                sizes=cfg.opt_soft_sizes,
+                families=("gaussian", "lowrank", "powerlaw"),
+                seeds=cfg.opt_soft_seeds,
+                dtype=torch.float32,
+                compute_dtype=torch.float32,
+                fraction=cfg.opt_soft_fraction,
+            )
+            + ". Muon's and NorMuon's orthogonaliser outputs coincide at the first step (the same input).",
+        ),  # fmt: skip
+        f"The closed form's own claim at the orthogonaliser's output (mean over σ of |measured − claimed|/claimed; "
+        f"median and range over families, shapes {sizes} and seeds {', '.join(map(str, cfg.opt_soft_seeds))}):\n",
+        table("optimizer_softening_claim", claim),
+        "The applied update against the full-momentum closed form (the closed form applies only to Muon):\n",
+        table("optimizer_softening_applied", applied),
+        f"On the momenta each optimizer itself produced training the stdlib LM (`data/captured/`, last captured "
+        f"step, {cfg.opt_soft_specs[0]}, s = {s_mid:g}; medians and ranges over the hidden matrices; "
+        "`selected_energy` = ‖S‖²_F/‖M‖²_F; every matrix in `tables/optimizer_softening_captured_rows.csv`):\n",
+        table("optimizer_softening_captured", per_optimizer(captured)),
+        _write_only("optimizer_softening_captured_rows", captured),
+        "**Relations between the four** (`analysis.optimizer_relations`: the same gradient stream, lr 1, no "
+        f"weight decay, fp32, {_x(cfg.opt_soft_relations_shape)} low-rank gradients, "
+        f"{cfg.opt_soft_relations_steps} steps; relative Frobenius difference of the weight changes). Dion2 "
+        "with f = 1 is Muon without Nesterov at momentum β = ef_decay, and NorDion2 with f = 1 is NorMuon, "
+        "in exact arithmetic (both with the momentum kept in fp32, `ns_input_dtype=None`); the measured "
+        "difference is rounding. With f < 1 they part.\n",
+        table("optimizer_relations", relations),
+        "**NorMuon's premise** (arXiv 2510.05491: Muon's updates have non-uniform row norms): the coefficient "
+        f"of variation of the row norms (non-zero rows) at s = {s_mid:g}, at the orthogonaliser's output and "
+        "of the applied update, on the synthetic families and the captured momenta. The polar factor of a wide "
+        "matrix has orthonormal rows (CV 0), so any spread there is the schedule's inaccuracy or the softening; "
+        "for tall matrices the rows of UVᵀ have the norms of the leverage scores.\n",
+        table("optimizer_row_spread", spread),
+    ]
+
+
+def _write_only(name: str, rows: list[dict]) -> str:
+    """Write every row to ``tables/<name>.csv`` and show nothing (a summary table shows them)."""
+    table(name, rows)
+    return ""
+
+
+def _row_spread_rows(rows: list[dict], s: float) -> list[dict]:
+    groups: dict[tuple, list[float]] = {}
+    for r in rows:
+        if r["s"] == s:
+            groups.setdefault(
+                (
+                    r["optimizer"],
+                    r["spec"],
+                    r["family"].startswith("captured"),
+                    r["shape"] if not r["family"].startswith("captured") else "captured",
+                    r["where"],
+                ),
+                [],
+            ).append(r["row_cv"])
+    return [
+        {"optimizer": o, "spec": sp, "inputs": "captured" if cap else "synthetic", "shape": shape, "where": w,
+         "n": len(v), "row_cv_median": float(np.median(v)), "row_cv_max": float(np.max(v))}
+        for (o, sp, cap, shape, w), v in groups.items()
+    ]  # fmt: skip
 
 
 def section_errors(cfg: ReportConfig, fig, progress: bool, findings: list[str]) -> list[str]:
@@ -545,6 +694,7 @@ SECTIONS = (
     section_schedules,
     section_response,
     section_softening,
+    section_optimizer_softening,
     section_errors,
     section_roots,
     section_real_states,

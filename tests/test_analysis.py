@@ -74,6 +74,7 @@ HEADINGS = [
     "Partner whitening",
     "Eigenbasis tracking",
     "Soft-Muon",
+    "Softening across the four optimizers",
     "Error split",
     "Stability sweep",
     "Low precision",
@@ -163,11 +164,13 @@ def test_coupled_root_and_whitening_and_tracking_rows():
 @pytest.mark.slow  # ≥ 3.5 s on 2 cores: CI's second step (-m slow)
 def test_each_figure_and_the_text_beside_it_carry_the_same_parameters(tmp_path, monkeypatch):
     """A figure's title and its caption in the report come from the same ReportConfig values."""
-    from spectral_la.figures import error_split, qdwh_iterations, softening
+    import torch
+
+    from spectral_la.figures import error_split, optimizer_softening, qdwh_iterations, softening
     from spectral_la.lab.report import FIGURES, ReportConfig, build_report
 
     drawn: dict[str, list[str]] = {}
-    for module in (error_split, qdwh_iterations, softening):
+    for module in (error_split, qdwh_iterations, softening, optimizer_softening):
         real_save = module.save
 
         def capture(fig, out_dir, name, real_save=real_save):
@@ -178,13 +181,22 @@ def test_each_figure_and_the_text_beside_it_carry_the_same_parameters(tmp_path, 
 
         monkeypatch.setattr(module, "save", capture)
     cfg = ReportConfig.quick()
-    names = ("error_split", "qdwh_iterations", "softening")
+    names = ("error_split", "qdwh_iterations", "softening", "optimizer_softening")
     text = build_report(tmp_path, config=cfg, figures={k: FIGURES[k] for k in names}, progress=False).read_text()
     expected = {
         "error_split": error_split.title(cfg.accuracy_size),
         "qdwh_iterations": qdwh_iterations.title(cfg.qdwh_n),
         "softening": softening.title(
             family=cfg.soft_figure_family, shape=cfg.soft_sizes[-1], s=cfg.soft_s, dtype=cfg.soft_dtype
+        ),
+        "optimizer_softening": optimizer_softening.title(
+            spec=cfg.opt_soft_specs[0],
+            sizes=cfg.opt_soft_sizes,
+            families=("gaussian", "lowrank", "powerlaw"),
+            seeds=cfg.opt_soft_seeds,
+            dtype=torch.float32,
+            compute_dtype=torch.float32,
+            fraction=cfg.opt_soft_fraction,
         ),
     }
     for name, title in expected.items():

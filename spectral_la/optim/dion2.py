@@ -55,6 +55,9 @@ class Dion2(DionFamily):
         dion's sharded selection; the same on one process.
     orthogonalize, softening, compute_dtype, capture, check_finite
         This toolkit's additions, as in :class:`~spectral_la.optim.Muon`.
+    ns_input_dtype : dtype, name or None
+        The dtype the momentum is cast to before the orthogonaliser: ``"bf16"`` (dion's), or None
+        to keep the momentum's own (then Dion2 with f = 1 is Muon's step up to rounding).
     """
 
     NAME = "Dion2"
@@ -84,6 +87,7 @@ class Dion2(DionFamily):
         orthogonalize: Any = None,
         softening: Any = 0.0,
         compute_dtype: Any = None,
+        ns_input_dtype: Any = "bf16",
         capture: Capture | None = None,
         check_finite: bool | None = None,
     ) -> None:
@@ -114,6 +118,7 @@ class Dion2(DionFamily):
             orthogonalize=orthogonalize,
             softening=softening,
             compute_dtype=compute_dtype,
+            ns_input_dtype=ns_input_dtype,
             capture=capture,
             check_finite=check_finite,
         )
@@ -133,7 +138,7 @@ class Dion2(DionFamily):
         idx = F.select_slices(m, group["fraction"], dim)
         selected = F.gather_slices(m, idx, dim)
         new_m = F.scatter_slices(m, idx, selected * F.hyper(group["ef_decay"]), dim)
-        o = self._run(ortho, selected.to(torch.bfloat16), F.hyper(group["epsilon"]), step, where)
+        o = self._run(ortho, self._ns_input(group, selected), F.hyper(group["epsilon"]), step, where)
         return plan_selected_step(self, group, params, m, new_m, o, idx, dim, {})
 
 

@@ -17,7 +17,8 @@ arguments with dion's meaning and defaults:
   :func:`functional.lion_step`).
 
 It adds this toolkit's ``orthogonalize=`` (any spec of :mod:`spectral_la.spec`, run in
-``compute_dtype``, default bf16), ``softening=`` (a float s or a schedule s(t),
+``compute_dtype``, default bf16), ``ns_input_dtype`` (the dtype the momentum is cast to before the
+orthogonaliser: dion's bf16 by default, None keeps the momentum's own), ``softening=`` (a float s or a schedule s(t),
 :mod:`spectral_la.optim.softening`: the orthogonaliser becomes lerp(O(X), X/(‖X‖_F + ε), s) on what
 it is given, microsoft/dion PR #92), ``check_finite`` and ``capture``, as :class:`~spectral_la.optim.Muon`.
 
@@ -77,6 +78,7 @@ class DionFamily(MatrixOptimizer):
         orthogonalize: Any,
         softening: Any,
         compute_dtype: Any,
+        ns_input_dtype: Any,
         capture: Capture | None,
         check_finite: bool | None,
     ) -> None:
@@ -112,6 +114,9 @@ class DionFamily(MatrixOptimizer):
             orthogonalize=None if orthogonalize is None else parse_spec(orthogonalize).to_json(),
             softening=softening_value(softening),
             compute_dtype=None if compute_dtype is None else dtype_name(parse_dtype(compute_dtype, "compute_dtype")),
+            ns_input_dtype=None
+            if ns_input_dtype is None
+            else dtype_name(parse_dtype(ns_input_dtype, "ns_input_dtype")),
             check_finite=check_finite,
         )
         super().__init__(params, defaults, capture)
@@ -137,8 +142,9 @@ class DionFamily(MatrixOptimizer):
                 f"{where}: adjust_lr must be 'spectral_norm', 'rms_norm' or None, got {group['adjust_lr']!r}"
             )
         parse_softening(group["softening"], f"{where}: softening")
-        if group["compute_dtype"] is not None:
-            parse_dtype(group["compute_dtype"], f"{where}: compute_dtype")
+        for key in ("compute_dtype", "ns_input_dtype"):
+            if group[key] is not None:
+                parse_dtype(group[key], f"{where}: {key}")
         if group["check_finite"] is not None and not isinstance(group["check_finite"], bool):
             raise TypeError(f"{where}: check_finite must be True, False or None, got {group['check_finite']!r}")
         if group.get("orthogonalize") is not None:
@@ -193,6 +199,13 @@ class DionFamily(MatrixOptimizer):
         return F.orthogonalizer(
             spec, None if spec is not None else self._newton_schulz_func, compute, self._group_checks_finite(group), s
         )
+
+    @staticmethod
+    def _ns_input(group: dict, x: torch.Tensor) -> torch.Tensor:
+        """X as the orthogonaliser receives it: cast to ``ns_input_dtype`` (dion: bf16; None: as stored)."""
+        if group["ns_input_dtype"] is None:
+            return x
+        return x.to(parse_dtype(group["ns_input_dtype"], "ns_input_dtype"))
 
     def _stacks(self, group: dict) -> list[list[tuple[int, torch.Tensor]]]:
         """The group's parameters with a gradient, in stacks of equal (shape, dtype), in group order."""

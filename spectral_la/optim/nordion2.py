@@ -49,6 +49,9 @@ class NorDion2(DionFamily):
         dion's sharded selection; the same on one process.
     orthogonalize, softening, compute_dtype, capture, check_finite
         This toolkit's additions, as in :class:`~spectral_la.optim.Muon`.
+    ns_input_dtype : dtype, name or None
+        The dtype the momentum is cast to before the orthogonaliser: ``"bf16"`` (dion's), or None
+        to keep the momentum's own (then Dion2 with f = 1 is Muon's step up to rounding).
     """
 
     NAME = "NorDion2"
@@ -78,6 +81,7 @@ class NorDion2(DionFamily):
         orthogonalize: Any = None,
         softening: Any = 0.0,
         compute_dtype: Any = None,
+        ns_input_dtype: Any = "bf16",
         capture: Capture | None = None,
         check_finite: bool | None = None,
     ) -> None:
@@ -108,6 +112,7 @@ class NorDion2(DionFamily):
             orthogonalize=orthogonalize,
             softening=softening,
             compute_dtype=compute_dtype,
+            ns_input_dtype=ns_input_dtype,
             capture=capture,
             check_finite=check_finite,
         )
@@ -124,7 +129,7 @@ class NorDion2(DionFamily):
         idx = F.select_slices(m, group["fraction"], -2)
         selected = F.gather_slices(m, idx, -2)
         new_m = F.scatter_slices(m, idx, selected * F.hyper(group["mu"]), -2)
-        o = self._run(ortho, selected.to(torch.bfloat16), F.hyper(group["epsilon"]), step, where)
+        o = self._run(ortho, self._ns_input(group, selected), F.hyper(group["epsilon"]), step, where)
         v = torch.stack([self._variance(p) for p in params])
         o_norm, v_new = F.normuon_normalize_rows(o, v, idx, F.hyper(group["muon_beta2"]))
         return plan_selected_step(self, group, params, m, new_m, o_norm, idx, -2, {"variance_neuron": v_new})

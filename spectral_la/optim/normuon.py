@@ -50,6 +50,9 @@ class NorMuon(DionFamily):
         Nesterov momentum U = μM + G.
     orthogonalize, softening, compute_dtype, capture, check_finite
         This toolkit's additions, as in :class:`~spectral_la.optim.Muon`.
+    ns_input_dtype : dtype, name or None
+        The dtype the momentum is cast to before the orthogonaliser: ``"bf16"`` (dion's), or None
+        to keep the momentum's own (then Dion2 with f = 1 is Muon's step up to rounding).
     """
 
     NAME = "NorMuon"
@@ -78,6 +81,7 @@ class NorMuon(DionFamily):
         orthogonalize: Any = None,
         softening: Any = 0.0,
         compute_dtype: Any = None,
+        ns_input_dtype: Any = "bf16",
         capture: Capture | None = None,
         check_finite: bool | None = None,
     ) -> None:
@@ -106,6 +110,7 @@ class NorMuon(DionFamily):
             orthogonalize=orthogonalize,
             softening=softening,
             compute_dtype=compute_dtype,
+            ns_input_dtype=ns_input_dtype,
             capture=capture,
             check_finite=check_finite,
         )
@@ -121,7 +126,7 @@ class NorMuon(DionFamily):
     ) -> list[Planned]:
         mu = F.hyper(group["mu"])
         moments = [F.accumulated_momentum(self._grad(p), self._momentum(p), mu, group["nesterov"]) for p in params]
-        u = torch.stack([x.to(torch.bfloat16) for _, x in moments])  # dion casts before the orthogonaliser
+        u = self._ns_input(group, torch.stack([x for _, x in moments]))
         o = self._run(ortho, u, F.hyper(group["epsilon"]), step, where)
         v = torch.stack([self._variance(p) for p in params])
         o_norm, v_new = F.normuon_normalize(o, v, F.hyper(group["muon_beta2"]))
