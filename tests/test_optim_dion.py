@@ -346,3 +346,35 @@ def test_softening_schedules_parse_evaluate_and_print_back():
             assert got == pytest.approx(expected, abs=1e-15)
         if not isinstance(s, float):
             assert parse_softening(str(s)) == s
+
+
+@pytest.mark.parametrize("cls", [NorMuon, Dion2, NorDion2])
+def test_a_diverging_spec_raises_naming_the_parameter_and_changes_nothing(cls):
+    import spectral_la as sl
+
+    w = torch.nn.Parameter(torch.zeros(8, 16))
+    opt = cls([("layer.weight", w)], orthogonalize="muon_p:1/2", compute_dtype="fp32", ns_input_dtype=None)
+    w.grad = torch.ones(8, 16)  # rank one: σ̂₁ = 1/(1 + ε/‖X‖) > 0.58, outside the recurrence's stable range
+    with pytest.raises(sl.DivergedError, match=r"step 1, parameter 'layer.weight' \(muon_p:1/2\)"):
+        opt.step()
+    assert torch.equal(w, torch.zeros(8, 16)) and not opt.state[w] and opt.param_groups[0]["step"] == 0
+
+
+@pytest.mark.parametrize("spec", ["polar", "polar_qdwh", "msign", "fractional_power:0.5", "gram_ns:polar_express"])
+def test_every_kind_of_spec_runs_a_step(spec):
+    """Exact specs run on the momentum in its stored dtype (ns_input_dtype=None) and equal the spec itself."""
+    for cls in (NorMuon, Dion2):
+        w = torch.nn.Parameter(torch.zeros(12, 20))
+        opt = cls([w], lr=1.0, weight_decay=0.0, orthogonalize=spec, ns_input_dtype=None, compute_dtype="fp32",
+                  fraction=1.0) if cls is Dion2 else cls([w], lr=1.0, weight_decay=0.0, orthogonalize=spec,
+                                                          ns_input_dtype=None, compute_dtype="fp32")  # fmt: skip
+        g = torch.randn(12, 20, generator=torch.Generator().manual_seed(11))
+        w.grad = g.clone()
+        opt.step()
+        assert bool(torch.isfinite(w).all()) and float(w.detach().abs().max()) > 0
+        if cls is Dion2:  # f = 1: every row, no normalisation: −√(12/20)·O(G), O the spec's map in fp32
+            run = parse_spec(spec)
+            o = run(g, compute_dtype=torch.float32) if run.matmul_only else run(g)  # an exact map: g's fp32
+            expected = -math.sqrt(12 / 20) * o
+            # |W| ≤ ~1: the spec computed here and in the step may batch differently; fp32 rounding
+            torch.testing.assert_close(w.detach(), expected, rtol=0, atol=1e-5)
