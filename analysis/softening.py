@@ -94,6 +94,9 @@ def measure_softening(
     the storage dtype X is rounded to, ``compute_dtype`` the one the blend runs in (None: the default).
     """
     sched = sl.schedules.resolve(schedule)
+    if not torch.is_tensor(x64) or not x64.is_floating_point() or x64.ndim != 2:
+        raise TypeError(f"x must be a real floating 2-D tensor, got {type(x64).__name__} {getattr(x64, 'dtype', '')}")
+    x64 = x64.detach().double().cpu()  # the reference (SVD, claimed map) in float64, whatever X is stored in
     sig = torch.linalg.svdvals(x64)
     rho = sig / torch.linalg.matrix_norm(x64)
     f = sl.scalar_map(sched, rho / sched.normalization.scale)
@@ -197,16 +200,52 @@ def _read_member(archive, name: str, path: str, key: str, max_bytes: int) -> np.
             raise ValueError(f"spectrum file {path!r}: field {key!r} is damaged ({exc})") from None
 
 
+def capture_members(path: str) -> list[str]:
+    """The full matrices a capture file holds, as ``<parameter>/<kind>/<step>`` (empty for other files)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except FileNotFoundError:
+        raise ValueError(f"spectrum file {path!r} does not exist") from None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError):
+        raise ValueError(f"spectrum file {path!r} is not an .npz archive") from None
+    return [n[len("matrix/") : -len(".npy")] for n in names if n.startswith("matrix/") and n.endswith(".npy")]
+
+
+def _captured_matrix(path: str, member: str, members: list[str]) -> torch.Tensor:
+    listing = ", ".join(members[:6]) + (f", … ({len(members)} in all)" if len(members) > 6 else "")
+    if not members:
+        raise ValueError(f"spectrum file {path!r} holds no captured matrices (capture with full=True)")
+    if member not in members:
+        what = "a capture file" if not member else f"no matrix {member!r}"
+        raise ValueError(
+            f"spectrum file {path!r} is {what}: pick one as {path}#<parameter>/<kind>/<step>, from {listing}"
+        )
+    raw = load_npz_checked(path, (f"matrix/{member}",))[f"matrix/{member}"]
+    x = torch.from_numpy(np.asarray(raw, dtype=np.float64))
+    if x.ndim != 2 or not bool(torch.isfinite(x).all()) or not bool((x != 0).any()):
+        raise ValueError(f"spectrum file {path!r}: {member} must be a finite, non-zero 2-D array")
+    return x
+
+
 def spectrum_matrix(spectrum: str, shape: tuple[int, int], seed: int = 0) -> torch.Tensor:
-    """A float64 matrix for a spectrum: a family name, or a ``.npz`` file holding ``matrix`` (2-D) or ``sigma``.
+    """A float64 matrix for a spectrum: a family name, a ``.npz`` file holding ``matrix`` (2-D) or
+    ``sigma``, or a capture file (``spectral-la capture``, :class:`spectral_la.optim.Capture` with full
+    matrices) with the matrix picked as ``FILE.npz#<parameter>/<kind>/<step>``.
 
     ``sigma`` (a user's singular values, length ≤ min(m, n); padded with zeros) gets Haar-like
     singular vectors; ``matrix`` is used as it is (``shape`` is then ignored).
     """
     if spectrum in FAMILIES:
         return family_matrix(spectrum, *shape, seed)
-    if not str(spectrum).endswith(".npz"):
+    path, _, member = str(spectrum).partition("#")
+    if not path.endswith(".npz"):
         raise ValueError(f"spectrum must be one of {FAMILIES} or a .npz file, got {spectrum!r}")
+    captured = capture_members(path)
+    if captured or member:
+        return _captured_matrix(path, member, captured)
     data = load_npz_checked(spectrum, ("matrix", "sigma"))
     if "matrix" in data:
         raw = data["matrix"]

@@ -1,4 +1,5 @@
-"""Command line: ``spectral-la report`` (the main job), ``response``, ``softening``, ``design`` and ``bench``."""
+"""Command line: ``spectral-la report`` (the main job) and ``design``, ``response``, ``softening``, ``sweep``,
+``capture``, ``schedules``, ``precision``, ``bench`` (each with ``--help``)."""
 
 from __future__ import annotations
 
@@ -112,7 +113,10 @@ def _main(argv: list[str] | None) -> int:
     )
     soft.add_argument("--s", type=float, nargs="+", default=[0.3], help="softening values, each drawn (default 0.3)")
     soft.add_argument(
-        "--spectrum", default="powerlaw", help="gaussian, lowrank, powerlaw or FILE.npz (sigma or matrix)"
+        "--spectrum",
+        default="powerlaw",
+        help="gaussian, lowrank, powerlaw, FILE.npz (sigma or matrix) or a capture file as "
+        "FILE.npz#<parameter>/<kind>/<step> (the command lists them)",
     )
     soft.add_argument("--shape", default="128x512", help="MxN of a family matrix (default 128x512)")
     soft.add_argument("--dtype", default="float32", help=f"storage dtype of X (default float32; {_DTYPES_HELP})")
@@ -147,7 +151,10 @@ def _main(argv: list[str] | None) -> int:
         help="train a small LM on the Python stdlib with Muon, NorMuon, Dion2 or NorDion2 and record its states",
     )
     cap.add_argument(
-        "--out", type=Path, default=Path("data/captured/stdlib_lm.npz"), help="default data/captured/stdlib_lm.npz"
+        "--out",
+        type=Path,
+        default=None,
+        help="default stdlib_lm_<optimizer>.npz in the current directory (never the committed data/captured/)",
     )
     cap.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
     cap.add_argument(
@@ -233,7 +240,7 @@ def _main(argv: list[str] | None) -> int:
         if args.device == "cuda" and not torch.cuda.is_available():
             raise ValueError("--device cuda: no CUDA GPU is available")
         summary = train_and_capture(
-            args.out,
+            args.out if args.out is not None else Path(f"stdlib_lm_{args.optimizer}.npz"),
             steps=args.steps,
             schedule=args.orthogonalize,
             optimizer=args.optimizer,

@@ -182,6 +182,11 @@ class ScheduleRegistry(Mapping):
     def __iter__(self) -> Iterator[str]:
         return iter(self._table)
 
+    def __repr__(self) -> str:
+        names = list(self)
+        shown = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
+        return f"<ScheduleRegistry: {len(names)} schedules: {shown}>"
+
     def __len__(self) -> int:
         return len(self._table)
 

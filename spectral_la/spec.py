@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from spectral_la.backend import sigma_batch
+from spectral_la.errors import LinAlgError
 from spectral_la.fractional_power import fractional_power, msign
 from spectral_la.gram_newton_schulz import gram_newton_schulz
 from spectral_la.muon_p import MUON_P_NORMALIZATION, MUON_P_RECURRENCES, muon_p, muon_p_scalar_map
@@ -477,15 +478,23 @@ class MuonPSpec(Spec):
         return MUON_P_RECURRENCES[self.p].stable_bound
 
     def __call__(self, X: Any, *, compute_dtype: Any = None, check_finite: bool = True) -> Any:
-        return muon_p(
-            X,
-            float(self.p),
-            self.steps,
-            method=self.method,
-            eps=self.eps,
-            compute_dtype=compute_dtype,
-            check_finite=check_finite,
-        )
+        try:
+            return muon_p(
+                X,
+                float(self.p),
+                self.steps,
+                method=self.method,
+                eps=self.eps,
+                compute_dtype=compute_dtype,
+                check_finite=check_finite,
+            )
+        except LinAlgError as exc:  # say the remedy in the spec grammar the user wrote
+            text = str(exc).replace("use method='coupled'", f"use the spec muon_p_coupled:{self.p}")
+            text = text.replace(
+                "pass eps > 0 or use method='bivariate'",
+                f"write muon_p_coupled:{self.p}:eps=1e-6 (eps > 0) or muon_p:{self.p}",
+            )
+            raise type(exc)(text) from None
 
     def scalar_map(self, sigma_hat: Any, *, check_range: bool = True) -> Any:
         """The route's map; for the bivariate recurrence ``check_range`` raises above the stable bound."""
@@ -689,7 +698,15 @@ def _build(kind: str, positional: list[str], options: dict[str, str], text: str)
     unknown = sorted(set(options) - set(_OPTIONS.get(kind, ())))
     if unknown:
         allowed = ", ".join(_OPTIONS.get(kind, ())) or "none"
-        raise ValueError(f"unknown option(s) {unknown} for {kind}; options: {allowed}")
+        grammar = ":".join([kind, *(f"<{n}>" for n in names[:need])] + [f"[<{n}>]" for n in names[need:]])
+        hints = [f"{u} is positional: {grammar}" for u in unknown if u in names]
+        method = options.get("method")
+        if kind in ("muon_p", "muon_p_coupled") and method is not None:
+            spelled = {"coupled": "muon_p_coupled", "bivariate": "muon_p"}.get(method)
+            if spelled is not None:
+                hints.append(f"method={method} is the kind {spelled}: write {':'.join([spelled, *positional])}")
+        hint = "; " + "; ".join(hints) if hints else ""
+        raise ValueError(f"unknown option(s) {unknown} for {kind}; options: {allowed}; grammar {grammar}{hint}")
     values: dict[str, Any] = {}
     for name, raw in zip(names, positional, strict=False):
         if name == "steps":

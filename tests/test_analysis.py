@@ -204,3 +204,31 @@ def test_each_figure_and_the_text_beside_it_carry_the_same_parameters(tmp_path, 
         assert title in text, name
     # the sizes differ from each module's own defaults, so a figure drawn with those would fail above
     assert cfg.accuracy_size != (16, 24) and cfg.qdwh_n != 96 and cfg.soft_sizes[-1] != (128, 512)
+
+
+def test_measure_softening_takes_the_tensor_a_user_makes_first():
+    """float32 (and bf16) X: the reference runs in float64 on a copy; a non-tensor is refused by name."""
+    import torch
+
+    from spectral_la.analysis.softening import measure_softening
+
+    x = torch.randn(32, 96, generator=torch.Generator().manual_seed(0))
+    a = measure_softening("polar_express", x, [0.5])[0]
+    b = measure_softening("polar_express", x.double(), [0.5])[0]
+    assert a == b  # X is stored in float32 either way (dtype=float32), so the rows agree exactly
+    with pytest.raises(TypeError, match="x must be a real floating 2-D tensor"):
+        measure_softening("polar_express", [[1.0, 2.0]], [0.5])
+
+
+def test_a_capture_file_feeds_the_softening_check(tmp_path, capsys):
+    """spectral-la softening --spectrum FILE.npz#<parameter>/<kind>/<step>; without a pick it lists the members."""
+    from spectral_la.analysis.real_states import DEFAULT_CAPTURE, load_matrices
+    from spectral_la.analysis.softening import spectrum_matrix
+    from spectral_la.lab.cli import main
+
+    (name, step), m = sorted(load_matrices(DEFAULT_CAPTURE).items())[0]
+    x = spectrum_matrix(f"{DEFAULT_CAPTURE}#{name}/momentum/{step}", (1, 1))
+    assert torch.equal(x, m)
+    assert main(["softening", "--spectrum", str(DEFAULT_CAPTURE), "--out", str(tmp_path / "r.csv")]) != 0
+    err = capsys.readouterr().err
+    assert "pick one as" in err and f"{name}/momentum/{step}" in err

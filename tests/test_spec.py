@@ -243,3 +243,18 @@ def test_the_cli_overlay_and_the_report_table_measure_the_same_experiment():
     predicted = sl.scalar_map("polar_express", torch.tensor([r["sigma"] for r in cli], dtype=torch.float64))
     cli_error = max(abs(r["f"] - float(p)) for r, p in zip(cli, predicted, strict=True))
     assert cli_error == row["max_response_error"]
+
+
+def test_errors_speak_the_spec_grammar_the_user_wrote():
+    import torch
+
+    import spectral_la as sl
+
+    with pytest.raises(ValueError, match=r"method=coupled is the kind muon_p_coupled: write muon_p_coupled:1/2"):
+        parse_spec("muon_p:1/2:method=coupled")
+    with pytest.raises(ValueError, match=r"steps is positional: ns:<schedule>:\[<steps>\]"):
+        parse_spec("ns:jordan_ns5:steps=8")
+    with pytest.raises(sl.DivergedError, match="use the spec muon_p_coupled:1/2"):
+        parse_spec("muon_p:1/2")(torch.ones(4, 6))  # rank one: σ̂₁ ≈ 1, above the stable bound
+    with pytest.raises(sl.SingularMatrixError, match=r"write muon_p_coupled:1/2:eps=1e-6"):
+        parse_spec("muon_p_coupled:1/2")(torch.ones(4, 6, dtype=torch.float64))
