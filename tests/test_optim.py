@@ -23,28 +23,49 @@ def _params(seed=0, shapes=((32, 48), (48, 32), (32, 48))):
     return [torch.nn.Parameter(torch.randn(*s, generator=g)) for s in shapes]
 
 
-def _run(opt_cls, params, steps=5, seed=1, **kw):
+def _run(opt_cls, params, steps=5, seed=1, dtype=torch.float32, **kw):
     opt = opt_cls(params, lr=0.02, **kw)
-    _steps(opt, params, steps, seed)
+    _steps(opt, params, steps, seed, dtype)
     return opt
 
 
-def _steps(opt, params, steps, seed):
+def _steps(opt, params, steps, seed, dtype=torch.float32):
     g = torch.Generator().manual_seed(seed)
     for _ in range(steps):
         for p in params:
-            p.grad = torch.randn(p.shape, generator=g)
+            p.grad = torch.randn(p.shape, generator=g).to(dtype)
         opt.step()
 
 
 @pytest.mark.parametrize("nesterov", [True, False])
 @pytest.mark.parametrize("adjust", [None, "match_rms_adamw"])
-def test_defaults_match_torch_optim_muon_bit_for_bit(nesterov, adjust):
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+def test_defaults_match_torch_optim_muon_bit_for_bit(nesterov, adjust, dtype):
+    if dtype == torch.bfloat16 and not nesterov:
+        pytest.skip("torch.optim.Muon divides its own bf16 momentum buffer in place (next test)")
     ours, theirs = _params(), _params()
-    _run(Muon, ours, nesterov=nesterov, adjust_lr_fn=adjust, **BF16)
-    _run(torch.optim.Muon, theirs, nesterov=nesterov, adjust_lr_fn=adjust)
+    for p in ours + theirs:
+        p.data = p.data.to(dtype)
+    _run(Muon, ours, nesterov=nesterov, adjust_lr_fn=adjust, dtype=dtype, **BF16)
+    _run(torch.optim.Muon, theirs, nesterov=nesterov, adjust_lr_fn=adjust, dtype=dtype)
     for a, b in zip(ours, theirs, strict=True):
         assert torch.equal(a, b)
+
+
+def test_where_parity_ends_torch_normalises_its_bf16_momentum_in_place():
+    """torch 2.13's ``_zeropower_via_newtonschulz`` does ``X = grad.bfloat16(); X.div_(‖X‖)``: for a bf16
+    momentum with nesterov=False, ``.bfloat16()`` is the buffer itself, so torch's buffer is normalised
+    (and later overwritten). Ours keeps B = lerp(B, G, 1 − β) as the formula says."""
+    ours, theirs = _params(shapes=((16, 24),)), _params(shapes=((16, 24),))
+    for p in ours + theirs:
+        p.data = p.data.bfloat16()
+    a = _run(Muon, ours, steps=1, nesterov=False, dtype=torch.bfloat16, **BF16)
+    b = _run(torch.optim.Muon, theirs, steps=1, nesterov=False, dtype=torch.bfloat16)
+    g = torch.randn(16, 24, generator=torch.Generator().manual_seed(1)).bfloat16()
+    expected = torch.zeros(16, 24, dtype=torch.bfloat16).lerp(g, 1 - 0.95)
+    assert torch.equal(a.state[ours[0]]["momentum_buffer"], expected)
+    torch_buf = b.state[theirs[0]]["momentum_buffer"].float()
+    assert float(torch_buf.norm()) == pytest.approx(1.0, rel=1e-2)  # normalised to unit Frobenius norm
 
 
 def test_torch_ns_arguments_keep_torchs_meaning():

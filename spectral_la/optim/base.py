@@ -122,6 +122,11 @@ class MatrixOptimizer(torch.optim.Optimizer):
                         f"step {step}: the gradient of {self._where(gi, j)} has non-finite entries (NaN or Inf)"
                     )
 
+    def _state_of(self, p: torch.Tensor) -> dict:
+        """A parameter's state for reading while a step is planned: never creates an entry (``self.state``
+        is a defaultdict, and an empty entry left by a failed step would show in ``state_dict()``)."""
+        return self.state[p] if p in self.state else {}
+
     def _plan_group(self, gi: int, group: dict, step: int) -> list[Planned]:
         """New weights and state of the group's parameters with a gradient (subclasses; writes nothing)."""
         raise NotImplementedError

@@ -254,7 +254,7 @@ class DionFamily(MatrixOptimizer):
         return p.grad
 
     def _momentum(self, p: torch.Tensor) -> torch.Tensor:
-        buf = self.state[p].get("momentum")
+        buf = self._state_of(p).get("momentum")
         return torch.zeros_like(p) if buf is None else buf
 
     def _plan_lion(self, group: dict) -> list[Planned]:
@@ -272,8 +272,8 @@ class DionFamily(MatrixOptimizer):
         if not params:
             return []
         m = [self._momentum(p) for p in params]
-        v = [self.state[p].get("variance", torch.zeros_like(p)) for p in params]
-        t = [self.state[p].get("step_dev", torch.zeros((), dtype=torch.float32, device=p.device)) for p in params]
+        v = [self._state_of(p).get("variance", torch.zeros_like(p)) for p in params]
+        t = [self._state_of(p).get("step_dev", torch.zeros((), dtype=torch.float32, device=p.device)) for p in params]
         weights, m2, v2, t2 = F.adamw_step(
             params,
             [p.grad for p in params],

@@ -14,7 +14,9 @@ compute dtype. Without it, torch.optim.Muon's own arguments (``ns_coefficients``
 ``ns_steps``, ``eps``) describe torch's Newton–Schulz, with torch's meaning, so code written
 for torch switches by changing the import: with the defaults the update equals
 ``torch.optim.Muon``'s bit for bit (bf16 products, X/max(‖X‖_F, 1e-7), one parameter per
-call). Parameters of the same shape in a group can be orthogonalised in one batched call
+call) for fp32, fp64 and fp16 weights, and for bf16 weights with Nesterov momentum. Parity ends at
+bf16 weights with ``nesterov=False``: there torch 2.13's Newton–Schulz divides torch's own momentum
+buffer in place (``grad.bfloat16()`` is the buffer itself), which this class does not copy. Parameters of the same shape in a group can be orthogonalised in one batched call
 (``batch_same_shape=True``), which is faster and equal to rounding.
 
 Specs that are unsafe on some inputs (``spec.can_diverge``): the published Muon^p recurrence
@@ -238,7 +240,7 @@ class Muon(MatrixOptimizer):
         eps = group["eps"]
         moments = {}
         for j, p in members:
-            buf = self.state[p].get("momentum_buffer")
+            buf = self._state_of(p).get("momentum_buffer")
             if buf is None:
                 buf = torch.zeros_like(p.grad, memory_format=torch.preserve_format)
             moments[j] = F.ema_momentum(p.grad, buf, group["momentum"], group["nesterov"])
@@ -264,7 +266,10 @@ class Muon(MatrixOptimizer):
         for j, p in members:
             lr = group["lr"] * F.lr_scale(mode, p.shape)
             new_buf = moments[j][0]
-            weight = F.decoupled_step(p, updates[j], decay, lr)
+            # torch adds its update in the compute dtype (bf16) to the weight, computing in the promoted dtype:
+            # handing the update over in that dtype (an exact cast back) keeps fp16 weights bit for bit too
+            step_update = updates[j] if compute is None else updates[j].to(compute)
+            weight = F.decoupled_step(p, step_update, decay, lr)
             seen = {"grad": p.grad, "momentum": new_buf, "update": updates[j]}
             planned.append((p, weight, {"momentum_buffer": new_buf}, seen))
         return planned

@@ -135,5 +135,5 @@ class NorDion2(DionFamily):
         return plan_selected_step(self, group, params, m, new_m, o_norm, idx, -2, {"variance_neuron": v_new})
 
     def _variance(self, p: torch.Tensor) -> torch.Tensor:
-        v = self.state[p].get("variance_neuron")
+        v = self._state_of(p).get("variance_neuron")
         return torch.zeros_like(p[..., 0:1]) if v is None else v

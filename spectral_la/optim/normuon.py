@@ -143,5 +143,5 @@ class NorMuon(DionFamily):
         return planned
 
     def _variance(self, p: torch.Tensor) -> torch.Tensor:
-        v = self.state[p].get("variance_neuron")
+        v = self._state_of(p).get("variance_neuron")
         return torch.zeros_like(p[..., 0:1]) if v is None else v
