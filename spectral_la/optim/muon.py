@@ -16,7 +16,8 @@ for torch switches by changing the import: with the defaults the update equals
 ``torch.optim.Muon``'s bit for bit (bf16 products, X/max(‖X‖_F, 1e-7), one parameter per
 call) for fp32, fp64 and fp16 weights, and for bf16 weights with Nesterov momentum. Parity ends at
 bf16 weights with ``nesterov=False``: there torch 2.13's Newton–Schulz divides torch's own momentum
-buffer in place (``grad.bfloat16()`` is the buffer itself), which this class does not copy. Parameters of the same shape in a group can be orthogonalised in one batched call
+buffer in place (``grad.bfloat16()`` is the buffer itself), which this class does not copy.
+Parameters of the same shape in a group can be orthogonalised in one batched call
 (``batch_same_shape=True``), which is faster and equal to rounding.
 
 Specs that are unsafe on some inputs (``spec.can_diverge``): the published Muon^p recurrence
