@@ -80,7 +80,7 @@ class ResultStore:
             )
 
     def key(self, row: dict) -> tuple[str, ...]:
-        return tuple(str(row[f]) for f in self.key_fields)
+        return tuple(_text(row[f]) for f in self.key_fields)
 
     def rows(self) -> dict[tuple[str, ...], dict[str, str]]:
         """Every complete row whose checksum matches, by key (a later duplicate key wins)."""
@@ -122,15 +122,20 @@ class ResultStore:
         finally:
             os.close(fd)
 
-    def append(self, row: dict) -> bool:
-        """Append ``row`` unless its key is already stored; True if it was written."""
+    def append(self, row: dict, *, replace_failed: bool = False) -> bool:
+        """Append ``row`` unless its key is already stored; True if it was written.
+
+        ``replace_failed``: a stored row with a non-empty ``error`` does not block the key; the new
+        row is appended after it and wins (:meth:`rows` keeps the later of duplicate keys).
+        """
         buf = io.StringIO()
         csv.writer(buf, lineterminator="").writerow([_escape(_text(row[f])) for f in self.fields])
         body = buf.getvalue()
         line = f"{body},{_crc(body)}\n"
         with self._locked():
             self._check_header()
-            if self.key(row) in self.rows():
+            stored = self.rows().get(self.key(row))
+            if stored is not None and not (replace_failed and stored.get("error")):
                 return False
             self._repair_tail()
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | _NOFOLLOW, 0o644)
@@ -179,4 +184,16 @@ def _unescape(value: str) -> str:
 
 
 def _text(value: object) -> str:
-    return repr(value) if isinstance(value, float) else str(value)
+    """A value as the store writes it and keys it: numbers (NumPy scalars included) as plain Python
+    numbers (``0.1``, never ``np.float64(0.1)``), so that a key written once is found again."""
+    import numbers
+
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return str(value)
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return repr(float(value))
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():  # a 0-d array or tensor
+        return _text(value.item())
+    return str(value)

@@ -67,10 +67,12 @@ class SweepKind:
     run: Callable[[dict, str], dict]  # (task, torch device) → its values (raises on failure)
 
     def valid(self, row: dict) -> bool:
-        """A stored row counts as done if it records the task's own error or every value parses.
+        """A stored row is readable if it records the task's own error or every value parses.
 
         An error of the cluster rather than the task (a worker that died too often, a lost
-        connection) is not the task's result: such a row is computed again on resume.
+        connection) is not the task's result: such a row is ignored. A row with the task's own
+        error is kept (it is the evidence) but never counts as done: ``run_sweep`` computes it
+        again on every resume, and it stays in the summary's failures until it succeeds.
         """
         if row.get("error"):
             return not row["error"].startswith(RETRYABLE_ERRORS)
@@ -323,13 +325,13 @@ def run_sweep(
     threads = check_int(threads, "threads", 1, 1024)
     spec = KINDS[kind]
     store = ResultStore(out, (*spec.key_fields, *spec.value_fields, "error"), spec.key_fields, valid=spec.valid)
-    done = store.rows()
+    done = {k: r for k, r in store.rows().items() if not r.get("error")}  # a failure is never done
     todo = [t for t in tasks if store.key(t) not in done]
     summary = SweepSummary(total=len(tasks), already_done=len(tasks) - len(todo), computed=0)
 
     def record(task: dict, values: dict) -> None:
         row = {**task, **{f: values.get(f, "") for f in spec.value_fields}, "error": values["error"]}
-        store.append(row)
+        store.append(row, replace_failed=True)
         summary.computed += 1
         if values["error"]:
             summary.failures.append((task, values["error"]))

@@ -321,11 +321,50 @@ MAX_JSON_DEPTH = 8
 
 def read_json(path: str | Path) -> Any:
     """Parse a small JSON file: size, nesting depth and number length bounded, errors naming the file."""
+    import os
+    import stat
+
     path = Path(path)
-    size = path.stat().st_size
-    if size > MAX_JSON_BYTES:
-        raise ValueError(f"{path}: {size} bytes, more than the {MAX_JSON_BYTES} a schedule or spec file may hold")
-    return parse_json_text(path.read_text(), str(path))
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ValueError(f"{path}: is a directory, not a schedule or spec file")
+    if not stat.S_ISREG(info.st_mode):  # a FIFO or a device would block or never end
+        raise ValueError(f"{path}: not a regular file (a pipe, socket or device); write the JSON to a file")
+    if info.st_size > MAX_JSON_BYTES:
+        raise ValueError(
+            f"{path}: {info.st_size} bytes, more than the {MAX_JSON_BYTES} a schedule or spec file may hold"
+        )
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as fh:
+        raw = fh.read(MAX_JSON_BYTES + 1)
+    if len(raw) > MAX_JSON_BYTES:
+        raise ValueError(f"{path}: more than the {MAX_JSON_BYTES} bytes a schedule or spec file may hold")
+    return parse_json_text(_decode(raw, path), str(path))
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    """JSON is UTF-8 (RFC 8259); a UTF-8 BOM is dropped, UTF-16/32 (by their BOM) decoded, else refused."""
+    import codecs
+
+    for bom, enc in (
+        (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+    ):  # fmt: skip
+        if raw.startswith(bom):
+            try:
+                return raw.decode(enc)
+            except UnicodeDecodeError as exc:
+                raise ValueError(
+                    f"{path}: starts with a {enc} byte-order mark but is not valid {enc} ({exc})"
+                ) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 1]!r}); "
+                         "save the JSON as UTF-8") from None  # fmt: skip
 
 
 def parse_json_text(text: str, where: str) -> Any:

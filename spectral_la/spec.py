@@ -616,9 +616,9 @@ def parse_spec(value: Any) -> Spec:
 def _from_file(path: Path) -> Spec:
     from spectral_la.design import read_json
 
-    if not path.is_file():
+    if not path.exists():
         raise ValueError(f"spec {str(path)!r}: no such file")
-    data = read_json(path)
+    data = read_json(path)  # refuses directories, pipes and devices, naming them
     if isinstance(data, dict) and "rows" in data:  # a designed schedule file
         from spectral_la.design import schedule_from_json
 

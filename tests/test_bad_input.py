@@ -98,3 +98,27 @@ def test_empty_or_zero_spectra_are_named(tmp_path):
         np.savez(tmp_path / name, **arrays)
         with pytest.raises(ValueError, match="is undefined"):
             spectrum_matrix(str(tmp_path / name), (8, 8))
+
+
+def test_spec_and_schedule_files_are_read_safely(tmp_path):
+    """Only regular files: a pipe or a device would block or never end; encodings named; directories named."""
+    import os
+
+    from spectral_la.design import read_json
+    from spectral_la.spec import parse_spec
+
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="not a regular file"):
+        parse_spec(str(fifo))
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(ValueError, match="not a regular file"):
+            read_json("/dev/zero")
+    (tmp_path / "dir.json").mkdir()
+    with pytest.raises(ValueError, match="is a directory"):
+        parse_spec(str(tmp_path / "dir.json"))
+    (tmp_path / "latin.json").write_bytes(b"\xe9{}")
+    with pytest.raises(ValueError, match="not UTF-8"):
+        read_json(tmp_path / "latin.json")
+    (tmp_path / "u16.json").write_bytes('{"kind": "polar"}'.encode("utf-16"))
+    assert read_json(tmp_path / "u16.json") == {"kind": "polar"}
