@@ -65,6 +65,7 @@ class SweepKind:
     value_fields: tuple
     tasks: Callable[[dict], list[dict]]  # validated grid (every field a list) → canonical task dicts
     run: Callable[[dict, str], dict]  # (task, torch device) → its values (raises on failure)
+    text_fields: tuple = ()  # value fields stored as text (not numbers)
 
     def valid(self, row: dict) -> bool:
         """A stored row is readable if it records the task's own error or every value parses.
@@ -78,7 +79,7 @@ class SweepKind:
             return not row["error"].startswith(RETRYABLE_ERRORS)
         for name in self.value_fields:
             value = row.get(name, "")
-            if value in ("True", "False") or name == "rows":
+            if value in ("True", "False") or name == "rows" or name in self.text_fields:
                 continue
             try:
                 float(value)
@@ -268,14 +269,14 @@ def expand(kind: str, grid: dict) -> list[dict]:
     return spec.tasks(full)
 
 
-def _execute(kind: str, task: dict, threads: int, device: str = "cpu") -> dict:
+def _execute(kind: SweepKind, task: dict, threads: int, device: str = "cpu") -> dict:
     """One task on a worker: its values, or its error (a failing task never kills the sweep)."""
     import torch
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return {**KINDS[kind].run(task, device), "error": ""}
+        return {**kind.run(task, device), "error": ""}
     except Exception as exc:  # noqa: BLE001 - recorded in the row, reported in the summary
         last = traceback.extract_tb(exc.__traceback__)[-1]
         return {"error": f"{type(exc).__name__}: {exc} ({Path(last.filename).name}:{last.lineno})"}
@@ -308,8 +309,8 @@ def _check_resources(client, resources: dict) -> None:
 
 
 def run_sweep(
-    kind: str,
-    grid: dict,
+    kind: str | SweepKind,
+    grid: dict | None,
     out: str | Path,
     *,
     scheduler: str | None = None,
@@ -320,10 +321,14 @@ def run_sweep(
     progress: bool = True,
 ) -> SweepSummary:
     """Run (or resume) a sweep into the CSV ``out``; returns the summary (module docstring)."""
-    tasks = expand(kind, grid)
+    spec = kind if isinstance(kind, SweepKind) else None
+    if spec is None:
+        tasks = expand(str(kind), grid or {})
+        spec = KINDS[str(kind)]
+    else:  # a kind defined elsewhere (e.g. the lab's softening study) runs its own task list
+        tasks = spec.tasks(grid or {})
     workers = check_int(workers, "workers", 0, 4096)
     threads = check_int(threads, "threads", 1, 1024)
-    spec = KINDS[kind]
     store = ResultStore(out, (*spec.key_fields, *spec.value_fields, "error"), spec.key_fields, valid=spec.valid)
     done = {k: r for k, r in store.rows().items() if not r.get("error")}  # a failure is never done
     todo = [t for t in tasks if store.key(t) not in done]
@@ -336,10 +341,10 @@ def run_sweep(
         if values["error"]:
             summary.failures.append((task, values["error"]))
 
-    bar = tqdm(total=len(todo), desc=f"{kind} sweep", disable=not progress)
+    bar = tqdm(total=len(todo), desc=f"{spec.name} sweep", disable=not progress)
     if workers == 0 and not (scheduler or os.environ.get("SPECTRAL_LA_SCHEDULER")):
         for task in todo:
-            record(task, _execute(kind, task, threads, device))
+            record(task, _execute(spec, task, threads, device))
             bar.update()
         bar.close()
         return summary
@@ -352,11 +357,11 @@ def run_sweep(
         futures = {
             client.submit(
                 _execute,
-                kind,
+                spec,
                 task,
                 threads,
                 device,
-                key=f"{kind}-{i}-{hash(tuple(task.items()))}",
+                key=f"{spec.name}-{i}-{hash(tuple(task.items()))}",
                 resources=resources,
                 pure=False,
             ): task

@@ -180,6 +180,20 @@ def _main(argv: list[str] | None) -> int:
     cap.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     cap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="torch device (default cpu)")
     cap.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    study = sub.add_parser(
+        "study", help="does softening help? paired-seed training of the four optimizers, token-rich and high-dim"
+    )
+    study.add_argument(
+        "--out",
+        type=Path,
+        default=Path("softening_study.csv"),
+        help="results CSV, resumable (default ./softening_study.csv)",
+    )
+    study.add_argument("--quick", action="store_true", help="a small grid in about a minute (a first look, tests)")
+    study.add_argument("--workers", type=int, default=2, help="local Dask worker processes (0: in this process)")
+    study.add_argument("--scheduler", default=None, help="an existing dask scheduler (else SPECTRAL_LA_SCHEDULER)")
+    study.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="torch device (default cpu)")
+    study.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     rank = sub.add_parser(
         "schedules", help="every registered schedule with its source, ranked by certified error at equal cost"
     )
@@ -257,6 +271,8 @@ def _main(argv: list[str] | None) -> int:
         return 0
     if args.command == "softening":
         return _softening(args)
+    if args.command == "study":
+        return _study(args)
     if args.command == "report":
         import torch
 
@@ -517,6 +533,29 @@ def _softening_by_optimizer(args: argparse.Namespace, x, dtype, compute, suffix:
     )
     with atomic_path(args.out) as tmp:
         fig.savefig(tmp, format=suffix[1:], bbox_inches="tight")
+    print(f"written to {args.out}")
+    return 0
+
+
+def _study(args: argparse.Namespace) -> int:
+    from spectral_la.analysis.study_stats import parse_rows, study_summary
+    from spectral_la.analysis.tables import markdown_table
+    from spectral_la.lab.study import StudyConfig, load_rows, run_study
+    from spectral_la.validation import check_int
+
+    check_int(args.workers, "--workers", 0, 4096)
+    import torch
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA GPU is available")
+    cfg = StudyConfig.quick() if args.quick else StudyConfig()
+    phases = run_study(
+        cfg, args.out, scheduler=args.scheduler, workers=args.workers, device=args.device, progress=not args.no_progress
+    )
+    names = ("phase 1 (every lr, first seed)", "phase 2 (more seeds at the best lr)")
+    for name, summary in zip(names, phases, strict=True):
+        print(f"{name}: {summary}")
+    print(markdown_table(study_summary(parse_rows(load_rows(args.out), cfg.key()), cfg.seeds[0])))
     print(f"written to {args.out}")
     return 0
 
