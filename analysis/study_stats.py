@@ -17,10 +17,39 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["best_lrs", "curves", "parse_rows", "study_summary", "t_interval"]
+__all__ = [
+    "COMMITTED_STUDY",
+    "STUDY_KEY_FIELDS",
+    "STUDY_VALUE_FIELDS",
+    "best_lrs",
+    "curves",
+    "parse_rows",
+    "read_study",
+    "study_summary",
+    "t_interval",
+]
+
+#: The columns of a study CSV: its key (a run) and what a run measured.
+STUDY_KEY_FIELDS = ("config", "optimizer", "softening", "regime", "lr", "seed")
+STUDY_VALUE_FIELDS = (
+    "final_loss", "curve", "steps", "tokens", "params", "matrix_params", "tokens_per_param", "seconds",
+)  # fmt: skip
+#: The committed CPU study (``spectral-la study --out data/study/softening_study.csv``), read by the report.
+COMMITTED_STUDY = Path(__file__).resolve().parents[1] / "data" / "study" / "softening_study.csv"
+
+
+def read_study(path: str | Path = COMMITTED_STUDY) -> list[dict]:
+    """Every stored row of a study CSV, as text (:func:`parse_rows` converts); a clear error if it is missing."""
+    from spectral_la.analysis.result_store import ResultStore
+
+    if not Path(path).exists():
+        raise ValueError(f"study results {path} do not exist (make them with `spectral-la study --out {path}`)")
+    store = ResultStore(path, (*STUDY_KEY_FIELDS, *STUDY_VALUE_FIELDS, "error"), STUDY_KEY_FIELDS)
+    return list(store.rows().values())
 
 
 def parse_rows(rows: Iterable[dict], config: str | None = None) -> list[dict]:

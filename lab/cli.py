@@ -57,7 +57,13 @@ def _main(argv: list[str] | None) -> int:
     rep.add_argument(
         "--quick",
         action="store_true",
-        help="small sizes everywhere, labelled quick in the report (about 30 s on 2 CPU cores; full: about 80 s)",
+        help="small sizes everywhere, labelled quick in the report",
+    )
+    rep.add_argument(
+        "--rerun-study",
+        action="store_true",
+        help="retrain a quick softening study into OUT/softening_study_quick.csv and report it "
+        "(default: read the committed data/study/softening_study.csv)",
     )
     des = sub.add_parser("design", help="design a minimax (Polar Express style) schedule and certify its error")
     des.add_argument("--degree", type=int, default=5, help="odd degree of each step's polynomial (default 5)")
@@ -281,6 +287,14 @@ def _main(argv: list[str] | None) -> int:
         from spectral_la.lab.report import ReportConfig, build_report
 
         config = ReportConfig.quick(args.device) if args.quick else ReportConfig(device=args.device)
+        if args.rerun_study:
+            import dataclasses
+
+            from spectral_la.lab.study import StudyConfig, run_study
+
+            study_out = args.out / "softening_study_quick.csv"
+            run_study(StudyConfig.quick(), study_out, workers=0, device=args.device, progress=not args.no_progress)
+            config = dataclasses.replace(config, study_path=str(study_out))
         path = build_report(args.out, device=args.device, progress=not args.no_progress, config=config)
         print(path.read_text())
         print(f"written to {path}")

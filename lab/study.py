@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from spectral_la.analysis.study_stats import STUDY_KEY_FIELDS, STUDY_VALUE_FIELDS, read_study
 from spectral_la.analysis.sweeps import SweepKind, SweepSummary, run_sweep
 from spectral_la.optim import OPTIMIZERS
 from spectral_la.optim.softening import parse_softening
@@ -54,8 +55,8 @@ if TYPE_CHECKING:
 
 __all__ = ["STUDY_KIND", "StudyConfig", "held_out_split", "load_rows", "run_one", "run_study", "study_tasks"]
 
-KEY_FIELDS = ("config", "optimizer", "softening", "regime", "lr", "seed")
-VALUE_FIELDS = ("final_loss", "curve", "steps", "tokens", "params", "matrix_params", "tokens_per_param", "seconds")
+KEY_FIELDS = STUDY_KEY_FIELDS
+VALUE_FIELDS = STUDY_VALUE_FIELDS
 
 
 @dataclass(frozen=True)
@@ -122,11 +123,11 @@ class StudyConfig:
 
     def params(self) -> tuple[int, int]:
         """(every trained parameter, the hidden matrices the matrix optimizer trains)."""
-        from spectral_la.lab.workload import _hidden_matrices
+        from spectral_la.lab.workload import hidden_matrices
 
         with torch.random.fork_rng():
             model = self.model()
-        return sum(p.numel() for p in model.parameters()), sum(p.numel() for _, p in _hidden_matrices(model))
+        return sum(p.numel() for p in model.parameters()), sum(p.numel() for _, p in hidden_matrices(model))
 
     def steps(self, regime: str) -> int:
         total, _ = self.params()
@@ -200,7 +201,7 @@ def _make_optimizer(name: str, params: list, lr: float, softening: float | str) 
 
 def run_one(cfg: StudyConfig, optimizer: str, softening: str, regime: str, lr: float, seed: int, device: str = "cpu"):
     """Train once; returns the held-out curve [(tokens, loss)], the final loss and the counts."""
-    from spectral_la.lab.workload import _hidden_matrices
+    from spectral_la.lab.workload import hidden_matrices
 
     steps = cfg.steps(regime)
     train, held = data(cfg, steps)
@@ -208,7 +209,7 @@ def run_one(cfg: StudyConfig, optimizer: str, softening: str, regime: str, lr: f
         torch.manual_seed(seed)
         model = cfg.model().to(device)
     order = torch.randperm(train.shape[0], generator=torch.Generator().manual_seed(seed))
-    hidden = _hidden_matrices(model)
+    hidden = hidden_matrices(model)
     ids = {id(p) for _, p in hidden}
     opt = _make_optimizer(optimizer, [p for _, p in hidden], lr, softening_for(softening, steps))
     adam = torch.optim.AdamW([p for p in model.parameters() if id(p) not in ids], lr=3e-3, weight_decay=0.0)
@@ -338,8 +339,4 @@ def run_study(
 
 def load_rows(path: str | Path) -> list[dict]:
     """Every stored row of a study CSV (as text; :func:`spectral_la.analysis.study_stats.parse_rows` converts)."""
-    from spectral_la.analysis.result_store import ResultStore
-
-    return list(
-        ResultStore(path, (*KEY_FIELDS, *VALUE_FIELDS, "error"), KEY_FIELDS, valid=STUDY_KIND.valid).rows().values()
-    )
+    return read_study(path)

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from spectral_la.dtypes import bf16_is_slow, dtype_name, parse_dtype
 from spectral_la.optim import OPTIMIZERS, Capture
 
-__all__ = ["TinyLM", "corpus", "train_and_capture"]
+__all__ = ["TinyLM", "corpus", "hidden_matrices", "train_and_capture"]
 
 
 def corpus(max_bytes: int = 2_000_000) -> torch.Tensor:
@@ -62,7 +62,8 @@ class TinyLM(nn.Module):
         return self.head(self.norm(h))
 
 
-def _hidden_matrices(model: TinyLM) -> list[tuple[str, nn.Parameter]]:
+def hidden_matrices(model: TinyLM) -> list[tuple[str, nn.Parameter]]:
+    """The matrices of the transformer blocks (the matrix optimizer's); everything else goes to AdamW."""
     return [(n, p) for n, p in model.blocks.named_parameters() if p.ndim == 2]
 
 
@@ -108,7 +109,7 @@ def train_and_capture(
     split = int(0.95 * len(data))
     train, valid = data[:split], data[split:]
     model = TinyLM(width, layers, context=context).to(device)
-    hidden = _hidden_matrices(model)
+    hidden = hidden_matrices(model)
     hidden_ids = {id(p) for _, p in hidden}
     others = [p for p in model.parameters() if id(p) not in hidden_ids]
     capture_at = capture_at or (max(1, steps // 30), steps // 2, steps)

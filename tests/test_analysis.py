@@ -75,6 +75,7 @@ HEADINGS = [
     "Eigenbasis tracking",
     "Soft-Muon",
     "Softening across the four optimizers",
+    "Does softening help?",
     "Error split",
     "Stability sweep",
     "Low precision",

@@ -10,7 +10,7 @@ import pytest
 
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("[0-9]*.py"))
 #: Notebooks that take ≥ 3.5 s on 2 cores run in CI's second step (-m slow).
-SLOW = {"06_choosing_a_schedule", "08_four_optimizers"}
+SLOW = {"06_choosing_a_schedule", "08_four_optimizers", "09_softening_study"}
 
 
 @pytest.mark.parametrize(
@@ -45,4 +45,5 @@ def test_there_is_one_notebook_per_use_case():
         "06_choosing_a_schedule",
         "07_low_precision",
         "08_four_optimizers",
+        "09_softening_study",
     ]
