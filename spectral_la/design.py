@@ -223,7 +223,7 @@ def design_schedule(
     steps = check_int(steps, "steps", 1, MAX_DESIGN_STEPS)
     dps = check_int(dps, "dps", 15, 2000)
     ell = float(check_in_range(ell, "ell", 0, 1, lo_open=True, hi_open=True))
-    safety = float(check_in_range(safety, "safety", 1, None))
+    safety = float(check_in_range(safety, "safety", 1, 100))  # p(x/safety) for safety ≫ 1 loses every digit
     cushion = float(check_in_range(cushion, "cushion", 0, 1, hi_open=True))
     if normalization not in ("scale_safe", "aol"):
         raise ValueError(f"normalization must be 'scale_safe' or 'aol', got {normalization!r}")

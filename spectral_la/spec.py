@@ -129,6 +129,8 @@ def _parse_norm(text: str, what: str) -> Normalization:
     kw: dict[str, Any] = {"kind": kind}
     for opt in opts:
         key, eq, raw = opt.partition("=")
+        if key in kw:  # at the top level a repeated option is refused; so it is here
+            raise ValueError(f"{what}: normalize option {key!r} given twice in {text!r}")
         if key in _NORM_FLAGS and not eq:
             kw[key] = True
         elif key in _NORM_FIELDS and eq:

@@ -41,7 +41,7 @@ import mpmath
 
 from spectral_la.backend import Ops
 from spectral_la.qdwh import CHOLESKY_CUTOFF, QDWHResult, polar_decomposition, polar_factor_only, scaled_start
-from spectral_la.validation import check_int
+from spectral_la.validation import check_in_range, check_int
 
 __all__ = ["MAX_R", "ZolotarevStep", "choose_r", "zolo_pd", "zolotarev"]
 
@@ -86,6 +86,10 @@ def _zolotarev(ell: mpmath.mpf, r: int, prec: int) -> ZolotarevStep:
         return ZolotarevStep(tuple(+v for v in c_odd), tuple(+v for v in a), +(1 / r1), +ell_next)
 
 
+#: Smallest ℓ zolo_pd takes: its shifts, of order ℓ², stay above float64's underflow (about 1e-308).
+MIN_ELL = 1e-150
+
+
 def zolotarev(ell: Any, r: int) -> ZolotarevStep:
     """The Zolotarev step of type (2r + 1, 2r) on [ℓ, 1] at mpmath's working precision (module docstring)."""
     r = check_int(r, "r", 1, MAX_R)
@@ -108,7 +112,8 @@ def _solves(ops: Ops, x: Any, shifts: list, ell: Any) -> list:
     """X(XᵀX + cI)⁻¹ for each shift c, batched: QR where XᵀX + cI may be ill-conditioned, Cholesky where not."""
     m, n = x.shape[-2:]
     sm = ops.host_math
-    by_qr = [k for k, c in enumerate(shifts) if (1 + c) / (ell * ell + c) > CHOLESKY_CUTOFF + 1]
+    # (1 + c)/(ℓ² + c) > cutoff + 1, written without the division: ℓ² may underflow to 0 (ℓ = 1e-300)
+    by_qr = [k for k, c in enumerate(shifts) if (1 + c) > (CHOLESKY_CUTOFF + 1) * (ell * ell + c)]
     by_chol = [k for k in range(len(shifts)) if k not in by_qr]
     out: list = [None] * len(shifts)
     if by_qr:
@@ -171,8 +176,10 @@ def zolo_pd(X: Any, *, alpha: Any = None, ell: Any = None, max_iterations: int =
         Real input, batched over leading dims; dtypes as :func:`spectral_la.qdwh`.
     alpha : float, optional
         An upper bound of ‖X‖₂. Default: min(‖X‖_F, √(‖X‖₁‖X‖_∞)) per matrix.
-    ell : float in (0, 1], optional
-        A lower bound of σ_min(X/α). Default: 1/‖R⁻¹‖_F from a QR of X/α.
+    ell : float in [1e-150, 1], optional
+        A lower bound of σ_min(X/α). Default: 1/‖R⁻¹‖_F from a QR of X/α. Below 1e-150 the
+        Zolotarev shifts (of order ℓ²) underflow float64, so a smaller ℓ is refused (a matrix that
+        far from full rank has no polar factor float64 can resolve anyway).
     max_iterations : int
         Iteration cap of each pass (two suffice for κ ≤ 10¹⁶ in double precision).
 
@@ -190,6 +197,8 @@ def zolo_pd(X: Any, *, alpha: Any = None, ell: Any = None, max_iterations: int =
     >>> ok and its <= 2 and bool(torch.allclose(u @ h, X))
     True
     """
+    if ell is not None:
+        check_in_range(ell, "ell", MIN_ELL, 1)
     return polar_decomposition(X, alpha, ell, max_iterations, _iterate)
 
 

@@ -122,3 +122,17 @@ def test_spec_and_schedule_files_are_read_safely(tmp_path):
         read_json(tmp_path / "latin.json")
     (tmp_path / "u16.json").write_bytes('{"kind": "polar"}'.encode("utf-16"))
     assert read_json(tmp_path / "u16.json") == {"kind": "polar"}
+
+
+def test_zolo_pd_tiny_ell_and_design_huge_safety_are_refused_by_name():
+    """Were: ZeroDivisionError (ℓ² underflows) and '(34, Numerical result out of range)'."""
+    import torch
+
+    import spectral_la as sl
+    from spectral_la.lab.cli import main
+
+    x = torch.randn(6, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"ell must lie in \[1e-150, 1\]"):
+        sl.zolo_pd(x, ell=1e-300)
+    assert sl.zolo_pd(x, ell=1e-150).converged  # the floor itself still converges
+    assert main(["design", "--safety", "1e308", "--out", "unused.json"]) != 0

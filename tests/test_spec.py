@@ -258,3 +258,8 @@ def test_errors_speak_the_spec_grammar_the_user_wrote():
         parse_spec("muon_p:1/2")(torch.ones(4, 6))  # rank one: σ̂₁ ≈ 1, above the stable bound
     with pytest.raises(sl.SingularMatrixError, match=r"write muon_p_coupled:1/2:eps=1e-6"):
         parse_spec("muon_p_coupled:1/2")(torch.ones(4, 6, dtype=torch.float64))
+
+
+def test_a_normalize_option_given_twice_is_refused():
+    with pytest.raises(ValueError, match="normalize option 'scale' given twice"):
+        parse_spec("ns:polar_express:normalize=frobenius/scale=1/scale=2")
