@@ -24,6 +24,7 @@ import numpy as np
 __all__ = [
     "COMMITTED_STUDY",
     "STUDY_KEY_FIELDS",
+    "STUDY_PRECISION",
     "STUDY_VALUE_FIELDS",
     "best_lrs",
     "curves",
@@ -38,6 +39,9 @@ STUDY_KEY_FIELDS = ("config", "optimizer", "softening", "regime", "lr", "seed")
 STUDY_VALUE_FIELDS = (
     "final_loss", "curve", "steps", "tokens", "params", "matrix_params", "tokens_per_param", "seconds",
 )  # fmt: skip
+#: What a study run computes in (``lab/study.py``: fp32 weights, ``compute_dtype="fp32"``; the dion
+#: optimizers keep their default bf16 cast of the momentum before the orthogonaliser).
+STUDY_PRECISION = "weights fp32, orthogonaliser fp32 (NorMuon/Dion2/NorDion2: momentum cast to bf16 first)"
 #: The committed CPU study (``spectral-la study --out data/study/softening_study.csv``), read by the report.
 COMMITTED_STUDY = Path(__file__).resolve().parents[1] / "data" / "study" / "softening_study.csv"
 

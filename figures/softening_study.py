@@ -69,9 +69,11 @@ def plot(rows: list[dict], title_text: str, first_seed: int = 0):
 
 
 def title(source: str, first_seed: int = 0) -> str:
+    from spectral_la.analysis.study_stats import STUDY_PRECISION
+
     return (
-        f"Does softening help? Paired-seed held-out loss of the stdlib byte LM ({source}); each setting at its "
-        f"own best learning rate (chosen on seed {first_seed})"
+        f"Does softening help? Paired-seed held-out loss of the stdlib byte LM ({source}; {STUDY_PRECISION}); "
+        f"each setting at its own best learning rate (chosen on seed {first_seed})"
     )
 
 

@@ -196,6 +196,7 @@ def data(cfg: StudyConfig, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _make_optimizer(name: str, params: list, lr: float, softening: float | str) -> torch.optim.Optimizer:
+    """The optimizer of a run, in the precision ``analysis.study_stats.STUDY_PRECISION`` states."""
     return OPTIMIZERS[name](params, lr=lr, softening=softening, compute_dtype="fp32")
 
 

@@ -28,7 +28,7 @@ from spectral_la.optim.capture import Capture
 from spectral_la.optim.dion_base import SCALAR_STATE, DionFamily, betas_pair
 from spectral_la.validation import check_in_range
 
-__all__ = ["Dion2", "check_selection"]
+__all__ = ["Dion2", "check_selection", "plan_selected_step", "select_and_orthogonalize"]
 
 
 def check_selection(group: dict, where: str) -> None:
@@ -134,12 +134,28 @@ class Dion2(DionFamily):
         if self.verbose:
             side = "rows" if dim == -2 else "columns"
             print(f"[Dion2] shape {tuple(params[0].shape)}: select the top {group['fraction']} of {side} by L1 norm")
-        m = torch.stack([F.accumulated_momentum(self._grad(p), self._momentum(p), None, False)[0] for p in params])
-        idx = F.select_slices(m, group["fraction"], dim)
-        selected = F.gather_slices(m, idx, dim)
-        new_m = F.scatter_slices(m, idx, selected * F.hyper(group["ef_decay"]), dim)
-        o = self._run(ortho, self._ns_input(group, selected), F.hyper(group["epsilon"]), step, where)
+        m, new_m, idx, o = select_and_orthogonalize(self, group, params, ortho, step, where, dim, group["ef_decay"])
         return plan_selected_step(self, group, params, m, new_m, o, idx, dim, {})
+
+
+def select_and_orthogonalize(
+    opt: DionFamily,
+    group: dict,
+    params: list[torch.Tensor],
+    ortho: Callable,
+    step: int,
+    where: str,
+    dim: int,
+    ef_decay: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Dion2's and NorDion2's first half: M ← M + G, the top-k slices S along ``dim``, error feedback
+    M_S ← ef·M_S, O = orthogonalise(S). Returns (M, M after error feedback, slice indices, O)."""
+    m = torch.stack([F.accumulated_momentum(opt._grad(p), opt._momentum(p), None, False)[0] for p in params])
+    idx = F.select_slices(m, group["fraction"], dim)
+    selected = F.gather_slices(m, idx, dim)
+    new_m = F.scatter_slices(m, idx, selected * F.hyper(ef_decay), dim)
+    o = opt._run(ortho, opt._ns_input(group, selected), F.hyper(group["epsilon"]), step, where)
+    return m, new_m, idx, o
 
 
 def plan_selected_step(

@@ -257,6 +257,11 @@ class DionFamily(MatrixOptimizer):
         buf = self._state_of(p).get("momentum")
         return torch.zeros_like(p) if buf is None else buf
 
+    def _variance(self, p: torch.Tensor) -> torch.Tensor:
+        """NorMuon's and NorDion2's row second moment V (one entry per row), zero before the first step."""
+        v = self._state_of(p).get("variance_neuron")
+        return torch.zeros_like(p[..., 0:1]) if v is None else v
+
     def _plan_lion(self, group: dict) -> list[Planned]:
         lr, b1, b2, wd = (F.hyper(group[k]) for k in ("lr", "beta1", "beta2", "weight_decay"))
         planned: list[Planned] = []

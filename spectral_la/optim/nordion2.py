@@ -23,7 +23,7 @@ import torch
 from spectral_la.optim import functional as F
 from spectral_la.optim.base import Planned
 from spectral_la.optim.capture import Capture
-from spectral_la.optim.dion2 import check_selection, plan_selected_step
+from spectral_la.optim.dion2 import check_selection, plan_selected_step, select_and_orthogonalize
 from spectral_la.optim.dion_base import SCALAR_STATE, DionFamily, betas_pair
 from spectral_la.validation import check_in_range
 
@@ -125,15 +125,7 @@ class NorDion2(DionFamily):
     def _plan_stack(
         self, group: dict, params: list[torch.Tensor], ortho: Callable, step: int, where: str
     ) -> list[Planned]:
-        m = torch.stack([F.accumulated_momentum(self._grad(p), self._momentum(p), None, False)[0] for p in params])
-        idx = F.select_slices(m, group["fraction"], -2)
-        selected = F.gather_slices(m, idx, -2)
-        new_m = F.scatter_slices(m, idx, selected * F.hyper(group["mu"]), -2)
-        o = self._run(ortho, self._ns_input(group, selected), F.hyper(group["epsilon"]), step, where)
+        m, new_m, idx, o = select_and_orthogonalize(self, group, params, ortho, step, where, -2, group["mu"])
         v = torch.stack([self._variance(p) for p in params])
         o_norm, v_new = F.normuon_normalize_rows(o, v, idx, F.hyper(group["muon_beta2"]))
         return plan_selected_step(self, group, params, m, new_m, o_norm, idx, -2, {"variance_neuron": v_new})
-
-    def _variance(self, p: torch.Tensor) -> torch.Tensor:
-        v = self._state_of(p).get("variance_neuron")
-        return torch.zeros_like(p[..., 0:1]) if v is None else v

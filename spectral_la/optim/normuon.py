@@ -141,7 +141,3 @@ class NorMuon(DionFamily):
             state = {"momentum": moments[i][0], "variance_neuron": v_new[i]}
             planned.append((p, weight, state, {"grad": self._grad(p), "momentum": moments[i][0], "update": o_norm[i]}))
         return planned
-
-    def _variance(self, p: torch.Tensor) -> torch.Tensor:
-        v = self._state_of(p).get("variance_neuron")
-        return torch.zeros_like(p[..., 0:1]) if v is None else v
