@@ -582,7 +582,8 @@ def _design(args: argparse.Namespace) -> int:
     if not 0 < args.ell < 1:
         raise ValueError(f"--ell must lie in (0, 1), got {args.ell}")
     from spectral_la.certify import certify
-    from spectral_la.design import PE_CUSHION, design_schedule, save_schedule
+    from spectral_la.design import PE_CUSHION, design_schedule
+    from spectral_la.schedule_files import save_schedule
 
     try:
         res = design_schedule(

@@ -2,7 +2,7 @@
 # checkers read it as the package's interface). A name added here is exported; nothing else is.
 from .certify import CertifiedBound, certify
 from .coupled_inverse_root import RootResult, coupled_inverse_root, coupled_sqrt
-from .design import DesignResult, design_schedule, load_schedule, save_schedule
+from .design import DesignResult, design_schedule
 from .eigenbasis import EigenbasisTracker, subspace_angles
 from .errors import (
     DivergedError,
@@ -18,23 +18,32 @@ from .inverse_root import inverse_root
 from .muon_p import muon_p, muon_p_scalar_map
 from .newton_schulz import newton_schulz, scalar_map
 from .normalization import Normalization, normalize
-from .optim import Capture, Muon
+from .optim import OPTIMIZERS, Capture, Dion2, Muon, NorDion2, NorMuon
 from .partner_whitening import isotropic_inverse_root, partner_gram_roots, whitened_direction
 from .polar import polar
 from .qdwh import QDWHResult, qdwh
+from .schedule_files import load_schedule, save_schedule
 from .schedules import Schedule, schedules
 from .soften import soften, soften_scalar_map, soften_target_map
-from .spec import Spec, parse_spec
+from .spec import ExactSpec, Grammar, MuonPSpec, NewtonSchulzSpec, SoftenSpec, Spec, parse_spec, spec_kinds
 from .zolo_pd import zolo_pd
 
 __all__ = [
+    "OPTIMIZERS",
     "Capture",
     "CertifiedBound",
     "DesignResult",
+    "Dion2",
     "DivergedError",
     "EigenbasisTracker",
+    "ExactSpec",
+    "Grammar",
     "LinAlgError",
     "Muon",
+    "MuonPSpec",
+    "NewtonSchulzSpec",
+    "NorDion2",
+    "NorMuon",
     "Normalization",
     "NotConvergedError",
     "NotPositiveSemidefiniteError",
@@ -43,6 +52,7 @@ __all__ = [
     "RootResult",
     "Schedule",
     "SingularMatrixError",
+    "SoftenSpec",
     "Spec",
     "certify",
     "coupled_inverse_root",
@@ -68,6 +78,7 @@ __all__ = [
     "soften",
     "soften_scalar_map",
     "soften_target_map",
+    "spec_kinds",
     "subspace_angles",
     "whitened_direction",
     "zolo_pd",

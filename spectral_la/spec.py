@@ -50,12 +50,16 @@ from spectral_la.muon_p import MUON_P_NORMALIZATION, MUON_P_RECURRENCES, muon_p,
 from spectral_la.newton_schulz import newton_schulz, scalar_map
 from spectral_la.normalization import FROBENIUS_KINDS, Normalization, normalize, resolve_normalization
 from spectral_la.polar import polar
+from spectral_la.schedule_files import normalization_to_json, read_json, schedule_from_json, schedule_to_json
 from spectral_la.schedules import Schedule, schedules
 from spectral_la.soften import BLEND_NORMALIZATION, soften, soften_scalar_map, soften_target_map
 from spectral_la.validation import MAX_STEPS, check_in_range, check_int, check_real
 
 __all__ = [
+    "FIELD_TEXT",
+    "SPEC_CLASSES",
     "ExactSpec",
+    "Grammar",
     "MuonPSpec",
     "NewtonSchulzSpec",
     "SoftenSpec",
@@ -162,8 +166,6 @@ def _norm_text(norm: Normalization) -> str:
 def _schedule_json(schedule: str | Schedule) -> Any:
     if isinstance(schedule, str):
         return schedule
-    from spectral_la.design import schedule_to_json
-
     return schedule_to_json(schedule)
 
 
@@ -180,17 +182,100 @@ def _frobenius(norm: Normalization, what: str) -> Normalization:
 
 
 @dataclass(frozen=True)
-class Spec:
-    """Base of the spec values (module docstring). Subclasses set ``kind`` and implement the maps."""
+class Grammar:
+    """The string and JSON form of one kind of spec, declared on its class.
 
-    #: the kinds a subclass stands for (the first word of the string form)
+    ``kind:<positional[0]>:…[:option=value…]``: the first ``required`` positional fields must be
+    given, the rest may be left off from the end; ``options`` are ``key=value`` fields after them.
+    The JSON form has a field for each positional field and option. Field text is converted by
+    the field's name (:data:`FIELD_TEXT`: ``steps`` an int, ``s`` a float, ``p`` a fraction,
+    ``normalize`` a normalisation, …; any other name stays a string).
+    """
+
+    kind: str
+    positional: tuple[str, ...] = ()
+    required: int = 0
+    options: tuple[str, ...] = ()
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The fields of the JSON form (besides ``kind``)."""
+        return self.positional + self.options
+
+    @property
+    def usage(self) -> str:
+        """The grammar as text: ``ns:<schedule>[:<steps>]``."""
+        names = self.positional
+        required = ":".join([self.kind, *(f"<{n}>" for n in names[: self.required])])
+        return (
+            required + "".join(f"[:<{n}>]" for n in names[self.required :]) + "".join(f"[:{o}=…]" for o in self.options)
+        )
+
+
+#: kind → the class that builds it, filled as each :class:`Spec` subclass is defined (its ``GRAMMARS``).
+SPEC_CLASSES: dict[str, type[Spec]] = {}
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Base of the spec values (module docstring).
+
+    A subclass declares its kinds in ``GRAMMARS`` (one :class:`Grammar` each) and is registered
+    when it is defined: parsing, printing (``str``) and the JSON form all follow from the grammar,
+    and :meth:`from_fields` builds the value of a kind from its fields. A new kind of spec is one
+    subclass and nothing else.
+    """
+
+    #: the string and JSON form of each kind the subclass stands for
+    GRAMMARS: ClassVar[tuple[Grammar, ...]] = ()
+    #: the kinds a subclass stands for (the first word of the string form), from ``GRAMMARS``
     KINDS: ClassVar[tuple[str, ...]] = ()
     #: whether the map is a matmul-only approximation (takes ``compute_dtype``)
     matmul_only: ClassVar[bool] = True
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.KINDS = tuple(g.kind for g in cls.GRAMMARS)
+        for g in cls.GRAMMARS:
+            if g.kind in SPEC_CLASSES and SPEC_CLASSES[g.kind] is not cls:
+                raise ValueError(f"spec kind {g.kind!r} is already defined by {SPEC_CLASSES[g.kind].__name__}")
+            SPEC_CLASSES[g.kind] = cls
+
+    @classmethod
+    def grammar(cls, kind: str) -> Grammar:
+        """The :class:`Grammar` of one of the class's kinds."""
+        for g in cls.GRAMMARS:
+            if g.kind == kind:
+                return g
+        raise ValueError(f"{cls.__name__} has no kind {kind!r}; its kinds: {', '.join(cls.KINDS)}")
+
+    @classmethod
+    def from_fields(cls, kind: str, values: dict[str, Any]) -> Spec:
+        """The spec of ``kind`` from its fields (already converted); a subclass with several kinds overrides."""
+        return cls(**values)
+
+    @classmethod
+    def option_hints(cls, kind: str, unknown: list[str], options: dict[str, str], positional: list[str]) -> list[str]:
+        """Hints for options a kind does not take (a working spelling); none by default."""
+        return []
+
     @property
     def kind(self) -> str:  # pragma: no cover - every subclass overrides
         raise NotImplementedError
+
+    def _is_default(self, name: str) -> bool:
+        field = {f.name: f for f in dataclasses.fields(self)}[name]  # type: ignore[arg-type]
+        return bool(getattr(self, name) == field.default)
+
+    def __str__(self) -> str:
+        """The string form: the kind, the positional fields given, the options not at their default."""
+        g = self.grammar(self.kind)
+        values = [getattr(self, n) for n in g.positional]
+        while len(values) > g.required and values[-1] is None:
+            values.pop()
+        parts = [self.kind, *(_field_text(n, v) for n, v in zip(g.positional, values, strict=False))]
+        parts += [f"{n}={_field_text(n, getattr(self, n))}" for n in g.options if not self._is_default(n)]
+        return ":".join(parts)
 
     def __call__(self, X: Any, *, compute_dtype: Any = None, check_finite: bool = True) -> Any:
         """The matrix map on X (a torch tensor, NumPy array or mpmath matrix, batched)."""
@@ -237,23 +322,22 @@ class Spec:
         return self.stable_bound < 1.0
 
     def to_json(self) -> dict:
-        """The JSON object of the spec (module docstring)."""
+        """The JSON object of the spec (module docstring): the required fields and those not at their default."""
+        g = self.grammar(self.kind)
         out: dict[str, Any] = {"kind": self.kind}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if value == f.default or f.name == "gram":
+        for i, name in enumerate(g.fields):
+            value = getattr(self, name)
+            if i >= g.required and self._is_default(name):
                 continue
-            if f.name == "schedule":
+            if name == "schedule":
                 value = _schedule_json(value)
             elif isinstance(value, Normalization):
-                from spectral_la.design import normalization_to_json
-
                 value = normalization_to_json(value)
             elif isinstance(value, Fraction):
                 value = str(value)
             elif isinstance(value, tuple):
                 value = list(value)
-            out[f.name] = value
+            out[name] = value
         return out
 
 
@@ -271,7 +355,14 @@ class NewtonSchulzSpec(Spec):
     gram: bool = False
     restart_after: tuple[int, ...] | None = None
 
-    KINDS: ClassVar[tuple[str, ...]] = ("ns", "gram_ns")
+    GRAMMARS: ClassVar[tuple[Grammar, ...]] = (
+        Grammar("ns", ("schedule", "steps"), 1, ("normalize",)),
+        Grammar("gram_ns", ("schedule", "steps"), 1, ("normalize", "restart_after")),
+    )
+
+    @classmethod
+    def from_fields(cls, kind: str, values: dict[str, Any]) -> Spec:
+        return cls(gram=kind == "gram_ns", **values)
 
     def __post_init__(self) -> None:
         what = f"spec {self.kind}"
@@ -311,16 +402,6 @@ class NewtonSchulzSpec(Spec):
     def normalization(self) -> Normalization:
         return resolve_normalization(self.normalize, self.resolved_schedule.normalization)
 
-    def __str__(self) -> str:
-        parts = [self.kind, self.schedule_name]
-        if self.steps is not None:
-            parts.append(str(self.steps))
-        if self.normalize is not None:
-            parts.append(f"normalize={_norm_text(self.normalize)}")
-        if self.restart_after is not None:
-            parts.append("restart_after=" + ("+".join(map(str, self.restart_after)) or "none"))
-        return ":".join(parts)
-
     def __call__(self, X: Any, *, compute_dtype: Any = None, check_finite: bool = True) -> Any:
         kw = {"normalize": self.normalize, "compute_dtype": compute_dtype, "check_finite": check_finite}
         if self.gram:
@@ -355,7 +436,7 @@ class SoftenSpec(Spec):
     steps: int | None = None
     normalize: Normalization | None = None
 
-    KINDS: ClassVar[tuple[str, ...]] = ("soften",)
+    GRAMMARS: ClassVar[tuple[Grammar, ...]] = (Grammar("soften", ("s", "schedule", "steps"), 2, ("normalize",)),)
 
     def __post_init__(self) -> None:
         what = "spec soften"
@@ -374,10 +455,6 @@ class SoftenSpec(Spec):
     @property
     def inner(self) -> NewtonSchulzSpec:
         return NewtonSchulzSpec(self.schedule, self.steps, self.normalize)
-
-    def __str__(self) -> str:
-        inner = str(self.inner).removeprefix("ns:")
-        return f"soften:{self.s!r}:{inner}"
 
     def __call__(self, X: Any, *, compute_dtype: Any = None, check_finite: bool = True) -> Any:
         return soften(
@@ -421,7 +498,22 @@ class MuonPSpec(Spec):
     steps: int | None = None
     eps: float = 0.0
 
-    KINDS: ClassVar[tuple[str, ...]] = ("muon_p", "muon_p_coupled")
+    GRAMMARS: ClassVar[tuple[Grammar, ...]] = (
+        Grammar("muon_p", ("p", "steps"), 1),
+        Grammar("muon_p_coupled", ("p", "steps"), 1, ("eps",)),
+    )
+
+    @classmethod
+    def from_fields(cls, kind: str, values: dict[str, Any]) -> Spec:
+        return cls(method="coupled" if kind == "muon_p_coupled" else "bivariate", **values)
+
+    @classmethod
+    def option_hints(cls, kind: str, unknown: list[str], options: dict[str, str], positional: list[str]) -> list[str]:
+        """``method=coupled`` is the kind ``muon_p_coupled``: say so in the spec grammar."""
+        spelled = {"coupled": "muon_p_coupled", "bivariate": "muon_p"}.get(options.get("method", ""))
+        if "method" in unknown and spelled is not None:
+            return [f"method={options['method']} is the kind {spelled}: write {':'.join([spelled, *positional])}"]
+        return []
 
     def __post_init__(self) -> None:
         what = f"spec {self.kind if self.method in ('bivariate', 'coupled') else 'muon_p'}"
@@ -459,19 +551,6 @@ class MuonPSpec(Spec):
     @property
     def kind(self) -> str:
         return "muon_p_coupled" if self.method == "coupled" else "muon_p"
-
-    def __str__(self) -> str:
-        parts = [self.kind, str(self.p)]
-        if self.steps is not None:
-            parts.append(str(self.steps))
-        if self.eps:
-            parts.append(f"eps={self.eps!r}")
-        return ":".join(parts)
-
-    def to_json(self) -> dict:
-        out = super().to_json()
-        out.pop("method", None)  # the kind says it
-        return out
 
     @property
     def stable_bound(self) -> float:
@@ -524,8 +603,18 @@ class ExactSpec(Spec):
     name: str = "msign"
     p: Fraction | None = None
 
-    KINDS: ClassVar[tuple[str, ...]] = ("polar", "polar_qdwh", "polar_zolo", "msign", "fractional_power")
+    GRAMMARS: ClassVar[tuple[Grammar, ...]] = (
+        Grammar("polar"),
+        Grammar("polar_qdwh"),
+        Grammar("polar_zolo"),
+        Grammar("msign"),
+        Grammar("fractional_power", ("p",), 1),
+    )
     matmul_only: ClassVar[bool] = False
+
+    @classmethod
+    def from_fields(cls, kind: str, values: dict[str, Any]) -> Spec:
+        return cls(name=kind, **values)
 
     def __post_init__(self) -> None:
         if self.name not in self.KINDS:
@@ -547,15 +636,6 @@ class ExactSpec(Spec):
     @property
     def orthogonal_target(self) -> bool:
         return self.name != "fractional_power" or self.p == 0
-
-    def __str__(self) -> str:
-        return self.name if self.p is None else f"{self.name}:{self.p}"
-
-    def to_json(self) -> dict:
-        out: dict[str, Any] = {"kind": self.name}
-        if self.p is not None:
-            out["p"] = str(self.p)
-        return out
 
     def __call__(self, X: Any, *, compute_dtype: Any = None, check_finite: bool = True) -> Any:
         if compute_dtype is not None:
@@ -587,12 +667,10 @@ class ExactSpec(Spec):
 
 # --- parsing ----------------------------------------------------------------------------------
 
-_CLASSES: tuple[type[Spec], ...] = (NewtonSchulzSpec, SoftenSpec, MuonPSpec, ExactSpec)
-
 
 def spec_kinds() -> list[str]:
     """Every kind of the string grammar."""
-    return [k for cls in _CLASSES for k in cls.KINDS]
+    return list(SPEC_CLASSES)
 
 
 def parse_spec(value: Any) -> Spec:
@@ -616,14 +694,10 @@ def parse_spec(value: Any) -> Spec:
 
 
 def _from_file(path: Path) -> Spec:
-    from spectral_la.design import read_json
-
     if not path.exists():
         raise ValueError(f"spec {str(path)!r}: no such file")
     data = read_json(path)  # refuses directories, pipes and devices, naming them
     if isinstance(data, dict) and "rows" in data:  # a designed schedule file
-        from spectral_la.design import schedule_from_json
-
         sched = schedule_from_json(data, str(path))
         if sched.name in schedules and schedules[sched.name] != sched:
             raise ValueError(
@@ -663,27 +737,6 @@ def _from_text(text: str) -> Spec:
         raise ValueError(msg if msg.startswith(f"spec {text!r}") else f"spec {text!r}: {msg}") from None
 
 
-_POSITIONAL = {
-    "ns": ("schedule", "steps"),
-    "gram_ns": ("schedule", "steps"),
-    "soften": ("s", "schedule", "steps"),
-    "muon_p": ("p", "steps"),
-    "muon_p_coupled": ("p", "steps"),
-    "polar": (),
-    "polar_qdwh": (),
-    "polar_zolo": (),
-    "msign": (),
-    "fractional_power": ("p",),
-}
-_REQUIRED = {"ns": 1, "gram_ns": 1, "soften": 2, "muon_p": 1, "muon_p_coupled": 1, "fractional_power": 1}
-_OPTIONS = {
-    "ns": ("normalize",),
-    "gram_ns": ("normalize", "restart_after"),
-    "soften": ("normalize",),
-    "muon_p_coupled": ("eps",),
-}
-
-
 def _number(raw: str, field: str, convert: Any, what: str) -> Any:
     try:
         return convert(raw)
@@ -691,84 +744,67 @@ def _number(raw: str, field: str, convert: Any, what: str) -> Any:
         raise ValueError(f"{field} must be {what}, got {raw!r}") from None
 
 
-def _build(kind: str, positional: list[str], options: dict[str, str], text: str) -> Spec:
-    names = _POSITIONAL[kind]
-    need = _REQUIRED.get(kind, 0)
-    if not need <= len(positional) <= len(names):
-        expected = ":".join([kind, *(f"<{n}>" for n in names[:need])] + [f"[<{n}>]" for n in names[need:]])
-        raise ValueError(f"expected {expected} ({len(positional)} fields given)")
-    unknown = sorted(set(options) - set(_OPTIONS.get(kind, ())))
-    if unknown:
-        allowed = ", ".join(_OPTIONS.get(kind, ())) or "none"
-        grammar = ":".join([kind, *(f"<{n}>" for n in names[:need])] + [f"[<{n}>]" for n in names[need:]])
-        hints = [f"{u} is positional: {grammar}" for u in unknown if u in names]
-        method = options.get("method")
-        if kind in ("muon_p", "muon_p_coupled") and method is not None:
-            spelled = {"coupled": "muon_p_coupled", "bivariate": "muon_p"}.get(method)
-            if spelled is not None:
-                hints.append(f"method={method} is the kind {spelled}: write {':'.join([spelled, *positional])}")
-        hint = "; " + "; ".join(hints) if hints else ""
-        raise ValueError(f"unknown option(s) {unknown} for {kind}; options: {allowed}; grammar {grammar}{hint}")
-    values: dict[str, Any] = {}
-    for name, raw in zip(names, positional, strict=False):
-        if name == "steps":
-            values["steps"] = _number(raw, "steps", int, "an int")
-        elif name == "s":
-            values["s"] = _number(raw, "s", float, "a number")
-        elif name == "p":
-            values["p"] = _number(raw, "p", Fraction, "a fraction or a number")
-        else:
-            values[name] = raw
-    if "normalize" in options:
-        values["normalize"] = _parse_norm(options["normalize"], f"spec {text!r}")
-    if "restart_after" in options:
-        raw = options["restart_after"]
-        values["restart_after"] = (
-            () if raw == "none" else tuple(_number(k, "restart_after", int, "a step count") for k in raw.split("+"))
-        )
-    if "eps" in options:
-        values["eps"] = _number(options["eps"], "eps", float, "a number")
-    return _construct(kind, values)
+def _restart_after(raw: str) -> tuple[int, ...]:
+    return () if raw == "none" else tuple(_number(k, "restart_after", int, "a step count") for k in raw.split("+"))
 
 
-def _construct(kind: str, values: dict[str, Any]) -> Spec:
-    if kind in ("ns", "gram_ns"):
-        return NewtonSchulzSpec(gram=kind == "gram_ns", **values)
-    if kind == "soften":
-        return SoftenSpec(**values)
-    if kind in ("muon_p", "muon_p_coupled"):
-        return MuonPSpec(method="coupled" if kind == "muon_p_coupled" else "bivariate", **values)
-    return ExactSpec(name=kind, **values)
-
-
-_JSON_FIELDS = {
-    "ns": ("schedule", "steps", "normalize"),
-    "gram_ns": ("schedule", "steps", "normalize", "restart_after"),
-    "soften": ("s", "schedule", "steps", "normalize"),
-    "muon_p": ("p", "steps"),
-    "muon_p_coupled": ("p", "steps", "eps"),
-    "polar": (),
-    "polar_qdwh": (),
-    "polar_zolo": (),
-    "msign": (),
-    "fractional_power": ("p",),
+#: How a field's text becomes its value, by field name (a name not here stays a string).
+FIELD_TEXT: dict[str, Any] = {
+    "steps": lambda raw: _number(raw, "steps", int, "an int"),
+    "s": lambda raw: _number(raw, "s", float, "a number"),
+    "p": lambda raw: _number(raw, "p", Fraction, "a fraction or a number"),
+    "eps": lambda raw: _number(raw, "eps", float, "a number"),
+    "restart_after": _restart_after,
 }
+
+
+def _field_text(name: str, value: Any) -> str:
+    """The text of a field's value in the string form (the inverse of :data:`FIELD_TEXT`)."""
+    if name == "schedule":
+        return schedules.resolve(value).name
+    if isinstance(value, Normalization):
+        return _norm_text(value)
+    if name == "restart_after":
+        return "+".join(map(str, value)) or "none"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _build(kind: str, positional: list[str], options: dict[str, str], text: str) -> Spec:
+    cls = SPEC_CLASSES[kind]
+    g = cls.grammar(kind)
+    if not g.required <= len(positional) <= len(g.positional):
+        raise ValueError(f"expected {g.usage} ({len(positional)} fields given)")
+    unknown = sorted(set(options) - set(g.options))
+    if unknown:
+        allowed = ", ".join(g.options) or "none"
+        hints = [f"{u} is positional: {g.usage}" for u in unknown if u in g.positional]
+        hints += cls.option_hints(kind, unknown, options, positional)
+        hint = "; " + "; ".join(hints) if hints else ""
+        raise ValueError(f"unknown option(s) {unknown} for {kind}; options: {allowed}; grammar {g.usage}{hint}")
+    values: dict[str, Any] = {}
+    for name, raw in [*zip(g.positional, positional, strict=False), *options.items()]:
+        if name == "normalize":
+            values[name] = _parse_norm(raw, f"spec {text!r}")
+        else:
+            values[name] = FIELD_TEXT.get(name, str)(raw)
+    return cls.from_fields(kind, values)
 
 
 def _from_json(data: Any, where: str) -> Spec:
     if not isinstance(data, dict):
         raise ValueError(f"{where}: a spec must be a JSON object, got {type(data).__name__}")
     kind = data.get("kind")
-    if kind not in _JSON_FIELDS:
-        raise ValueError(f"{where}: field 'kind' must be one of {', '.join(_JSON_FIELDS)}, got {kind!r}")
-    unknown = sorted(set(data) - {"kind", *_JSON_FIELDS[kind]})
+    if not isinstance(kind, str) or kind not in SPEC_CLASSES:
+        raise ValueError(f"{where}: field 'kind' must be one of {', '.join(SPEC_CLASSES)}, got {kind!r}")
+    cls = SPEC_CLASSES[kind]
+    unknown = sorted(set(data) - {"kind", *cls.grammar(kind).fields})
     if unknown:
         raise ValueError(f"{where}: unknown field(s) {unknown} for kind {kind!r}")
     values = {k: v for k, v in data.items() if k != "kind"}
     try:
         if isinstance(values.get("schedule"), dict):
-            from spectral_la.design import schedule_from_json
-
             values["schedule"] = schedule_from_json(values["schedule"], f"{where}: field 'schedule'")
         if isinstance(values.get("p"), str):
             values["p"] = _number(values["p"], "p", Fraction, "a fraction or a number")
@@ -777,6 +813,6 @@ def _from_json(data: Any, where: str) -> Spec:
         for key in ("steps",):
             if key in values and (isinstance(values[key], bool) or not isinstance(values[key], int)):
                 raise ValueError(f"field {key!r} must be an integer, got {values[key]!r}")
-        return _construct(kind, values)
+        return cls.from_fields(kind, values)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{where}: {exc}") from None

@@ -228,7 +228,7 @@ def write_golden(
 
 def check_golden(path: str | Path, fn: Callable[[torch.Tensor], Any], tol: float, *, relative: bool = False) -> None:
     """Assert that ``fn`` (called on the table's σ as a float64 tensor) reproduces the golden values."""
-    from spectral_la.design import read_json
+    from spectral_la.schedule_files import read_json
 
     path = Path(path)
     if not path.is_file():

@@ -104,7 +104,7 @@ def test_spec_and_schedule_files_are_read_safely(tmp_path):
     """Only regular files: a pipe or a device would block or never end; encodings named; directories named."""
     import os
 
-    from spectral_la.design import read_json
+    from spectral_la.schedule_files import read_json
     from spectral_la.spec import parse_spec
 
     fifo = tmp_path / "fifo.json"

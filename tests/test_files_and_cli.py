@@ -17,7 +17,8 @@ import pytest
 from spectral_la.analysis.result_store import ResultStore
 from spectral_la.analysis.sweeps import stability_sweep
 from spectral_la.atomic_files import atomic_path
-from spectral_la.design import design_schedule, load_schedule, save_schedule
+from spectral_la.design import design_schedule
+from spectral_la.schedule_files import load_schedule, save_schedule
 from spectral_la.lab.cli import main
 
 SMALL = dict(

@@ -7,7 +7,8 @@ import csv
 import numpy as np
 import pytest
 
-from spectral_la.design import design_schedule, save_schedule
+from spectral_la.design import design_schedule
+from spectral_la.schedule_files import save_schedule
 from spectral_la.lab.cli import main
 
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import spectral_la as sl
 from spectral_la import schedules
 from spectral_la.analysis.methods import method
-from spectral_la.design import save_schedule
+from spectral_la.schedule_files import save_schedule
 from spectral_la.muon_p import MUON_P_RECURRENCES
 from spectral_la.spec import MuonPSpec, NewtonSchulzSpec, Spec, parse_spec
 
@@ -252,7 +252,7 @@ def test_errors_speak_the_spec_grammar_the_user_wrote():
 
     with pytest.raises(ValueError, match=r"method=coupled is the kind muon_p_coupled: write muon_p_coupled:1/2"):
         parse_spec("muon_p:1/2:method=coupled")
-    with pytest.raises(ValueError, match=r"steps is positional: ns:<schedule>:\[<steps>\]"):
+    with pytest.raises(ValueError, match=r"steps is positional: ns:<schedule>\[:<steps>\]"):
         parse_spec("ns:jordan_ns5:steps=8")
     with pytest.raises(sl.DivergedError, match="use the spec muon_p_coupled:1/2"):
         parse_spec("muon_p:1/2")(torch.ones(4, 6))  # rank one: σ̂₁ ≈ 1, above the stable bound
@@ -263,3 +263,46 @@ def test_errors_speak_the_spec_grammar_the_user_wrote():
 def test_a_normalize_option_given_twice_is_refused():
     with pytest.raises(ValueError, match="normalize option 'scale' given twice"):
         parse_spec("ns:polar_express:normalize=frobenius/scale=1/scale=2")
+
+
+def test_a_new_kind_is_one_class():
+    """The grammar lives on the class: one subclass gives parsing, printing and JSON, nothing else edited."""
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from spectral_la.spec import SPEC_CLASSES, Grammar
+
+    try:
+
+        @dataclass(frozen=True)
+        class ScaledSpec(Spec):  # a test-only kind: X ↦ c·X
+            c: float = 1.0
+            steps: int | None = None
+            eps: float = 0.0
+
+            GRAMMARS: ClassVar[tuple[Grammar, ...]] = (Grammar("test_scaled", ("c", "steps"), 1, ("eps",)),)
+
+            @property
+            def kind(self) -> str:
+                return "test_scaled"
+
+            def __call__(self, X, *, compute_dtype=None, check_finite=True):
+                return X * float(self.c)
+
+        assert "test_scaled" in sl.spec_kinds()
+        spec = parse_spec("test_scaled:2:3:eps=0.5")
+        assert isinstance(spec, ScaledSpec) and spec.c == "2" and spec.steps == 3 and spec.eps == 0.5
+        assert str(spec) == "test_scaled:2:3:eps=0.5"
+        assert parse_spec(spec.to_json()) == spec
+        assert spec.to_json() == {"kind": "test_scaled", "c": "2", "steps": 3, "eps": 0.5}
+        assert str(parse_spec("test_scaled:2")) == "test_scaled:2"
+        with pytest.raises(ValueError, match=r"grammar test_scaled:<c>\[:<steps>\]\[:eps=…\]"):
+            parse_spec("test_scaled:2:bogus=1")
+        with pytest.raises(ValueError, match="already defined"):
+
+            class Clash(Spec):
+                GRAMMARS: ClassVar[tuple[Grammar, ...]] = (Grammar("ns"),)
+
+    finally:
+        SPEC_CLASSES.pop("test_scaled", None)
+    assert "test_scaled" not in sl.spec_kinds()
