@@ -264,7 +264,7 @@ class Spec:
         raise NotImplementedError
 
     def _is_default(self, name: str) -> bool:
-        field = {f.name: f for f in dataclasses.fields(self)}[name]  # type: ignore[arg-type]
+        field = {f.name: f for f in dataclasses.fields(self)}[name]
         return bool(getattr(self, name) == field.default)
 
     def __str__(self) -> str:

@@ -8,9 +8,9 @@ import pytest
 from spectral_la import schedules
 from spectral_la.certify import certify
 from spectral_la.design import design_schedule, pade_row
-from spectral_la.schedule_files import load_schedule, save_schedule
 from spectral_la.lab.cli import main
 from spectral_la.remez import odd_polynomial, remez_odd
+from spectral_la.schedule_files import load_schedule, save_schedule
 from spectral_la.schedules import POLAR_EXPRESS_TABLE
 from spectral_la.targets import target
 from tests.poly_reference import compose

@@ -18,8 +18,8 @@ from spectral_la.analysis.result_store import ResultStore
 from spectral_la.analysis.sweeps import stability_sweep
 from spectral_la.atomic_files import atomic_path
 from spectral_la.design import design_schedule
-from spectral_la.schedule_files import load_schedule, save_schedule
 from spectral_la.lab.cli import main
+from spectral_la.schedule_files import load_schedule, save_schedule
 
 SMALL = dict(
     methods=("ns:jordan_ns5",),

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from spectral_la.design import design_schedule
-from spectral_la.schedule_files import save_schedule
 from spectral_la.lab.cli import main
+from spectral_la.schedule_files import save_schedule
 
 
 def test_response_command_writes_png_svg_and_csv(tmp_path, capsys):

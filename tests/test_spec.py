@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 import spectral_la as sl
 from spectral_la import schedules
 from spectral_la.analysis.methods import method
-from spectral_la.schedule_files import save_schedule
 from spectral_la.muon_p import MUON_P_RECURRENCES
+from spectral_la.schedule_files import save_schedule
 from spectral_la.spec import MuonPSpec, NewtonSchulzSpec, Spec, parse_spec
 
 VALID = [
