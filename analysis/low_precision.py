@@ -38,8 +38,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from spectral_la.analysis.spectra import FAMILIES, family_matrix
 from spectral_la.backend import TorchOps
-from spectral_la.dtypes import parse_dtype
+from spectral_la.dtypes import FP8_FORMATS, parse_compute_precision, parse_dtype
 from spectral_la.kernels import iterate
 from spectral_la.normalization import apply_normalization, normalize_with_gram, resolve_normalization
 from spectral_la.schedules import schedules
@@ -49,7 +50,6 @@ from spectral_la.validation import check_finite, check_matrix_shape
 
 __all__ = [
     "COMPUTE",
-    "FAMILIES",
     "FP8",
     "EmulatedOps",
     "PrecisionConfig",
@@ -61,8 +61,8 @@ __all__ = [
     "unit_roundoff",
 ]
 
-#: fp8 formats emulated (their torch dtypes).
-FP8 = {"fp8_e4m3": torch.float8_e4m3fn, "fp8_e5m2": torch.float8_e5m2}
+#: fp8 formats emulated (their torch dtypes; the one table is :data:`spectral_la.dtypes.FP8_FORMATS`).
+FP8 = FP8_FORMATS
 #: Compute precisions a trace takes: torch dtype names (through parse_dtype) and the fp8 formats.
 COMPUTE = ("fp64", "fp32", "bf16", "fp16", *FP8)
 ACCUMULATIONS = ("fused", "separate")
@@ -187,8 +187,7 @@ def step_trace(
         ``errors``: array (steps + 1, k) of ``|σ_k(compute) − σ_k(float64)|`` per singular value.
     """
     spec = _ns_spec(spec)
-    if compute not in COMPUTE:
-        raise ValueError(f"compute must be one of {COMPUTE}, got {compute!r}")
+    compute = parse_compute_precision(compute, "compute")  # bf16, bfloat16, torch.bfloat16, fp8_e4m3, …
     if accumulation not in ACCUMULATIONS:
         raise ValueError(f"accumulation must be one of {ACCUMULATIONS}, got {accumulation!r}")
     if not isinstance(x, torch.Tensor) or x.ndim != 2 or not x.is_floating_point():
@@ -224,6 +223,7 @@ def step_trace(
 
 def unit_roundoff(compute: str) -> float:
     """u of a compute precision of :data:`COMPUTE` (fp8: of the format its operands are rounded to)."""
+    compute = parse_compute_precision(compute, "compute")
     if compute in FP8:
         return float(torch.finfo(FP8[compute]).eps) / 2
     return float(torch.finfo(parse_dtype(compute, "compute")).eps) / 2
@@ -236,8 +236,7 @@ def predicted_error(spec: Any, sigma: Any, compute: str, shape: tuple[int, int])
     step's rounding scales with all of X, not with the σ observed); ``shape``: (m, n) of the input.
     """
     spec = _ns_spec(spec)
-    if compute not in COMPUTE:
-        raise ValueError(f"compute must be one of {COMPUTE}, got {compute!r}")
+    compute = parse_compute_precision(compute, "compute")  # bf16, bfloat16, torch.bfloat16, fp8_e4m3, …
     m, n = sorted(shape)
     if isinstance(spec, SoftenSpec):
         # The blend scales the NS part's error by 1 − s and rounds once more: u per entry of a result of
@@ -260,31 +259,11 @@ def predicted_error(spec: Any, sigma: Any, compute: str, shape: tuple[int, int])
     return unit_roundoff(compute) * total / math.sqrt(m * n)
 
 
-#: Input families of the outlier study: σ of the k = min(m, n) singular values (largest 1).
-FAMILIES = {
-    "gaussian": None,  # an iid Gaussian matrix (Marchenko–Pastur spectrum)
-    "power_law": lambda k: np.arange(1, k + 1, dtype=np.float64) ** -1.0,  # heavy-tailed, σᵢ ∝ 1/i
-    "low_rank": lambda k: np.where(np.arange(k) < max(1, k // 16), 1.0, 1e-3),  # rank k/16 plus noise
-    "tiny_sigma": lambda k: np.logspace(0, -8, k),  # down to 1e-8: fp16's subnormal range after normalisation
-}
-
-
-def family_input(family: str, shape: tuple[int, int], seed: int) -> torch.Tensor:
-    """The float64 m × n matrix of a :data:`FAMILIES` entry for ``seed``."""
-    from spectral_la.analysis.spectra import torch_matrix_with_spectrum
-
-    m, n = shape
-    spectrum = FAMILIES[family]
-    if spectrum is None:
-        return torch.randn(m, n, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
-    return torch_matrix_with_spectrum(m, n, torch.from_numpy(spectrum(min(m, n))), seed=seed, dtype=torch.float64)
-
-
 def study_inputs(shape: tuple[int, int], seeds: int, capture: Any = None) -> list[tuple[str, torch.Tensor]]:
     """(label, float64 matrix): every family at ``shape`` for ``seeds`` seeds, then the captured momenta."""
     m, n = shape
     out = [
-        (f"{family} {m}x{n} seed {seed}", family_input(family, shape, seed))
+        (f"{family} {m}x{n} seed {seed}", family_matrix(family, m, n, seed))
         for family in FAMILIES
         for seed in range(seeds)
     ]
@@ -367,9 +346,8 @@ class PrecisionConfig:
     def __post_init__(self) -> None:
         for spec in self.specs:
             _ns_spec(spec)
-        for compute in self.computes:
-            if compute not in COMPUTE:
-                raise ValueError(f"computes: {compute!r} is not one of {COMPUTE}")
+        computes = tuple(parse_compute_precision(c, "computes entry") for c in self.computes)
+        object.__setattr__(self, "computes", computes)
         if self.family not in FAMILIES:
             raise ValueError(f"family must be one of {tuple(FAMILIES)}, got {self.family!r}")
         if self.accumulation not in ACCUMULATIONS:
@@ -377,7 +355,7 @@ class PrecisionConfig:
 
     def input(self) -> torch.Tensor:
         """The traced input: the family's matrix at ``shape`` for ``seed`` (float64)."""
-        return family_input(self.family, self.shape, self.seed)
+        return family_matrix(self.family, *self.shape, self.seed)
 
 
 def trace_rows(cfg: PrecisionConfig) -> list[dict]:

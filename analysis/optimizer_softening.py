@@ -27,9 +27,9 @@ its paper (arXiv 2510.05491) motivates the row normalisation by non-uniform row 
 update.
 
 The step measured is the first one from zero state (NorMuon's V = 0, no error feedback yet), with
-the optimizers' own pieces (:mod:`spectral_la.optim.functional`), X stored in ``dtype`` and the
+the optimizers' own pieces (:mod:`spectral_la.optim.functional`), X stored in ``storage_dtype`` and the
 orthogonaliser run in ``compute_dtype`` (the optimizers cast X to bf16 and run in bf16 by default;
-pass ``dtype=torch.bfloat16`` to include that rounding).
+pass ``storage_dtype=torch.bfloat16`` to include that rounding).
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from spectral_la.analysis.softening import FAMILIES, closed_form_gap, family_matrix
+from spectral_la.analysis.softening import closed_form_gap
+from spectral_la.analysis.spectra import FAMILIES, family_matrix
 from spectral_la.dtypes import precision_label
 from spectral_la.optim import functional as F
 from spectral_la.spec import Spec, parse_spec
@@ -86,7 +87,7 @@ def optimizer_view(
     *,
     fraction: float = 0.25,
     beta2: float = 0.95,
-    dtype: torch.dtype = torch.float32,
+    storage_dtype: torch.dtype = torch.float32,
     compute_dtype: torch.dtype | None = torch.float32,
 ) -> dict[str, Any]:
     """What one first step of optimizer ``name`` does with momentum M (float64, m × n).
@@ -98,7 +99,7 @@ def optimizer_view(
     if name not in OPTIMIZER_NAMES:
         raise ValueError(f"optimizer must be one of {OPTIMIZER_NAMES}, got {name!r}")
     ortho = F.orthogonalizer(spec, None, compute_dtype if spec.matmul_only else None, False, s)
-    x = m64.to(dtype)
+    x = m64.to(storage_dtype)
     idx = None
     if name in ("dion2", "nordion2"):
         dim = -2 if name == "nordion2" else F.selection_dim(x.shape)
@@ -138,7 +139,7 @@ def optimizer_softening(
     matrices: dict[str, torch.Tensor] | None = None,
     matrix_family: str = "captured",
     fraction: float = 0.25,
-    dtype: torch.dtype = torch.float32,
+    storage_dtype: torch.dtype = torch.float32,
     compute_dtype: torch.dtype | None = torch.float32,
     progress: bool = True,
 ) -> list[dict]:
@@ -160,7 +161,7 @@ def optimizer_softening(
     rows = []
     for opt, spec, (fam, label, seed, m64) in tqdm(jobs, desc="softening by optimizer", disable=not progress):
         for s in s_values:
-            rows += _rows(opt, spec, fam, label, seed, m64, float(s), fraction, dtype, compute_dtype)
+            rows += _rows(opt, spec, fam, label, seed, m64, float(s), fraction, storage_dtype, compute_dtype)
     return rows
 
 
@@ -173,10 +174,12 @@ def _rows(
     m64: torch.Tensor,
     s: float,
     fraction: float,
-    dtype: torch.dtype,
+    storage_dtype: torch.dtype,
     compute_dtype: torch.dtype | None,
 ) -> list[dict]:
-    view = optimizer_view(opt, m64, spec, s, fraction=fraction, dtype=dtype, compute_dtype=compute_dtype)
+    view = optimizer_view(
+        opt, m64, spec, s, fraction=fraction, storage_dtype=storage_dtype, compute_dtype=compute_dtype
+    )
     base = {
         "optimizer": opt,
         "spec": str(spec),
@@ -184,7 +187,7 @@ def _rows(
         "matrix": label,
         "shape": "x".join(map(str, m64.shape)),
         "seed": seed,
-        "precision": precision_label(dtype, compute_dtype),
+        "precision": precision_label(storage_dtype, compute_dtype),
         "fraction": fraction if opt in ("dion2", "nordion2") else 1.0,
         "s": s,
         "selected_energy": view["selected_energy"],
@@ -281,7 +284,7 @@ def _optimizer(name: str, fraction: float, p: torch.nn.Parameter, spec: str, s: 
 
 def optimizer_relations(
     shape: tuple[int, int] = (64, 256),
-    family: str = "lowrank",
+    family: str = "low_rank",
     steps: int = 20,
     seed: int = 0,
     spec: str = "ns:polar_express",

@@ -4,117 +4,134 @@ For X with singular values σᵢ and ρᵢ = σᵢ/‖X‖_F, soften(X, s) has s
 values (1 − s)·f(ρᵢ/c) + s·ρᵢ (f the schedule's map, c its normalisation
 scale), while the Soft-Muon proposal (microsoft/dion PR #92) claims (1 − s) + s·ρᵢ (the blend with
 the exact polar factor). :func:`softening_deviation` measures the gap on real
-matrices, per schedule, s, size and spectrum family, in three metrics:
+matrices, per soften spec (``soften:<s>:<schedule>``), size and spectrum family, in three metrics:
 
 * ``max_rel``: maxᵢ |measured_i − claimed_i| / claimed_i (worst singular value);
 * ``fro_rel``: ‖soften(X) − [(1 − s)UVᵀ + sX/‖X‖_F]‖_F / ‖(1 − s)UVᵀ + sX/‖X‖_F‖_F;
 * ``mean_rel``: the mean over i of the per-σ relative gap;
 
 and ``f_range``: [min f, max f] over the matrix's own ρᵢ/c (the "keeps f in
-~[0.85, 1.15]" part of the claim). Spectrum families: ``gaussian`` (i.i.d.
-N(0, 1) entries), ``lowrank`` (rank r = k/8 signal of size 1 plus 5% Gaussian
-noise, the shape of a gradient), ``powerlaw`` (σᵢ = i^{-1}, Haar U, V).
+~[0.85, 1.15]" part of the claim). Inputs are the families of
+:data:`spectral_la.analysis.spectra.FAMILIES`.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 import spectral_la as sl
-from spectral_la.analysis.spectra import torch_matrix_with_spectrum
-from spectral_la.dtypes import precision_label
+from spectral_la.analysis.spectra import FAMILIES, family_matrix, torch_matrix_with_spectrum
+from spectral_la.dtypes import parse_dtype, precision_label
+from spectral_la.spec import SoftenSpec, Spec, parse_spec
 
 __all__ = [
-    "FAMILIES",
+    "DEFAULT_SPECS",
     "closed_form_gap",
-    "family_matrix",
     "measure_softening",
+    "soften_specs",
     "softening_deviation",
     "spectrum_matrix",
 ]
 
-FAMILIES = ("gaussian", "lowrank", "powerlaw")
+
+#: The Soft-Muon specs the analysis draws by default (s = 0.5 with the two most used schedules).
+DEFAULT_SPECS = ("soften:0.5:polar_express", "soften:0.5:jordan_ns5")
 
 
-def family_matrix(family: str, m: int, n: int, seed: int = 0) -> torch.Tensor:
-    """An m × n float64 matrix of the given spectrum family."""
-    g = torch.Generator().manual_seed(seed)
-    k = min(m, n)
-    match family:
-        case "gaussian":
-            return torch.randn(m, n, dtype=torch.float64, generator=g)
-        case "lowrank":
-            r = max(1, k // 8)
-            a = torch.randn(m, r, dtype=torch.float64, generator=g) @ torch.randn(
-                r, n, dtype=torch.float64, generator=g
+def soften_specs(values: Any, what: str = "specs") -> list[SoftenSpec]:
+    """The :class:`~spectral_la.spec.SoftenSpec` of each value (a spec string, JSON object or spec).
+
+    Softening is one spec, ``soften:<s>:<schedule>[:<steps>][:normalize=…]``: the strength and
+    the inner Newton–Schulz travel together. Any other kind is refused with that spelling.
+    """
+    if isinstance(values, (str, dict, Spec)):
+        values = [values]
+    out = []
+    for v in values:
+        spec = parse_spec(v)
+        if not isinstance(spec, SoftenSpec):
+            inner = str(spec).removeprefix("ns:") if spec.kind == "ns" else "polar_express"
+            raise ValueError(
+                f"{what}: {str(v)!r} is a {spec.kind} spec; softening takes "
+                f"soften:<s>:<schedule>[:<steps>][:normalize=…], e.g. soften:0.5:{inner}"
             )
-            a = a / torch.linalg.matrix_norm(a)
-            noise = torch.randn(m, n, dtype=torch.float64, generator=g)
-            return a + 0.05 * noise / torch.linalg.matrix_norm(noise)
-        case "powerlaw":
-            return torch_matrix_with_spectrum(m, n, 1.0 / torch.arange(1, k + 1, dtype=torch.float64), seed=seed)
-        case _:
-            raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+        out.append(spec)
+    if not out:
+        raise ValueError(f"{what}: give at least one soften spec, e.g. {DEFAULT_SPECS[0]}")
+    return out
 
 
 def softening_deviation(
-    schedules=("polar_express", "jordan_ns5"),
-    s_values=(0.1, 0.25, 0.5, 0.75, 0.9),
+    specs: Any = DEFAULT_SPECS,
     sizes=((256, 256), (256, 1024)),
-    families=FAMILIES,
+    families=tuple(FAMILIES),
     *,
-    dtype=torch.float32,
+    storage_dtype=torch.float32,
+    compute_dtype=None,
     device="cpu",
     seed: int = 0,
     progress: bool = True,
 ) -> list[dict]:
-    """Tidy rows of the closed-form vs finite-step gap (module docstring)."""
+    """Tidy rows of the closed-form vs finite-step gap (module docstring), per spec × family × size."""
+    parsed = soften_specs(specs)
     rows = []
-    jobs = [(sch, fam, size) for sch in schedules for fam in families for size in sizes]
-    for sch, fam, (m, n) in tqdm(jobs, desc="softening deviation", disable=not progress):
-        rows += measure_softening(sch, family_matrix(fam, m, n, seed), s_values, dtype=dtype, device=device, family=fam)
+    jobs = [(fam, size) for fam in families for size in sizes]
+    for fam, (m, n) in tqdm(jobs, desc="softening deviation", disable=not progress):
+        x = family_matrix(fam, m, n, seed)
+        rows += measure_softening(
+            parsed, x, storage_dtype=storage_dtype, compute_dtype=compute_dtype, device=device, family=fam
+        )
+    order = [str(p) for p in parsed]
+    rows.sort(key=lambda r: order.index(r["spec"]))  # per spec, then family and size (a stable sort)
     return rows
 
 
 def measure_softening(
-    schedule,
-    x64: torch.Tensor,
-    s_values,
+    specs: Any,
+    x: torch.Tensor,
     *,
-    dtype=torch.float32,
+    storage_dtype=torch.float32,
+    compute_dtype=None,
     device="cpu",
     family: str = "custom",
-    compute_dtype=None,
 ) -> list[dict]:
-    """Rows of the closed-form vs finite-step gap for one float64 matrix (module docstring's metrics).
+    """Rows of the closed-form vs finite-step gap on one matrix (module docstring's metrics), one per spec.
 
-    ``schedule``: a registered name or a :class:`~spectral_la.Schedule` (a designed one); ``dtype`` is
-    the storage dtype X is rounded to, ``compute_dtype`` the one the blend runs in (None: the default).
+    ``specs``: one soften spec or several (``"soften:0.5:polar_express"``); ``x``: a real 2-D tensor
+    (any float dtype: the reference SVD and the claimed map run in float64); ``storage_dtype`` is
+    the dtype X is rounded to before the blend, ``compute_dtype`` the one the blend runs in (None:
+    the backend's default). Each row names its spec, schedule, s, family, shape and precision.
     """
-    sched = sl.schedules.resolve(schedule)
-    if not torch.is_tensor(x64) or not x64.is_floating_point() or x64.ndim != 2:
-        raise TypeError(f"x must be a real floating 2-D tensor, got {type(x64).__name__} {getattr(x64, 'dtype', '')}")
-    x64 = x64.detach().double().cpu()  # the reference (SVD, claimed map) in float64, whatever X is stored in
+    parsed = soften_specs(specs)
+    storage_dtype = parse_dtype(storage_dtype, "storage_dtype")
+    compute_dtype = parse_dtype(compute_dtype, "compute_dtype", allow_none=True)
+    if not torch.is_tensor(x) or not x.is_floating_point() or x.ndim != 2:
+        raise TypeError(f"x must be a real floating 2-D tensor, got {type(x).__name__} {getattr(x, 'dtype', '')}")
+    x64 = x.detach().double().cpu()  # the reference (SVD, claimed map) in float64, whatever X is stored in
     sig = torch.linalg.svdvals(x64)
     rho = sig / torch.linalg.matrix_norm(x64)
-    f = sl.scalar_map(sched, rho / sched.normalization.scale)
-    x = x64.to(device=device, dtype=dtype)
+    xs = x64.to(device=device, dtype=storage_dtype)
     m, n = x64.shape
     rows = []
-    for s in s_values:
-        y = sl.soften(x, s, sched, compute_dtype=compute_dtype).double().cpu()
+    for spec in parsed:
+        inner = spec.inner
+        f = inner.scalar_map(rho / inner.normalization.scale)
+        y = spec(xs, compute_dtype=compute_dtype).double().cpu()
         rows.append(
             {
-                "schedule": sched.name,
+                "spec": str(spec),
+                "schedule": inner.schedule_name,
                 "family": family,
                 "shape": f"{m}x{n}",
-                "precision": precision_label(dtype, compute_dtype),
-                "s": s,
+                "precision": precision_label(storage_dtype, compute_dtype),
+                "s": spec.s,
                 "f_min": float(f.min()),
                 "f_max": float(f.max()),
-                **closed_form_gap(x64, y, s),
+                **closed_form_gap(x64, y, spec.s),
             }
         )
     return rows

@@ -110,7 +110,7 @@ def _stability_tasks(grid: dict) -> list[dict]:
         raise ValueError("grid field 'reference' takes one value ('mpmath' or 'float64')")
     return normalised_grid(
         grid["methods"],
-        grid["dtypes"],
+        grid["storage_dtypes"],
         grid["kappas"],
         grid["shapes"],
         grid["rank_deficiencies"],
@@ -126,36 +126,27 @@ def _stability_run(task: dict, device: str) -> dict:
 
 
 def _softening_tasks(grid: dict) -> list[dict]:
-    from spectral_la import schedules
-    from spectral_la.analysis.softening import FAMILIES
+    from spectral_la.analysis.softening import soften_specs
+    from spectral_la.analysis.spectra import FAMILIES
 
-    for name in grid["schedules"]:
-        if name not in schedules:
-            raise ValueError(f"grid field 'schedules': {name!r} is not a registered schedule")
+    specs = [str(sp) for sp in soften_specs(grid["specs"], "grid field 'specs'")]
     for fam in grid["families"]:
         if fam not in FAMILIES:
-            raise ValueError(f"grid field 'families': {fam!r} not in {FAMILIES}")
-    s_keys = [repr(float(check_in_range(s, "grid field 's'", 0, 1))) for s in grid["s"]]
+            raise ValueError(f"grid field 'families': {fam!r} not in {', '.join(FAMILIES)}")
     shapes = ["x".join(map(str, parse_shape(v, "grid field 'shapes'"))) for v in grid["shapes"]]
     seeds = [str(check_int(v, "grid field 'seeds'", 0, 2**63 - 1)) for v in grid["seeds"]]
-    dtypes = [_dtype(d) for d in grid["dtypes"]]
-    keys = ("schedule", "s", "family", "shape", "dtype", "seed")
-    return [
-        dict(zip(keys, c, strict=True))
-        for c in product(grid["schedules"], s_keys, grid["families"], shapes, dtypes, seeds)
-    ]
+    storage = [_dtype(d, "storage_dtypes") for d in grid["storage_dtypes"]]
+    keys = ("spec", "family", "shape", "storage_dtype", "seed")
+    return [dict(zip(keys, c, strict=True)) for c in product(specs, grid["families"], shapes, storage, seeds)]
 
 
 def _softening_run(task: dict, device: str) -> dict:
-    import torch
-
-    from spectral_la.analysis.softening import family_matrix, measure_softening
+    from spectral_la.analysis.softening import measure_softening
+    from spectral_la.analysis.spectra import family_matrix
 
     m, n = (int(v) for v in task["shape"].split("x"))
     x = family_matrix(task["family"], m, n, int(task["seed"]))
-    (row,) = measure_softening(
-        task["schedule"], x, [float(task["s"])], dtype=getattr(torch, task["dtype"]), device=device
-    )
+    (row,) = measure_softening(task["spec"], x, storage_dtype=task["storage_dtype"], device=device)
     return {k: row[k] for k in ("f_min", "f_max", "max_rel", "mean_rel", "fro_rel")}
 
 
@@ -197,8 +188,8 @@ def _design_run(task: dict, device: str) -> dict:
     }
 
 
-def _dtype(value) -> str:
-    return dtype_name(parse_dtype(value, "grid field 'dtypes'"))
+def _dtype(value, field: str) -> str:
+    return dtype_name(parse_dtype(value, f"grid field {field!r}"))
 
 
 KINDS = {
@@ -206,7 +197,7 @@ KINDS = {
         "stability",
         {
             "methods": ["ns:polar_express"],
-            "dtypes": ["float32"],
+            "storage_dtypes": ["float32"],
             "compute_dtypes": ["default"],
             "kappas": [1e2],
             "shapes": ["64x64"],
@@ -222,14 +213,13 @@ KINDS = {
     "softening": SweepKind(
         "softening",
         {
-            "schedules": ["polar_express"],
-            "s": [0.5],
-            "families": ["powerlaw"],
+            "specs": ["soften:0.5:polar_express"],
+            "families": ["power_law"],
             "shapes": ["128x512"],
-            "dtypes": ["float32"],
+            "storage_dtypes": ["float32"],
             "seeds": [0],
         },
-        ("schedule", "s", "family", "shape", "dtype", "seed"),
+        ("spec", "family", "shape", "storage_dtype", "seed"),
         ("f_min", "f_max", "max_rel", "mean_rel", "fro_rel"),
         _softening_tasks,
         _softening_run,
@@ -417,7 +407,7 @@ def stability_sweep(
     grid = normalised_grid(methods, dtypes, kappas, shapes, rank_deficiencies, seeds, reference, compute_dtypes)
     spec = {
         "methods": list(methods),
-        "dtypes": list(dtypes),
+        "storage_dtypes": list(dtypes),
         "compute_dtypes": list(compute_dtypes),
         "kappas": list(kappas),
         "shapes": list(shapes),

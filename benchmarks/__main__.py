@@ -75,7 +75,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--batched", type=_batched_shape, default="16x128x512", help="BxMxN, 'none' to skip (default 16x128x512)"
     )
     parser.add_argument(
-        "--dtypes", nargs="+", default=["float32", "bfloat16"], help="fp64, fp32, bf16, fp16, … (default fp32 bf16)"
+        "--storage-dtypes",
+        nargs="+",
+        default=["float32", "bfloat16"],
+        help="dtypes of the benchmarked matrices: fp64, fp32, bf16, fp16, … (default fp32 bf16)",
     )
     parser.add_argument(
         "--symmetric-shapes",
@@ -100,7 +103,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
 
     sizes = args.sizes or ([512, 1024, 2048, 4096, 8192] if args.device.startswith("cuda") else [256, 512])
     batched = args.batched
-    dtypes = [parse_dtype(d, "--dtypes") for d in args.dtypes]
+    dtypes = [parse_dtype(d, "--storage-dtypes") for d in args.storage_dtypes]
     suites = list(SUITES) if args.suite == "all" else [args.suite]
     print(f"device: {args.device} ({machine(args.device)}); torch {torch.__version__}")
     rows = []

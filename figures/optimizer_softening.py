@@ -84,12 +84,12 @@ def plot(rows: list[dict], spec: str, title_text: str):
     return fig
 
 
-def title(*, spec: str, sizes, families, seeds, dtype, compute_dtype, fraction: float) -> str:
+def title(*, spec: str, sizes, families, seeds, storage_dtype, compute_dtype, fraction: float) -> str:
     """The figure's title from its parameters (the report's caption uses the same call)."""
     shapes = ", ".join(f"{m}×{n}" for m, n in sizes)
     return (
         f"Softening across the four optimizers, {spec}, first step from zero state: {shapes}, families "
-        f"{', '.join(families)}, seeds {', '.join(map(str, seeds))}, {precision_label(dtype, compute_dtype)}, "
+        f"{', '.join(families)}, seeds {', '.join(map(str, seeds))}, {precision_label(storage_dtype, compute_dtype)}, "
         f"Dion2/NorDion2 fraction {fraction:g}; medians, bars min–max"
     )
 
@@ -100,22 +100,24 @@ def make(
     spec: str = "ns:polar_express",
     s_values=(0.0, 0.25, 0.5, 0.75),
     sizes=((128, 512), (512, 128)),
-    families=("gaussian", "lowrank", "powerlaw"),
+    families=("gaussian", "low_rank", "power_law"),
     seeds=(0, 1, 2),
-    dtype="float32",
+    storage_dtype="float32",
     compute_dtype="float32",
     fraction: float = 0.25,
     rows: list[dict] | None = None,
 ) -> list[Path]:
     """The report's figure (``rows``: the section's own, else measured here with these parameters)."""
-    dt = parse_dtype(dtype, "dtype")
+    dt = parse_dtype(storage_dtype, "storage_dtype")
     ct = parse_dtype(compute_dtype, "compute_dtype", allow_none=True)
     if rows is None:
         rows = optimizer_softening(
             specs=(spec,), s_values=s_values, sizes=sizes, families=families, seeds=seeds,
-            fraction=fraction, dtype=dt, compute_dtype=ct, progress=False,
+            fraction=fraction, storage_dtype=dt, compute_dtype=ct, progress=False,
         )  # fmt: skip
-    text = title(spec=spec, sizes=sizes, families=families, seeds=seeds, dtype=dt, compute_dtype=ct, fraction=fraction)
+    text = title(
+        spec=spec, sizes=sizes, families=families, seeds=seeds, storage_dtype=dt, compute_dtype=ct, fraction=fraction
+    )
     return save(plot(rows, spec, text), out_dir, "optimizer_softening")
 
 

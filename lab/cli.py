@@ -47,7 +47,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _main(argv: list[str] | None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``spectral-la`` argument parser, every subcommand with its options."""
     parser = _Parser(prog="spectral-la", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     rep = sub.add_parser("report", help="measure every method and write reports/report.md")
@@ -95,9 +96,7 @@ def _main(argv: list[str] | None) -> int:
     )
     resp.add_argument("--points", type=int, default=400, help="σ points per curve (default 400)")
     resp.add_argument(
-        "--dtype",
-        "--measured",
-        dest="storage_dtype",
+        "--storage-dtype",
         default=None,
         help=f"overlay the measured response of a real matrix stored in this dtype ({_DTYPES_HELP})",
     )
@@ -112,20 +111,22 @@ def _main(argv: list[str] | None) -> int:
     )
     soft = sub.add_parser("softening", help="check Soft-Muon's closed form against the finite-step blend")
     soft.add_argument(
-        "--schedule",
-        nargs="+",
-        default=["polar_express"],
-        help="schedule names, ns specs or designed schedule JSON files (default polar_express)",
+        "specs",
+        nargs="*",
+        default=["soften:0.3:polar_express"],
+        help="soften specs soften:<s>:<schedule>[:<steps>] (the schedule a name or a designed schedule file), "
+        "each drawn (default soften:0.3:polar_express)",
     )
-    soft.add_argument("--s", type=float, nargs="+", default=[0.3], help="softening values, each drawn (default 0.3)")
     soft.add_argument(
         "--spectrum",
-        default="powerlaw",
-        help="gaussian, lowrank, powerlaw, FILE.npz (sigma or matrix) or a capture file as "
+        default="power_law",
+        help="gaussian, low_rank, power_law, FILE.npz (sigma or matrix) or a capture file as "
         "FILE.npz#<parameter>/<kind>/<step> (the command lists them)",
     )
     soft.add_argument("--shape", default="128x512", help="MxN of a family matrix (default 128x512)")
-    soft.add_argument("--dtype", default="float32", help=f"storage dtype of X (default float32; {_DTYPES_HELP})")
+    soft.add_argument(
+        "--storage-dtype", default="float32", help=f"dtype X is stored in (default float32; {_DTYPES_HELP})"
+    )
     soft.add_argument("--compute-dtype", default=None, help="dtype the blend computes in (default: the backend's)")
     soft.add_argument(
         "--optimizer",
@@ -168,8 +169,6 @@ def _main(argv: list[str] | None) -> int:
     )
     cap.add_argument(
         "--orthogonalize",
-        "--schedule",
-        dest="orthogonalize",
         default=None,
         help="the orthogonaliser, any spec (default jordan_ns5 for muon, dion's Polar Express for the others)",
     )
@@ -218,13 +217,17 @@ def _main(argv: list[str] | None) -> int:
         "specs", nargs="*", default=None, help="ns or soften specs (default ns:polar_express; soften traces its blend)"
     )
     prec.add_argument(
-        "--dtypes",
+        "--compute-dtypes",
         nargs="+",
         default=None,
         help="compute dtypes: fp64 fp32 bf16 fp16 fp8_e4m3 fp8_e5m2 (default fp32 bf16 fp16 fp8_e4m3)",
     )
     prec.add_argument("--shape", default=None, help="MxN of the input (default 128x512)")
-    prec.add_argument("--family", default=None, help="gaussian, power_law, low_rank or tiny_sigma (default tiny_sigma)")
+    prec.add_argument(
+        "--spectrum",
+        default=None,
+        help="input family: gaussian, low_rank, power_law or tiny_sigma (default tiny_sigma)",
+    )
     prec.add_argument("--accumulation", default=None, help="fused (one addmm per step) or separate (default fused)")
     prec.add_argument("--seed", type=int, default=0, help="input seed (default 0)")
     prec.add_argument(
@@ -234,6 +237,11 @@ def _main(argv: list[str] | None) -> int:
     from spectral_la.benchmarks.__main__ import add_arguments
 
     add_arguments(bench)
+    return parser
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     if args.command == "bench":
@@ -418,9 +426,9 @@ def _precision(args: argparse.Namespace) -> int:
 
     options = {
         "specs": tuple(args.specs) or None,
-        "computes": tuple(args.dtypes) if args.dtypes else None,
+        "computes": tuple(args.compute_dtypes) if args.compute_dtypes else None,
         "shape": parse_shape(args.shape, "--shape", max_size=4096) if args.shape else None,
-        "family": args.family,
+        "family": args.spectrum,
         "accumulation": args.accumulation,
         "seed": args.seed,
     }
@@ -468,31 +476,21 @@ def _ns_schedule(value: str, option: str):
 
 def _softening(args: argparse.Namespace) -> int:
     suffix = _suffix(args.out, (*_FIGURE_SUFFIXES, ".csv"))
-    if not all(0 <= s <= 1 for s in args.s):
-        raise ValueError(f"--s must lie in [0, 1], got {args.s}")
-    from spectral_la.analysis.softening import measure_softening, spectrum_matrix
+    from spectral_la.analysis.softening import measure_softening, soften_specs, spectrum_matrix
     from spectral_la.analysis.tables import markdown_table
     from spectral_la.atomic_files import atomic_path
     from spectral_la.dtypes import parse_dtype, precision_label
     from spectral_la.figures.softening import plot_softening
-    from spectral_la.validation import check_in_range
-
-    for s in args.s:
-        check_in_range(s, "--s", 0, 1)
     from spectral_la.validation import parse_shape
 
+    specs = soften_specs(args.specs, "softening")
     shape = parse_shape(args.shape, "--shape", max_size=8192)
     x = spectrum_matrix(args.spectrum, shape)
-    dtype = parse_dtype(args.dtype, "--dtype")
+    storage = parse_dtype(args.storage_dtype, "--storage-dtype")
     compute = parse_dtype(args.compute_dtype, "--compute-dtype", allow_none=True)
     if args.optimizer:
-        return _softening_by_optimizer(args, x, dtype, compute, suffix)
-    scheds = [_ns_schedule(v, "--schedule") for v in args.schedule]
-    rows = [
-        r
-        for sched in scheds
-        for r in measure_softening(sched, x, args.s, dtype=dtype, compute_dtype=compute, family=args.spectrum)
-    ]
+        return _softening_by_optimizer(args, specs, x, storage, compute, suffix)
+    rows = measure_softening(specs, x, storage_dtype=storage, compute_dtype=compute, family=args.spectrum)
     print(markdown_table(rows))
     if suffix == ".csv":
         from spectral_la.figures.response_plot import write_rows
@@ -501,13 +499,12 @@ def _softening(args: argparse.Namespace) -> int:
         print(f"written to {args.out}")
         return 0
     fig, _ = plot_softening(
-        tuple(scheds),
-        list(args.s),
+        specs,
         x,
-        dtype=dtype,
+        storage_dtype=storage,
         compute_dtype=compute,
         title=f"Soft-Muon: claimed vs finite-step, {args.spectrum} {x.shape[0]}×{x.shape[1]}, "
-        f"{precision_label(dtype, compute)}",
+        f"{precision_label(storage, compute)}",
     )
     with atomic_path(args.out) as tmp:
         fig.tight_layout()
@@ -516,20 +513,21 @@ def _softening(args: argparse.Namespace) -> int:
     return 0
 
 
-def _softening_by_optimizer(args: argparse.Namespace, x, dtype, compute, suffix: str) -> int:
+def _softening_by_optimizer(args: argparse.Namespace, specs, x, storage, compute, suffix: str) -> int:
+    """The closed form where each optimizer applies it: a soften spec is the optimizer's orthogonalizer and s."""
     from spectral_la.analysis.optimizer_softening import optimizer_softening
     from spectral_la.analysis.tables import markdown_table
     from spectral_la.atomic_files import atomic_path
     from spectral_la.figures.optimizer_softening import plot
-    from spectral_la.spec import parse_spec
     from spectral_la.validation import check_in_range
 
     check_in_range(args.fraction, "--fraction", 0, 1, lo_open=True)
-    specs = [str(parse_spec(v if ":" in v or v.endswith(".json") else f"ns:{v}")) for v in args.schedule]
-    rows = optimizer_softening(
-        args.optimizer, specs, args.s, matrices={args.spectrum: x}, matrix_family=args.spectrum,
-        fraction=args.fraction, dtype=dtype, compute_dtype=compute, progress=False,
-    )  # fmt: skip
+    rows = []
+    for spec in specs:
+        rows += optimizer_softening(
+            args.optimizer, [str(spec.inner)], [spec.s], matrices={args.spectrum: x}, matrix_family=args.spectrum,
+            fraction=args.fraction, storage_dtype=storage, compute_dtype=compute, progress=False,
+        )  # fmt: skip
     print(markdown_table(rows))
     if suffix == ".csv":
         from spectral_la.figures.response_plot import write_rows
@@ -539,11 +537,12 @@ def _softening_by_optimizer(args: argparse.Namespace, x, dtype, compute, suffix:
         return 0
     from spectral_la.dtypes import precision_label
 
+    first = str(specs[0].inner)
     fig = plot(
         rows,
-        specs[0],
-        f"Softening across {', '.join(args.optimizer)}, {specs[0]}, {args.spectrum} "
-        f"{x.shape[0]}×{x.shape[1]}, {precision_label(dtype, compute)}, fraction {args.fraction:g}",
+        first,
+        f"Softening across {', '.join(args.optimizer)}, {first}, {args.spectrum} "
+        f"{x.shape[0]}×{x.shape[1]}, {precision_label(storage, compute)}, fraction {args.fraction:g}",
     )
     with atomic_path(args.out) as tmp:
         fig.savefig(tmp, format=suffix[1:], bbox_inches="tight")

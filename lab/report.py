@@ -52,11 +52,10 @@ FIGURES = {
     "ns_response": lambda out, cfg: response_plot.make(out),
     "softening": lambda out, cfg: softening.make(
         out,
-        schedules=cfg.soft_schedules[:2],
-        s=cfg.soft_s,
+        specs=cfg.soft_specs[:2],
         family=cfg.soft_figure_family,
         shape=cfg.soft_sizes[-1],
-        dtype=cfg.soft_dtype,
+        storage_dtype=cfg.soft_storage_dtype,
     ),
     "recurrence_accuracy": lambda out, cfg: recurrence_accuracy.make(out),
     "qdwh_iterations": lambda out, cfg: qdwh_iterations.make(out, n=cfg.qdwh_n, kappas=cfg.qdwh_kappas),
@@ -68,10 +67,10 @@ FIGURES = {
     "precision_traces": lambda out, cfg: precision_traces.make(out, cfg.precision),
     "optimizer_softening": lambda out, cfg: optimizer_softening_figure.make(
         out,
-        spec=cfg.opt_soft_specs[0],
-        s_values=cfg.opt_soft_s,
-        sizes=cfg.opt_soft_sizes,
-        seeds=cfg.opt_soft_seeds,
+        spec=cfg.opt_softeningpecs[0],
+        s_values=cfg.opt_softening,
+        sizes=cfg.opt_softeningizes,
+        seeds=cfg.opt_softeningeeds,
         fraction=cfg.opt_soft_fraction,
     ),
     "softening_study": lambda out, cfg: softening_study_figure.make(out, path=cfg.study_path),
@@ -116,11 +115,15 @@ class ReportConfig:
     band_points: int = 2001
     response_n: int = 128
     gram_shape: tuple[int, int] = (64, 512)
-    soft_schedules: tuple = ("polar_express", "jordan_ns5", "dion_ns5", "you_ns6")
-    soft_s: float = 0.5
+    soft_specs: tuple = (
+        "soften:0.5:polar_express",
+        "soften:0.5:jordan_ns5",
+        "soften:0.5:dion_ns5",
+        "soften:0.5:you_ns6",
+    )
     soft_sizes: tuple = ((256, 256), (256, 1024))
-    soft_figure_family: str = "powerlaw"
-    soft_dtype: str = "float32"
+    soft_figure_family: str = "power_law"
+    soft_storage_dtype: str = "float32"
     stability_shape: str = "64x64"
     muonp_points: int = 601
     muonp_shape: tuple[int, int] = (64, 256)
@@ -131,10 +134,10 @@ class ReportConfig:
     tracking_shape: tuple[int, int] = (16, 64)
     tracking_steps: tuple = (1, 5, 20, 50)
     precision: PrecisionConfig = PrecisionConfig()
-    opt_soft_specs: tuple = ("ns:polar_express", "ns:jordan_ns5")
-    opt_soft_s: tuple = (0.0, 0.25, 0.5, 0.75)
-    opt_soft_sizes: tuple = ((128, 512), (512, 128))
-    opt_soft_seeds: tuple = (0, 1, 2)
+    opt_softeningpecs: tuple = ("ns:polar_express", "ns:jordan_ns5")
+    opt_softening: tuple = (0.0, 0.25, 0.5, 0.75)
+    opt_softeningizes: tuple = ((128, 512), (512, 128))
+    opt_softeningeeds: tuple = (0, 1, 2)
     opt_soft_fraction: float = 0.25
     opt_soft_relations_shape: tuple[int, int] = (64, 256)
     opt_soft_relations_steps: int = 20
@@ -153,7 +156,7 @@ class ReportConfig:
             band_points=201,
             response_n=32,
             gram_shape=(16, 64),
-            soft_schedules=("polar_express", "jordan_ns5"),
+            soft_specs=("soften:0.5:polar_express", "soften:0.5:jordan_ns5"),
             soft_sizes=((32, 32), (32, 96)),
             stability_shape="32x32",
             muonp_points=61,
@@ -164,10 +167,10 @@ class ReportConfig:
             tracking_shape=(8, 24),
             tracking_steps=(1, 5),
             precision=PrecisionConfig(shape=(32, 96), study_shape=(32, 96), study_seeds=1),
-            opt_soft_specs=("ns:polar_express",),
-            opt_soft_s=(0.0, 0.5),
-            opt_soft_sizes=((16, 48), (48, 16)),
-            opt_soft_seeds=(0,),
+            opt_softeningpecs=("ns:polar_express",),
+            opt_softening=(0.0, 0.5),
+            opt_softeningizes=((16, 48), (48, 16)),
+            opt_softeningeeds=(0,),
             opt_soft_relations_shape=(16, 48),
             opt_soft_relations_steps=3,
         )
@@ -279,32 +282,35 @@ def section_response(cfg: ReportConfig, fig, progress: bool, findings: list[str]
 
 def section_softening(cfg: ReportConfig, fig, progress: bool, findings: list[str]) -> list[str]:
     soft = softening_deviation(
-        schedules=cfg.soft_schedules,
-        s_values=(cfg.soft_s,),
+        cfg.soft_specs,
         sizes=cfg.soft_sizes,
-        dtype=parse_dtype(cfg.soft_dtype),
+        storage_dtype=parse_dtype(cfg.soft_storage_dtype),
         device=cfg.device,
         progress=progress,
     )
     fig_title = softening.title(
-        family=cfg.soft_figure_family, shape=cfg.soft_sizes[-1], s=cfg.soft_s, dtype=cfg.soft_dtype
+        family=cfg.soft_figure_family,
+        shape=cfg.soft_sizes[-1],
+        specs=cfg.soft_specs[:2],
+        storage_dtype=cfg.soft_storage_dtype,
     )
+    s_text = ", ".join(sorted({f"{r['s']:g}" for r in soft}))
     pe = [r for r in soft if r["schedule"] == "polar_express"]
     findings.append(
         f"**Soft-Muon's closed form** (1 − s) + sσ/‖X‖_F is off the real blend of Polar Express by "
         f"{min(r['mean_rel'] for r in pe):.1%}–{max(r['mean_rel'] for r in pe):.1%} on average over σ and up to "
-        f"{max(r['max_rel'] for r in pe):.0%} for the worst σ (s = {cfg.soft_s}, "
-        f"{precision_label(cfg.soft_dtype)}, {', '.join(_x(sz) for sz in cfg.soft_sizes)})."
+        f"{max(r['max_rel'] for r in pe):.0%} for the worst σ (s = {s_text}, "
+        f"{precision_label(cfg.soft_storage_dtype)}, {', '.join(_x(sz) for sz in cfg.soft_sizes)})."
     )
     return [
         "## Soft-Muon: claimed closed form vs the finite-step blend\n",
         fig(
             "softening",
             f"{fig_title}: the claimed (1 − s) + sρ against the finite-step map of "
-            f"{', '.join(cfg.soft_schedules[:2])} and the measured singular values.",
+            f"{', '.join(cfg.soft_specs[:2])} and the measured singular values.",
         ),
-        f"Deviation of the real blend from the claimed map (1 − s) + sσ/‖X‖_F at s = {cfg.soft_s}, "
-        f"{precision_label(cfg.soft_dtype)}, "
+        f"Deviation of the real blend from the claimed map (1 − s) + sσ/‖X‖_F at s = {s_text} "
+        f"({', '.join(cfg.soft_specs)}), {precision_label(cfg.soft_storage_dtype)}, "
         f"per schedule, spectrum family and shape ({', '.join(_x(sz) for sz in cfg.soft_sizes)}; "
         "analysis.softening: max_rel = worst σ, mean_rel = average over σ, fro_rel = Frobenius-relative of the "
         "matrices).\n",
@@ -323,10 +329,10 @@ def section_optimizer_softening(cfg: ReportConfig, fig, progress: bool, findings
     from spectral_la.analysis.real_states import CAPTURES, load_matrices
 
     rows = optimizer_softening(
-        specs=cfg.opt_soft_specs, s_values=cfg.opt_soft_s, sizes=cfg.opt_soft_sizes,
-        seeds=cfg.opt_soft_seeds, fraction=cfg.opt_soft_fraction, progress=progress,
+        specs=cfg.opt_softeningpecs, s_values=cfg.opt_softening, sizes=cfg.opt_softeningizes,
+        seeds=cfg.opt_softeningeeds, fraction=cfg.opt_soft_fraction, progress=progress,
     )  # fmt: skip
-    s_mid = cfg.opt_soft_s[len(cfg.opt_soft_s) // 2]
+    s_mid = cfg.opt_softening[len(cfg.opt_softening) // 2]
     captured = []
     for name, path in CAPTURES.items():
         if not path.exists():
@@ -334,23 +340,23 @@ def section_optimizer_softening(cfg: ReportConfig, fig, progress: bool, findings
         mats = load_matrices(path)
         last = max(step for _, step in mats)
         captured += optimizer_softening(
-            optimizers=(name,), specs=cfg.opt_soft_specs[:1], s_values=(s_mid,),
+            optimizers=(name,), specs=cfg.opt_softeningpecs[:1], s_values=(s_mid,),
             matrices={f"{n} (step {st})": m for (n, st), m in mats.items() if st == last},
             matrix_family=f"captured by {name}", fraction=cfg.opt_soft_fraction, progress=False,
         )  # fmt: skip
     relations = optimizer_relations(
-        shape=cfg.opt_soft_relations_shape, steps=cfg.opt_soft_relations_steps, spec=cfg.opt_soft_specs[0]
+        shape=cfg.opt_soft_relations_shape, steps=cfg.opt_soft_relations_steps, spec=cfg.opt_softeningpecs[0]
     )
     claim = summarize(rows, "ns_output", "mean_rel")
     applied = summarize(rows, "applied", "departure_fro")
     spread = _row_spread_rows(rows + captured, s_mid)
-    pe = [r for r in claim if r["spec"] == cfg.opt_soft_specs[0] and r["s"] == s_mid]
-    dep = {r["optimizer"]: r for r in applied if r["spec"] == cfg.opt_soft_specs[0] and r["s"] == s_mid}
+    pe = [r for r in claim if r["spec"] == cfg.opt_softeningpecs[0] and r["s"] == s_mid]
+    dep = {r["optimizer"]: r for r in applied if r["spec"] == cfg.opt_softeningpecs[0] and r["s"] == s_mid}
     tall = [r for r in spread if r["where"] == "ns_output" and r["optimizer"] == "muon"]
-    sizes = ", ".join(_x(sz) for sz in cfg.opt_soft_sizes)
+    sizes = ", ".join(_x(sz) for sz in cfg.opt_softeningizes)
     findings.append(
-        f"**Softening across the four optimizers** ({cfg.opt_soft_specs[0]}, s = {s_mid:g}, {sizes}, "
-        f"{len(cfg.opt_soft_seeds)} seed(s) × 3 families, storage and compute fp32): the closed form's own claim, "
+        f"**Softening across the four optimizers** ({cfg.opt_softeningpecs[0]}, s = {s_mid:g}, {sizes}, "
+        f"{len(cfg.opt_softeningeeds)} seed(s) × 3 families, storage and compute fp32): the closed form's own claim, "
         "at the orthogonaliser's output, is off by "
         + ", ".join(f"{r['optimizer']} {r['mean_rel_median']:.1%}" for r in pe)
         + " (median mean-over-σ); it does not describe the applied update of NorMuon "
@@ -374,23 +380,23 @@ def section_optimizer_softening(cfg: ReportConfig, fig, progress: bool, findings
         fig(
             "optimizer_softening",
             optimizer_softening_figure.title(
-                spec=cfg.opt_soft_specs[0],
-                sizes=cfg.opt_soft_sizes,
-                families=("gaussian", "lowrank", "powerlaw"),
-                seeds=cfg.opt_soft_seeds,
-                dtype=torch.float32,
+                spec=cfg.opt_softeningpecs[0],
+                sizes=cfg.opt_softeningizes,
+                families=("gaussian", "low_rank", "power_law"),
+                seeds=cfg.opt_softeningeeds,
+                storage_dtype=torch.float32,
                 compute_dtype=torch.float32,
                 fraction=cfg.opt_soft_fraction,
             )
             + ". Muon's and NorMuon's orthogonaliser outputs coincide at the first step (the same input).",
         ),  # fmt: skip
         f"The closed form's own claim at the orthogonaliser's output (mean over σ of |measured − claimed|/claimed; "
-        f"median and range over families, shapes {sizes} and seeds {', '.join(map(str, cfg.opt_soft_seeds))}):\n",
+        f"median and range over families, shapes {sizes} and seeds {', '.join(map(str, cfg.opt_softeningeeds))}):\n",
         table("optimizer_softening_claim", claim),
         "The applied update against the full-momentum closed form (the closed form applies only to Muon):\n",
         table("optimizer_softening_applied", applied),
         f"On the momenta each optimizer itself produced training the stdlib LM (`data/captured/`, last captured "
-        f"step, {cfg.opt_soft_specs[0]}, s = {s_mid:g}; medians and ranges over the hidden matrices; "
+        f"step, {cfg.opt_softeningpecs[0]}, s = {s_mid:g}; medians and ranges over the hidden matrices; "
         "`selected_energy` = ‖S‖²_F/‖M‖²_F; every matrix in `tables/optimizer_softening_captured_rows.csv`):\n",
         table("optimizer_softening_captured", per_optimizer(captured)),
         _write_only("optimizer_softening_captured_rows", captured),

@@ -26,7 +26,7 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
     "$PY" -m pytest -q -p no:cacheprovider -m cuda tests || true
     for suite in ns exact peers; do
         echo "## bench $suite"
-        "$PY" -m spectral_la.benchmarks --device cuda --suite "$suite" --dtypes bf16 fp32 --min-run-time 0.2 \
+        "$PY" -m spectral_la.benchmarks --device cuda --suite "$suite" --storage-dtypes bf16 fp32 --min-run-time 0.2 \
             --sizes 1024 4096 --symmetric-shapes 4096x4096 4096x16384 --json "$OUT/gpu_$suite.json" || true
     done
 } 2>&1 | tee "$OUT/gpu_check.log"

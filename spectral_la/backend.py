@@ -35,7 +35,7 @@ import torch
 
 from spectral_la.backend_mpmath import GUARD_BITS, MpArray, MpOps, as_mp, round_to_precision, to_object
 from spectral_la.backend_torch import TorchOps
-from spectral_la.dtypes import default_compute
+from spectral_la.dtypes import default_compute, parse_dtype
 from spectral_la.validation import check_finite, check_matrix_shape
 
 __all__ = ["GUARD_BITS", "MpArray", "MpOps", "Ops", "TorchOps", "sigma_batch", "to_float64_tensor", "working"]
@@ -182,12 +182,14 @@ def working(
             check_finite(bool(torch.isfinite(x).all()), name)
         if compute_dtype is None:
             compute = default_compute(x.dtype)
-        elif (
-            isinstance(compute_dtype, torch.dtype) and compute_dtype.is_floating_point and not compute_dtype.is_complex
-        ):
-            compute = compute_dtype
-        else:
-            raise TypeError(f"compute_dtype must be a real floating torch.dtype, got {compute_dtype!r}")
+        else:  # a torch dtype or a name the one parser takes ("bf16", "bfloat16", "float32", "half", …)
+            try:
+                compute = parse_dtype(compute_dtype, "compute_dtype")
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"compute_dtype must be a real floating dtype (torch.float32, 'fp32', 'bf16', …), "
+                    f"got {compute_dtype!r}"
+                ) from None
         ops = TorchOps(compute, x.device)
         dtype = x.dtype
         return ops, x.to(compute), lambda y: y.to(dtype)

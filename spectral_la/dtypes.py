@@ -26,7 +26,15 @@ from typing import Any, Literal, overload
 import numpy as np
 import torch
 
-__all__ = ["DTYPE_NAMES", "bf16_is_slow", "dtype_name", "parse_dtype", "precision_label"]
+__all__ = [
+    "DTYPE_NAMES",
+    "FP8_FORMATS",
+    "bf16_is_slow",
+    "dtype_name",
+    "parse_compute_precision",
+    "parse_dtype",
+    "precision_label",
+]
 
 #: canonical name → torch dtype (the float dtypes every routine takes).
 DTYPE_NAMES: dict[str, torch.dtype] = {
@@ -51,6 +59,12 @@ _ALIASES = {
 }
 
 _SHORT = {"float64": "fp64", "float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+
+#: fp8 formats the precision analysis emulates (products of fp8-rounded operands, fp32 accumulation):
+#: name → torch dtype. They are compute precisions only: no routine stores a matrix in fp8.
+FP8_FORMATS: dict[str, torch.dtype] = {"fp8_e4m3": torch.float8_e4m3fn, "fp8_e5m2": torch.float8_e5m2}
+_FP8_ALIASES = {"float8_e4m3fn": "fp8_e4m3", "float8_e4m3": "fp8_e4m3", "e4m3": "fp8_e4m3",
+                "float8_e5m2": "fp8_e5m2", "e5m2": "fp8_e5m2"}  # fmt: skip
 
 
 @overload
@@ -97,6 +111,26 @@ def dtype_name(dtype: Any, *, short: bool = False) -> str:
     """Canonical name (``"bfloat16"``) or short name (``"bf16"``) of a dtype in any accepted form."""
     name = str(parse_dtype(dtype)).removeprefix("torch.")
     return _SHORT[name] if short else name
+
+
+def parse_compute_precision(value: Any, name: str = "compute") -> str:
+    """The short name of a compute precision: a float dtype in any form :func:`parse_dtype` takes
+    (``"bf16"``, ``"bfloat16"``, ``torch.bfloat16``, ``"half"`` …) or an fp8 format
+    (``"fp8_e4m3"``, ``"float8_e4m3fn"``, ``torch.float8_e5m2``, ``"e5m2"``), as ``"bf16"`` or
+    ``"fp8_e4m3"``. Anything else raises ``ValueError`` naming ``name`` and the choices.
+    """
+    for fmt, dt in FP8_FORMATS.items():
+        if value is dt:
+            return fmt
+    if isinstance(value, str):
+        key = value.strip().lower().removeprefix("torch.")
+        if key in FP8_FORMATS or key in _FP8_ALIASES:
+            return _FP8_ALIASES.get(key, key)
+    try:
+        return dtype_name(parse_dtype(value, name), short=True)
+    except (TypeError, ValueError):
+        choices = ", ".join([*_SHORT.values(), *FP8_FORMATS])
+        raise ValueError(f"{name} must be a float dtype or an fp8 format ({choices}), got {value!r}") from None
 
 
 #: The half types, computed in float32 by default (no half-precision SVD, eigh or QR in LAPACK or cuSOLVER).

@@ -188,14 +188,17 @@ def test_each_figure_and_the_text_beside_it_carry_the_same_parameters(tmp_path, 
         "error_split": error_split.title(cfg.accuracy_size),
         "qdwh_iterations": qdwh_iterations.title(cfg.qdwh_n),
         "softening": softening.title(
-            family=cfg.soft_figure_family, shape=cfg.soft_sizes[-1], s=cfg.soft_s, dtype=cfg.soft_dtype
+            family=cfg.soft_figure_family,
+            shape=cfg.soft_sizes[-1],
+            specs=cfg.soft_specs[:2],
+            storage_dtype=cfg.soft_storage_dtype,
         ),
         "optimizer_softening": optimizer_softening.title(
             spec=cfg.opt_soft_specs[0],
             sizes=cfg.opt_soft_sizes,
-            families=("gaussian", "lowrank", "powerlaw"),
+            families=("gaussian", "low_rank", "power_law"),
             seeds=cfg.opt_soft_seeds,
-            dtype=torch.float32,
+            storage_dtype=torch.float32,
             compute_dtype=torch.float32,
             fraction=cfg.opt_soft_fraction,
         ),
@@ -214,11 +217,28 @@ def test_measure_softening_takes_the_tensor_a_user_makes_first():
     from spectral_la.analysis.softening import measure_softening
 
     x = torch.randn(32, 96, generator=torch.Generator().manual_seed(0))
-    a = measure_softening("polar_express", x, [0.5])[0]
-    b = measure_softening("polar_express", x.double(), [0.5])[0]
-    assert a == b  # X is stored in float32 either way (dtype=float32), so the rows agree exactly
+    a = measure_softening("soften:0.5:polar_express", x)[0]
+    b = measure_softening("soften:0.5:polar_express", x.double())[0]
+    assert a == b  # X is stored in float32 either way (storage_dtype=float32), so the rows agree exactly
     with pytest.raises(TypeError, match="x must be a real floating 2-D tensor"):
-        measure_softening("polar_express", [[1.0, 2.0]], [0.5])
+        measure_softening("soften:0.5:polar_express", [[1.0, 2.0]])
+
+
+def test_softening_is_one_spec_everywhere():
+    """A schedule where a soften spec belongs is refused with the spelling to use."""
+    import torch
+
+    from spectral_la.analysis.softening import measure_softening, soften_specs
+    from spectral_la.analysis.sweeps import KINDS
+
+    x = torch.randn(16, 48, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"'polar_express' is a ns spec; .* e\.g\. soften:0\.5:polar_express"):
+        measure_softening("polar_express", x)
+    with pytest.raises(ValueError, match="grid field 'specs'"):
+        KINDS["softening"].tasks({**KINDS["softening"].defaults, "specs": ["ns:jordan_ns5"]})
+    (a, b) = measure_softening(["soften:0.25:jordan_ns5", "soften:0.75:jordan_ns5:3"], x)
+    assert (a["s"], a["schedule"], b["s"], b["spec"]) == (0.25, "jordan_ns5", 0.75, "soften:0.75:jordan_ns5:3")
+    assert [str(sp) for sp in soften_specs("soften:0.5:you_ns6")] == ["soften:0.5:you_ns6"]
 
 
 def test_a_capture_file_feeds_the_softening_check(tmp_path, capsys):

@@ -111,18 +111,17 @@ def test_stability_sweep_resumes(tmp_path):
 
 def test_softening_deviation_matches_the_scalar_maps():
     rows = softening_deviation(
-        schedules=("you_ns6",),
-        s_values=(0.25,),
+        "soften:0.25:you_ns6",
         sizes=((32, 128),),
-        families=("powerlaw",),
-        dtype=torch.float64,
+        families=("power_law",),
+        storage_dtype=torch.float64,
         progress=False,
     )
     (row,) = rows
     # Independent recomputation of the worst per-σ gap from the scalar map.
-    from spectral_la.analysis.softening import family_matrix
+    from spectral_la.analysis.spectra import family_matrix
 
-    x = family_matrix("powerlaw", 32, 128)
+    x = family_matrix("power_law", 32, 128)
     rho = torch.linalg.svdvals(x) / torch.linalg.matrix_norm(x)
     f = sl.scalar_map("you_ns6", rho)
     gap = (0.75 * (f - 1)).abs() / (0.75 + 0.25 * rho)

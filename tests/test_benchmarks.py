@@ -22,7 +22,7 @@ def test_bench_command_writes_json(tmp_path, capsys):
                 "32",
                 "--batched",
                 "2x16x32",
-                "--dtypes",
+                "--storage-dtypes",
                 "float32",
                 "--min-run-time",
                 "0.01",

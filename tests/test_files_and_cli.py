@@ -255,3 +255,39 @@ def test_response_rejects_what_it_cannot_evaluate():
         response("ns:polar_express", [-1.0], mode="mpmath")  # was f(−1)
     with pytest.raises(ValueError, match="1-D"):
         response("ns:polar_express", [[0.5, 0.2]], mode="matrix")
+
+
+#: Options that name the same thing; a command may use one spelling of each group, and only the first.
+SAME_THING = {
+    "storage dtype": ("--storage-dtype", "--storage-dtypes", "--dtype", "--dtypes", "--measured"),
+    "compute dtype": ("--compute-dtype", "--compute-dtypes", "--precision"),
+    "orthogonaliser": ("--orthogonalize", "--schedule", "--spec", "--method"),
+    "input family": ("--spectrum", "--family", "--families"),
+    "softening": ("--softening", "--s", "--soften"),
+}
+
+
+def test_every_subcommand_spells_each_option_one_way():
+    """Walk every subcommand's options: one spelling per thing across the whole command line."""
+    import argparse
+
+    from spectral_la.lab.cli import build_parser
+
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    seen = {}
+    assert set(sub.choices) >= {"report", "design", "response", "softening", "sweep", "capture", "study"}
+    for command, cmd_parser in sub.choices.items():
+        for action in cmd_parser._actions:
+            for option in action.option_strings:
+                for thing, spellings in SAME_THING.items():
+                    if option in spellings:
+                        allowed = spellings[:2]  # the singular and the plural of the first spelling
+                        assert option in allowed, f"spectral-la {command} {option}: {thing} is spelled {allowed[0]}"
+                        seen.setdefault(thing, set()).add(option)
+            assert (
+                len(action.option_strings) <= 1
+                or action.option_strings[0].startswith("-")
+                and all(not o.startswith("--") for o in action.option_strings[:-1])
+            ), f"spectral-la {command}: {action.option_strings} are two spellings of one option"
+    assert seen["storage dtype"] and seen["compute dtype"] and seen["input family"] == {"--spectrum"}

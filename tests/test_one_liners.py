@@ -25,7 +25,7 @@ def test_response_command_writes_png_svg_and_csv(tmp_path, capsys):
                 "muon_p:1/3",
                 "--points",
                 "50",
-                "--measured",
+                "--storage-dtype",
                 "float32",
                 "--shape",
                 "32x80",
@@ -54,12 +54,9 @@ def test_softening_command_on_a_family_and_on_a_users_npz(tmp_path, capsys):
         main(
             [
                 "softening",
-                "--schedule",
-                "polar_express",
-                "--s",
-                "0.3",
+                "soften:0.3:polar_express",
                 "--spectrum",
-                "powerlaw",
+                "power_law",
                 "--shape",
                 "32x96",
                 "--out",
@@ -69,7 +66,7 @@ def test_softening_command_on_a_family_and_on_a_users_npz(tmp_path, capsys):
         == 0
     )
     out = capsys.readouterr().out
-    assert "| polar_express | powerlaw | 32x96 | storage fp32, compute fp32 | 0.3 |" in out
+    assert "| soften:0.3:polar_express | polar_express | power_law | 32x96 | storage fp32, compute fp32 | 0.3 |" in out
     assert (tmp_path / "s.png").stat().st_size > 1000
     np.savez(tmp_path / "mine.npz", sigma=np.geomspace(1, 1e-3, 24))
     assert (
@@ -100,7 +97,7 @@ def test_softening_command_on_a_family_and_on_a_users_npz(tmp_path, capsys):
         ["softening", "--s", "1.5"],
         ["softening", "--spectrum", "missing.npz"],
         ["softening", "--shape", "ax3"],
-        ["response", "polar_express", "--measured", "float32", "--shape", "0x3"],
+        ["response", "polar_express", "--storage-dtype", "float32", "--shape", "0x3"],
     ],
 )
 def test_bad_arguments_are_one_line_errors(argv, capsys, tmp_path, monkeypatch):
@@ -129,7 +126,17 @@ def test_help_and_argument_errors_import_nothing_heavy():
 
 def test_precision_command_writes_labelled_rows_and_a_figure(tmp_path, capsys):
     out = tmp_path / "p.csv"
-    args = ["precision", "ns:polar_express", "--dtypes", "bf16", "fp8_e4m3", "--shape", "16x40", "--out", str(out)]
+    args = [
+        "precision",
+        "ns:polar_express",
+        "--compute-dtypes",
+        "bf16",
+        "fp8_e4m3",
+        "--shape",
+        "16x40",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     with out.open() as fh:
         rows = list(csv.DictReader(fh))
@@ -141,8 +148,8 @@ def test_precision_command_writes_labelled_rows_and_a_figure(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "storage bf16, compute bf16" in printed and "storage fp32, compute fp8_e4m3" in printed
     png = tmp_path / "p.png"
-    assert main(["precision", "--dtypes", "fp32", "--shape", "16x40", "--out", str(png)]) == 0
+    assert main(["precision", "--compute-dtypes", "fp32", "--shape", "16x40", "--out", str(png)]) == 0
     assert png.stat().st_size > 10_000
-    assert main(["precision", "--dtypes", "fp4", "--out", str(out)]) == 2
+    assert main(["precision", "--compute-dtypes", "fp4", "--out", str(out)]) == 2
     assert main(["precision", "ns:polar_express", "ns:jordan_ns5", "--out", str(png)]) == 2  # one spec per figure
     assert "one spec" in capsys.readouterr().err

@@ -14,10 +14,11 @@ from spectral_la.analysis.optimizer_softening import (
     optimizer_view,
     row_spread,
 )
-from spectral_la.analysis.softening import closed_form_gap, family_matrix
+from spectral_la.analysis.softening import closed_form_gap
+from spectral_la.analysis.spectra import family_matrix
 from spectral_la.spec import parse_spec
 
-F64 = {"dtype": torch.float64, "compute_dtype": torch.float64}
+F64 = {"storage_dtype": torch.float64, "compute_dtype": torch.float64}
 #: fp64 SVD and products on these matrices (κ ≤ 1e3): rounding reaches ~κ·n·u ≈ 1e-11 at worst.
 EXACT_TOL = 1e-10
 
@@ -58,14 +59,14 @@ def test_schedules_that_rotate_singular_vectors_or_target_another_map_are_not_me
     assert not closed_form_applies(parse_spec("ns:dion_aol"))  # AOL's diagonal rescaling rotates them
     assert not closed_form_applies(parse_spec("muon_p:1/3"))  # its target is σ^(1/3), not the polar factor
     rows = optimizer_softening(optimizers=("muon",), specs=("ns:dion_aol",), s_values=(0.5,), sizes=((16, 32),),
-                               families=("lowrank",), progress=False)  # fmt: skip
+                               families=("low_rank",), progress=False)  # fmt: skip
     assert all(not r["closed_form_applies"] and math.isnan(r["mean_rel"]) for r in rows)
 
 
 def test_row_spread_of_exact_polar_factors_is_zero_for_wide_and_the_leverage_scores_for_tall():
-    wide = optimizer_view("muon", family_matrix("lowrank", 16, 48, 1), parse_spec("polar"), 0.0, **F64)
+    wide = optimizer_view("muon", family_matrix("low_rank", 16, 48, 1), parse_spec("polar"), 0.0, **F64)
     assert row_spread(wide["applied"])[0] < 1e-12  # orthonormal rows
-    m = family_matrix("lowrank", 48, 16, 1)
+    m = family_matrix("low_rank", 48, 16, 1)
     tall = optimizer_view("muon", m, parse_spec("polar"), 0.0, **F64)
     u = torch.linalg.svd(m, full_matrices=False)[0]
     lev = torch.linalg.vector_norm(u, dim=1)  # ‖row i of UVᵀ‖ = ‖row i of U‖
@@ -77,7 +78,7 @@ def test_row_spread_of_exact_polar_factors_is_zero_for_wide_and_the_leverage_sco
 def test_normuon_first_step_equalises_row_norms():
     """V = (1 − β₂)·mean_j O_ij² from zero state, so every row of O/(√V + 1e-8) has norm √(n/(1 − β₂)) up to
     the 1e-8 (relative 1e-8/√V ≤ 1e-6 here): the row-norm CV is at rounding level."""
-    view = optimizer_view("normuon", family_matrix("powerlaw", 48, 16, 2), parse_spec("polar"), 0.3, **F64)
+    view = optimizer_view("normuon", family_matrix("power_law", 48, 16, 2), parse_spec("polar"), 0.3, **F64)
     assert row_spread(view["applied"])[0] < 1e-6
 
 
@@ -102,7 +103,17 @@ def test_cli_softening_by_optimizer_writes_rows(tmp_path, capsys):
     from spectral_la.lab.cli import main
 
     out = tmp_path / "rows.csv"
-    argv = ["softening", "--optimizer", "muon", "dion2", "--s", "0.5", "--shape", "16x48", "--out", str(out)]
+    argv = [
+        "softening",
+        "soften:0.5:polar_express",
+        "--optimizer",
+        "muon",
+        "dion2",
+        "--shape",
+        "16x48",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     with out.open() as fh:
         rows = list(csv.DictReader(fh))

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # 24 tasks of ≈ 0.1 s each: long enough to kill something in the middle
 GRID = {
     "methods": ["ns:polar_express", "ns:jordan_ns5", "msign"],
-    "dtypes": ["float32", "bfloat16"],
+    "storage_dtypes": ["float32", "bfloat16"],
     "kappas": [1e2, 1e6],
     "shapes": ["192x192", "96x288"],
 }
@@ -126,7 +126,7 @@ def test_failures_are_recorded_not_fatal(tmp_path):
         ("stability", {"kappas": []}, "kappas"),
         ("stability", {"colour": [1]}, "colour"),
         ("softening", {"shapes": ["0x3"]}, "shapes"),
-        ("softening", {"s": [2]}, "'s'"),
+        ("softening", {"specs": ["soften:2:polar_express"]}, "soften s"),
         ("design", {"degrees": [4000]}, "degrees"),
         ("flow", {}, "unknown sweep kind"),
     ],
