@@ -42,9 +42,8 @@ from spectral_la.analysis.spectra import FAMILIES, family_matrix
 from spectral_la.backend import TorchOps
 from spectral_la.dtypes import FP8_FORMATS, parse_compute_precision, parse_dtype
 from spectral_la.kernels import iterate
-from spectral_la.normalization import apply_normalization, normalize_with_gram, resolve_normalization
+from spectral_la.normalization import SOURCE_FROBENIUS, apply_normalization, normalize_with_gram, resolve_normalization
 from spectral_la.schedules import schedules
-from spectral_la.soften import BLEND_NORMALIZATION
 from spectral_la.spec import NewtonSchulzSpec, SoftenSpec, parse_spec
 from spectral_la.validation import check_finite, check_matrix_shape
 
@@ -132,7 +131,7 @@ def _run(spec: NewtonSchulzSpec | SoftenSpec, x: torch.Tensor, ops: TorchOps) ->
     """
     if isinstance(spec, SoftenSpec):
         seen = _run(_inner(spec), x, ops)
-        direct = apply_normalization(ops, x.to(ops.dtype), BLEND_NORMALIZATION)
+        direct = apply_normalization(ops, x.to(ops.dtype), SOURCE_FROBENIUS)
         blend = ops.lerp(seen[-1]["x"], direct, ops.scalar(spec.s))
         return [*seen, {"step": len(seen), "x": blend.detach().clone(), "a": None, "s": None}]
     sched = schedules.resolve(spec.schedule)

@@ -25,7 +25,8 @@ import torch
 
 import spectral_la as sl
 from spectral_la.analysis.spectra import torch_matrix_with_spectrum
-from spectral_la.muon_p import MUON_P_NORMALIZATION, MUON_P_RECURRENCES
+from spectral_la.muon_p import MUON_P_RECURRENCES
+from spectral_la.normalization import SOURCE_FROBENIUS
 
 __all__ = ["coupled_root_accuracy", "muon_p_accuracy", "tracking_accuracy", "whitening_accuracy"]
 
@@ -35,7 +36,7 @@ def muon_p_accuracy(points: int = 601, shape: tuple[int, int] = (64, 256)) -> li
     sigma = torch.logspace(-3, 0, points, dtype=torch.float64)
     m, n = shape
     x = torch_matrix_with_spectrum(m, n, torch.logspace(0, -3, min(m, n), dtype=torch.float64), seed=3)
-    x0 = sl.normalize(x, MUON_P_NORMALIZATION)
+    x0 = sl.normalize(x, SOURCE_FROBENIUS)
     for p in MUON_P_RECURRENCES:
         err = (sl.muon_p_scalar_map(float(p), sigma, check_range=False) - sigma ** float(p)).abs()
         stable = err <= 1

@@ -45,7 +45,7 @@ from spectral_la.analysis.spectra import torch_matrix_with_spectrum
 from spectral_la.dtypes import DTYPE_NAMES, default_compute, dtype_name, parse_dtype
 from spectral_la.validation import check_in_range, check_int, parse_shape
 
-__all__ = ["FIELDS", "KEY_FIELDS", "normalised_grid", "parse_row", "run_case"]
+__all__ = ["FIELDS", "KEY_FIELDS", "normalized_grid", "parse_row", "run_case"]
 
 KEY_FIELDS = ("method", "storage_dtype", "compute_dtype", "kappa", "shape", "rank_deficiency", "seed", "reference")
 FIELDS = (*KEY_FIELDS, "rel_error", "rounding_error", "finite", "reference_rtol", "measurable")
@@ -64,7 +64,7 @@ def _input(shape: str, kappa: float, deficiency: float, seed: int) -> torch.Tens
     return torch_matrix_with_spectrum(m, n, sigma, seed=seed, batch=tuple(batch))
 
 
-def normalised_grid(
+def normalized_grid(
     methods, dtypes, kappas, shapes, rank_deficiencies, seeds, reference="mpmath", compute_dtypes=("default",)
 ) -> list[dict]:
     """The grid with every value validated and written one canonical way (10 and 10.0 are one key).
@@ -196,3 +196,11 @@ def parse_row(row: dict) -> dict | None:
         }
     except ValueError:
         return None
+
+
+def normalised_grid(*args, **kwargs) -> list[dict]:
+    """Deprecated: the UK spelling of :func:`normalized_grid` (public names use US spelling)."""
+    import warnings
+
+    warnings.warn("normalised_grid is deprecated; use normalized_grid", DeprecationWarning, stacklevel=2)
+    return normalized_grid(*args, **kwargs)

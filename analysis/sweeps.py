@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 from spectral_la.analysis.result_store import ResultStore
 from spectral_la.analysis.stability import FIELDS as STABILITY_FIELDS
 from spectral_la.analysis.stability import KEY_FIELDS as STABILITY_KEYS
-from spectral_la.analysis.stability import normalised_grid, parse_row, run_case
+from spectral_la.analysis.stability import normalized_grid, parse_row, run_case
 from spectral_la.dtypes import dtype_name, parse_dtype
 from spectral_la.validation import check_in_range, check_int, parse_shape
 
@@ -108,7 +108,7 @@ class SweepSummary:
 def _stability_tasks(grid: dict) -> list[dict]:
     if len(grid["reference"]) != 1:
         raise ValueError("grid field 'reference' takes one value ('mpmath' or 'float64')")
-    return normalised_grid(
+    return normalized_grid(
         grid["methods"],
         grid["storage_dtypes"],
         grid["kappas"],
@@ -404,7 +404,7 @@ def stability_sweep(
     ``workers`` > 0 (or ``scheduler``) runs the grid on dask.distributed through the one sweep
     executor (:func:`analysis.sweeps.run_sweep`); 0 runs it in this process.
     """
-    grid = normalised_grid(methods, dtypes, kappas, shapes, rank_deficiencies, seeds, reference, compute_dtypes)
+    grid = normalized_grid(methods, dtypes, kappas, shapes, rank_deficiencies, seeds, reference, compute_dtypes)
     spec = {
         "methods": list(methods),
         "storage_dtypes": list(dtypes),

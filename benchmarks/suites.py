@@ -341,6 +341,7 @@ def _symmetric_rows(device: str, min_run_time: float, rates, shapes=None) -> lis
     from torch.optim._muon import _zeropower_via_newtonschulz as torch_ns
 
     from spectral_la.benchmarks.peer_formulas import EO_SETS, eo_newton_schulz
+    from spectral_la.symmetric_products import route as product_route
     from spectral_la.symmetric_products import symmetric_products
 
     cuda = device.startswith("cuda")
@@ -369,7 +370,7 @@ def _symmetric_rows(device: str, min_run_time: float, rates, shapes=None) -> lis
                 )
             ours = partial(ns, "on")
             with symmetric_products("on"):
-                route = sl.backend.working(xd, compute_dtype=dtype)[0].products
+                route = product_route(dtype, xd.device)
             for peer, theirs in peers.items():
                 t_ours, t_theirs, ratio, spread = paired_seconds(ours, theirs, min_run_time)
                 rows.append(

@@ -21,6 +21,7 @@ from .normalization import Normalization, normalize
 from .optim import OPTIMIZERS, Capture, Dion2, Muon, NorDion2, NorMuon
 from .partner_whitening import isotropic_inverse_root, partner_gram_roots, whitened_direction
 from .polar import polar
+from .polar_driver import PolarResult
 from .qdwh import QDWHResult, qdwh
 from .schedule_files import load_schedule, save_schedule
 from .schedules import Schedule, schedules
@@ -47,6 +48,7 @@ __all__ = [
     "Normalization",
     "NotConvergedError",
     "NotPositiveSemidefiniteError",
+    "PolarResult",
     "QDWHResult",
     "ResultOverflowError",
     "RootResult",

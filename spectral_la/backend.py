@@ -98,7 +98,7 @@ class Ops(Protocol):
     def guard(self) -> contextlib.AbstractContextManager: ...
 
 
-Working = tuple[Any, Any, Callable[[Any], Any]]
+Working = tuple["Ops", Any, Callable[[Any], Any]]
 
 
 def sigma_batch(sigma: Any) -> Working:

@@ -46,13 +46,12 @@ from spectral_la.backend import Ops, sigma_batch, working
 from spectral_la.coupled_inverse_root import StoppingRule, check_positive_definite, coupled_newton, default_tol
 from spectral_la.errors import DivergedError, NotConvergedError, SingularMatrixError
 from spectral_la.kernels import matrix_power, on_wide, to_wide
-from spectral_la.normalization import SOURCE_EPS, Normalization, apply_normalization
+from spectral_la.normalization import SOURCE_FROBENIUS, apply_normalization
 from spectral_la.validation import MAX_STEPS, check_in_range, check_int
 
 __all__ = ["MUON_P_RECURRENCES", "PowerRecurrence", "muon_p", "muon_p_scalar_map"]
 
 #: Muon^p normalisation: X₀ = X/(‖X‖_F + 1e-7), computed scale-safely like every schedule's.
-MUON_P_NORMALIZATION = Normalization(kind="frobenius", eps=SOURCE_EPS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -301,7 +300,7 @@ def muon_p(
         _as_fraction((1 - float(p)) / 2, 64, "(1 − p)/2")
     ops, x, restore = working(X, compute_dtype=compute_dtype, check_finite_entries=check_finite)
     with ops.guard():
-        x0 = apply_normalization(ops, x, MUON_P_NORMALIZATION)
+        x0 = apply_normalization(ops, x, SOURCE_FROBENIUS)
         if method == "bivariate":
             y = on_wide(lambda w: _bivariate(ops, w, rec, rec.steps if steps is None else steps, check_finite), x0)
         else:

@@ -26,6 +26,8 @@ __all__ = [
     "FROBENIUS_KINDS",
     "NO_NORMALIZATION",
     "SOURCE_EPS",
+    "SOURCE_FROBENIUS",
+    "SOURCE_FROBENIUS_CLAMP",
     "Normalization",
     "apply_normalization",
     "normalize",
@@ -277,3 +279,7 @@ def _aol(ops: Ops, y: Any, e: Any, norm: Normalization) -> tuple[Any, Any]:
 
 #: What the iteration applies to an input its prologue has already normalised.
 NO_NORMALIZATION = Normalization(kind="none")
+#: X/(‖X‖_F + 1e-7): the Frobenius normalisation of the Muon-family sources (Muon, Soft-Muon's blend, Muon^p).
+SOURCE_FROBENIUS = Normalization(kind="frobenius", eps=SOURCE_EPS)
+#: X/max(‖X‖_F, 1e-7): torch.optim.Muon's clamped form of the same normalisation.
+SOURCE_FROBENIUS_CLAMP = Normalization(kind="frobenius_clamp", eps=SOURCE_EPS)

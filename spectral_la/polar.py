@@ -1,4 +1,4 @@
-"""The polar factor of X = U_p H, by SVD or by QDWH, for every X (any rank, any scale).
+"""The polar factor of X = U_p H, by SVD, QDWH or ZOLO-PD, for every X (any rank, any scale).
 
 The polar decomposition X = U_p H has U_p with orthonormal columns (or rows,
 for wide X) and H = (XᵀX)^{1/2} symmetric positive semidefinite. For X of full

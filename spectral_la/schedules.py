@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from spectral_la.normalization import SOURCE_EPS, Normalization
+from spectral_la.normalization import SOURCE_EPS, SOURCE_FROBENIUS, SOURCE_FROBENIUS_CLAMP, Normalization
 from spectral_la.targets import target
 from spectral_la.validation import MAX_STEPS, check_int, check_real
 
@@ -203,7 +203,6 @@ schedules = ScheduleRegistry()
 
 # --- built-in tables ---------------------------------------------------------
 
-_MUON_NORM = Normalization(kind="frobenius", scale=1.0, eps=SOURCE_EPS)
 
 #: Jordan's NS5 step (3.4445, −4.7750, 2.0315): Muon's original, torch.optim.Muon's default.
 JORDAN_NS5_ROW = (3.4445, -4.7750, 2.0315)
@@ -225,7 +224,7 @@ schedules.register(
         repeat_last=True,
         interval=(1e-3, 1.0),
         interval_stated=False,
-        normalization=_MUON_NORM,
+        normalization=SOURCE_FROBENIUS,
         source="Classic Newton–Schulz, p(x) = (3x − x³)/2; Higham, Functions of Matrices (2008), §8.3.",
     )
 )
@@ -238,7 +237,7 @@ schedules.register(
         repeat_last=True,
         interval=(1e-3, 1.0),
         interval_stated=False,
-        normalization=_MUON_NORM,
+        normalization=SOURCE_FROBENIUS,
         source="Degree-5 Padé (Newton–Schulz) iteration, p(x) = (15x − 10x³ + 3x⁵)/8; Higham (2008), §8.3.",
     )
 )
@@ -251,7 +250,7 @@ schedules.register(
         repeat_last=True,
         interval=(1e-3, 1.0),
         interval_stated=False,
-        normalization=_MUON_NORM,
+        normalization=SOURCE_FROBENIUS,
         source="K. Jordan, 'Muon: an optimizer for hidden layers' (2024), quintic NS, 5 steps; "
         "does not converge to 1 but into a band around it.",
     )
@@ -272,7 +271,7 @@ schedules.register(
         repeat_last=False,
         interval=(1e-3, 1.0),
         interval_stated=False,
-        normalization=_MUON_NORM,
+        normalization=SOURCE_FROBENIUS,
         source="J. You, six per-step quintic rows found by heuristic search (cited as [10] in Amsel et al. 2025; "
         "rows as in public Muon code, e.g. modula's orthogonalize).",
     )
@@ -312,7 +311,7 @@ schedules.register(
         steps=5,
         repeat_last=True,
         interval=(1e-3, 1.0),
-        normalization=Normalization(kind="frobenius", scale=1.0, eps=SOURCE_EPS),
+        normalization=SOURCE_FROBENIUS,
         source="The Polar Express table of arXiv 2505.16932 without its safety scaling (the exact-arithmetic design).",
     )
 )
@@ -325,7 +324,7 @@ schedules.register(
         repeat_last=False,
         interval=(1e-3, 1.0),
         safety=1.05,
-        normalization=_MUON_NORM,
+        normalization=SOURCE_FROBENIUS,
         source="Dao-AILab gram-newton-schulz: the first five Polar Express rows divided by 1.05, 1.05³, 1.05⁵.",
     )
 )
@@ -338,7 +337,7 @@ schedules.register(
         repeat_last=False,
         interval=(1e-3, 1.0),
         interval_stated=False,
-        normalization=_MUON_NORM,
+        normalization=SOURCE_FROBENIUS,
         source="microsoft/dion, dion/newton_schulz_triton.py (zeropower_via_newtonschulz5), X/(‖X‖_F + 1e-7).",
     )
 )
@@ -346,7 +345,6 @@ schedules.register(
 # --- the peers' variants (Emerging-Optimizers, modded-nanogpt / dion, torch.optim) ---------------------
 
 #: torch.optim.Muon's normalisation: X / max(‖X‖_F, 1e-7).
-_CLAMP_NORM = Normalization(kind="frobenius_clamp", scale=1.0, eps=SOURCE_EPS)
 #: Emerging-Optimizers' since its commit 7ebd3cf ("Reduce eps for newton_schulz"): X / max(‖X‖_F, 1e-15).
 _EO_NORM = Normalization(kind="frobenius_clamp", scale=1.0, eps=1e-15, before_cast=True)
 _EO = "NVIDIA-NeMo/Emerging-Optimizers, emerging_optimizers/orthogonalized_optimizers/muon_utils.py @ fd772921"
@@ -359,7 +357,7 @@ schedules.register(
         repeat_last=True,
         interval=(1e-3, 1.0),
         interval_stated=False,
-        normalization=_CLAMP_NORM,
+        normalization=SOURCE_FROBENIUS_CLAMP,
         source="torch.optim.Muon (torch 2.13, torch/optim/_muon.py): Jordan's NS5 rows, X/max(‖X‖_F, 1e-7).",
     )
 )

@@ -22,15 +22,11 @@ from typing import Any
 from spectral_la.backend import sigma_batch
 from spectral_la.kernels import iterate
 from spectral_la.newton_schulz import check_iterates, normalized_iteration, prepare
-from spectral_la.normalization import FROBENIUS_KINDS, SOURCE_EPS, Normalization, apply_normalization
+from spectral_la.normalization import FROBENIUS_KINDS, SOURCE_FROBENIUS, apply_normalization
 from spectral_la.schedules import Schedule, schedules
 from spectral_la.validation import check_in_range
 
 __all__ = ["soften", "soften_scalar_map", "soften_target_map"]
-
-#: The X/(‖X‖_F + 1e-7) term (Muon's normalisation), computed scale-safely like every schedule's.
-BLEND_NORMALIZATION = Normalization(kind="frobenius", eps=SOURCE_EPS)
-BLEND_EPS = BLEND_NORMALIZATION.eps
 
 
 def soften(
@@ -64,7 +60,7 @@ def soften(
     ops, x, restore, rows, norm, normalized = prepare(X, schedule, steps, normalize, compute_dtype, check_finite)
     with ops.guard():
         ns = normalized_iteration(ops, x, rows, norm)
-        direct = apply_normalization(ops, x, BLEND_NORMALIZATION)
+        direct = apply_normalization(ops, x, SOURCE_FROBENIUS)
         out = ops.lerp(ns, direct, ops.scalar(s))
     if check_finite:
         check_iterates(ops, out, rows, normalized, schedule)

@@ -46,13 +46,13 @@ from spectral_la.backend import sigma_batch
 from spectral_la.errors import LinAlgError
 from spectral_la.fractional_power import fractional_power, msign
 from spectral_la.gram_newton_schulz import gram_newton_schulz
-from spectral_la.muon_p import MUON_P_NORMALIZATION, MUON_P_RECURRENCES, muon_p, muon_p_scalar_map
+from spectral_la.muon_p import MUON_P_RECURRENCES, muon_p, muon_p_scalar_map
 from spectral_la.newton_schulz import newton_schulz, scalar_map
-from spectral_la.normalization import FROBENIUS_KINDS, Normalization, normalize, resolve_normalization
+from spectral_la.normalization import FROBENIUS_KINDS, SOURCE_FROBENIUS, Normalization, normalize, resolve_normalization
 from spectral_la.polar import polar
 from spectral_la.schedule_files import normalization_to_json, read_json, schedule_from_json, schedule_to_json
 from spectral_la.schedules import Schedule, schedules
-from spectral_la.soften import BLEND_NORMALIZATION, soften, soften_scalar_map, soften_target_map
+from spectral_la.soften import soften, soften_scalar_map, soften_target_map
 from spectral_la.validation import MAX_STEPS, check_in_range, check_int, check_real
 
 __all__ = [
@@ -482,11 +482,11 @@ class SoftenSpec(Spec):
 
     def exact(self, X: Any, *, rtol: float | None = None) -> Any:
         """(1 − s)·U_rV_rᵀ + s·X/(‖X‖_F + 1e-7): the blend with the exact limit."""
-        return msign(X, rtol=rtol) * (1 - self.s) + normalize(X, BLEND_NORMALIZATION) * self.s
+        return msign(X, rtol=rtol) * (1 - self.s) + normalize(X, SOURCE_FROBENIUS) * self.s
 
     def normalized_sigma(self, sigma: Any, fro: Any) -> Any:
         _frobenius(self.inner.normalization, str(self))
-        return sigma / (fro * BLEND_NORMALIZATION.scale + BLEND_NORMALIZATION.eps)
+        return sigma / (fro * SOURCE_FROBENIUS.scale + SOURCE_FROBENIUS.eps)
 
 
 @dataclass(frozen=True)
@@ -590,10 +590,10 @@ class MuonPSpec(Spec):
 
     def exact(self, X: Any, *, rtol: float | None = None) -> Any:
         """U Σ̂^p Vᵀ of X₀ = X/(‖X‖_F + 1e-7), Muon^p's own normalisation."""
-        return fractional_power(normalize(X, MUON_P_NORMALIZATION), float(self.p), rtol=rtol)
+        return fractional_power(normalize(X, SOURCE_FROBENIUS), float(self.p), rtol=rtol)
 
     def normalized_sigma(self, sigma: Any, fro: Any) -> Any:
-        return sigma / (fro * MUON_P_NORMALIZATION.scale + MUON_P_NORMALIZATION.eps)
+        return sigma / (fro * SOURCE_FROBENIUS.scale + SOURCE_FROBENIUS.eps)
 
 
 @dataclass(frozen=True)

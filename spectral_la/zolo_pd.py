@@ -4,7 +4,7 @@ Algorithm (Nakatsukasa & Freund, "Computing fundamental matrix decompositions ac
 matrix sign function in two iterations: the power of Zolotarev's functions", SIAM Review 58(3),
 2016, doi:10.1137/140990334; §3 and Algorithm 6.1, tall case m ≥ n):
 
-1. Scale as QDWH: X₀ = X/α with α ≥ ‖X‖₂, and ℓ ≤ σ_min(X₀) (:func:`spectral_la.qdwh.scaled_start`).
+1. Scale as QDWH: X₀ = X/α with α ≥ ‖X‖₂, and ℓ ≤ σ_min(X₀) (:func:`spectral_la.polar_driver.scaled_start`).
 2. On [ℓ, 1] the best rational approximation of type (2r + 1, 2r) to the sign function is,
    up to a constant, Zolotarev's
        R(x) = x ∏ⱼ₌₁ʳ (x² + c₂ⱼ)/(x² + c₂ⱼ₋₁),
@@ -26,7 +26,7 @@ matrix sign function in two iterations: the power of Zolotarev's functions", SIA
    σ_min(X₀), so an X with κ = 10¹⁶ can start from ℓ₀ ≈ 4·10⁻¹⁷ (128 × 128, measured) and
    then takes a third step; ℓ₀ ≥ 10⁻¹⁶ always takes two.
 5. U = X_k, H = sym(UᵀX); verified, with the rank-deficient second pass, exactly as QDWH
-   (:func:`spectral_la.qdwh.verified_polar`).
+   (:func:`spectral_la.polar_driver.verified_polar`).
 
 The coefficients are host scalars computed with mpmath at the working precision plus
 2·log₂(1/ℓ) + 32 bits (ℓ′ is within ℓ²/2 of 1, where sn and cn need those extra bits).
@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 import mpmath
 
 from spectral_la.backend import Ops
-from spectral_la.qdwh import CHOLESKY_CUTOFF, QDWHResult, polar_decomposition, polar_factor_only, scaled_start
+from spectral_la.polar_driver import CHOLESKY_CUTOFF, PolarResult, polar_decomposition, polar_factor_only, scaled_start
 from spectral_la.validation import check_in_range, check_int
 
 __all__ = ["MAX_R", "ZolotarevStep", "choose_r", "zolo_pd", "zolotarev"]
@@ -167,7 +167,7 @@ def _iterate(ops: Ops, y: Any, alpha: Any, ell: Any, max_iterations: int) -> tup
     return x, iterations, False
 
 
-def zolo_pd(X: Any, *, alpha: Any = None, ell: Any = None, max_iterations: int = 6) -> QDWHResult:
+def zolo_pd(X: Any, *, alpha: Any = None, ell: Any = None, max_iterations: int = 6) -> PolarResult:
     """Polar decomposition X = U H by ZOLO-PD (Nakatsukasa & Freund 2016).
 
     Parameters
@@ -185,7 +185,7 @@ def zolo_pd(X: Any, *, alpha: Any = None, ell: Any = None, max_iterations: int =
 
     Returns
     -------
-    QDWHResult(u, h, iterations, converged)
+    PolarResult(u, h, iterations, converged)
         The same contract as :func:`spectral_la.qdwh`: ``converged`` is True only for a
         verified polar factor (orthonormal, backward error ≤ 10·n·u), any rank.
 
@@ -203,5 +203,5 @@ def zolo_pd(X: Any, *, alpha: Any = None, ell: Any = None, max_iterations: int =
 
 
 def zolo_polar_factor(X: Any) -> tuple[Any, bool]:
-    """U of X = UH by ZOLO-PD and whether it was verified (:func:`spectral_la.qdwh.polar_factor_only`)."""
+    """U of X = UH by ZOLO-PD and whether it was verified (:func:`spectral_la.polar_driver.polar_factor_only`)."""
     return polar_factor_only(X, 6, _iterate)

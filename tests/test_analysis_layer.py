@@ -149,3 +149,11 @@ def test_figure_data_match_their_sources(tmp_path):
     assert all(r["approximation"] == 0.0 for r in split if r["method"] == "polar_qdwh")
     for path in response_plot.make(tmp_path) + softening.make(tmp_path):
         assert path.stat().st_size > 1000 and path.suffix in {".png", ".svg"}
+
+
+def test_uk_spelling_is_a_deprecated_alias():
+    from spectral_la.analysis.stability import normalised_grid, normalized_grid
+
+    args = (["ns:polar_express"], ["float32"], [1e2], ["8x8"], [0.0], [0])
+    with pytest.warns(DeprecationWarning, match="normalized_grid"):
+        assert normalised_grid(*args) == normalized_grid(*args)

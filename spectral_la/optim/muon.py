@@ -43,7 +43,7 @@ import torch
 
 from spectral_la.dtypes import bf16_is_slow, dtype_name, parse_dtype
 from spectral_la.errors import LinAlgError
-from spectral_la.normalization import SOURCE_EPS, Normalization
+from spectral_la.normalization import SOURCE_EPS, SOURCE_FROBENIUS_CLAMP, Normalization
 from spectral_la.optim import functional as F
 from spectral_la.optim.base import MatrixOptimizer, Planned
 from spectral_la.optim.capture import Capture
@@ -55,7 +55,7 @@ from spectral_la.validation import check_in_range, check_int, check_real
 __all__ = ["TORCH_MUON_NORMALIZATION", "Muon", "SlowComputeWarning", "run_spec", "torch_muon_spec"]
 
 #: torch.optim.Muon's normalisation: X / max(‖X‖_F, 1e-7).
-TORCH_MUON_NORMALIZATION = Normalization(kind="frobenius_clamp", eps=SOURCE_EPS)
+TORCH_MUON_NORMALIZATION = SOURCE_FROBENIUS_CLAMP
 
 #: adjust_lr_fn: torch's None (= "original") and "match_rms_adamw", and microsoft/dion's modes
 _ADJUST = {
