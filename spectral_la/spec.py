@@ -27,7 +27,8 @@ every spec over registered schedules and ``parse_spec(s.to_json()) == s`` for ev
 Every spec validates itself when built: an unknown, out-of-range or conflicting option
 raises ``ValueError`` naming it; nothing is dropped. A spec runs on a matrix
 (``spec(X, compute_dtype=..., check_finite=...)``), gives its scalar map on normalised
-singular values (``spec.scalar_map``, the same iteration on 1 × 1 matrices), its target
+singular values (``spec.scalar_map``: the same iteration on 1 × 1 matrices for the iterative kinds;
+the closed form for the exact maps and for the coupled Muon^p route, whose iteration converges to it), its target
 (``spec.target``) and its exact counterpart (``spec.exact``), and says which normalised
 singular values it maps correctly (``spec.stable_bound``).
 """
@@ -578,7 +579,12 @@ class MuonPSpec(Spec):
             raise type(exc)(text) from None
 
     def scalar_map(self, sigma_hat: Any, *, check_range: bool = True) -> Any:
-        """The route's map; for the bivariate recurrence ``check_range`` raises above the stable bound."""
+        """The route's map; for the bivariate recurrence ``check_range`` raises above the stable bound.
+
+        The bivariate recurrence's map is its own code on 1 × 1 matrices. The coupled route iterates
+        to a tolerance, so its map is the closed form it converges to, σ̂ (σ̂² + ε)^{−(1−p)/2}
+        (exactly σ̂^p for ε = 0), not a finite-step iteration.
+        """
         if self.method == "bivariate":
             return muon_p_scalar_map(float(self.p), sigma_hat, self.steps, check_range=check_range)
         ops, x, restore = sigma_batch(sigma_hat)  # σ̂ (σ̂² + ε)^{−(1−p)/2}
