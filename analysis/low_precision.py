@@ -40,7 +40,7 @@ import torch
 
 from spectral_la.analysis.spectra import FAMILIES, family_matrix
 from spectral_la.backend import TorchOps
-from spectral_la.dtypes import FP8_FORMATS, parse_compute_precision, parse_dtype
+from spectral_la.dtypes import FP8_FORMATS, dtype_name, parse_compute_precision, parse_dtype
 from spectral_la.kernels import iterate
 from spectral_la.normalization import SOURCE_FROBENIUS, apply_normalization, normalize_with_gram, resolve_normalization
 from spectral_la.schedules import schedules
@@ -69,12 +69,20 @@ ACCUMULATIONS = ("fused", "separate")
 
 def fp8_round(t: torch.Tensor, fmt: str) -> torch.Tensor:
     """t with its entries rounded to the fp8 format after a power-of-two per-tensor scaling, in float32."""
-    dtype = FP8[fmt]
+    dtype = FP8[parse_compute_precision(fmt, "fmt")]
+    if t.numel() == 0:
+        return t.float()
     amax = float(t.abs().max())
     if amax == 0 or not math.isfinite(amax):
         return t.float()
-    scale = 2.0 ** math.floor(math.log2(torch.finfo(dtype).max / 2 / amax))
-    return (t.float() * scale).to(dtype).float() / scale
+    # The scale 2^e brings amax to half the format's largest value. For a tiny amax e exceeds
+    # float32's exponent range (1e-37 needs 2^138) and even float64's for subnormal inputs, so the
+    # scaling runs in float64 as two exact power-of-two factors; the result is float32, where
+    # entries below float32's range flush to zero as in an fp32-accumulating fp8 GEMM.
+    e = math.floor(math.log2(torch.finfo(dtype).max / 2) - math.log2(amax))
+    half = e // 2
+    scaled = t.double() * 2.0**half * 2.0 ** (e - half)
+    return (scaled.to(dtype).double() * 2.0**-half * 2.0 ** -(e - half)).float()
 
 
 class EmulatedOps(TorchOps):
@@ -197,6 +205,18 @@ def step_trace(
     compute_dtype = torch.float32 if fmt else parse_dtype(compute, "compute")
     storage_dtype = compute_dtype if storage is None else parse_dtype(storage, "storage")
     stored = x.detach().to(storage_dtype)
+    name = dtype_name(storage_dtype, short=True)
+    if not bool(torch.isfinite(stored).all()):
+        raise ValueError(
+            f"x overflows when stored in {name} (largest entry {float(x.abs().max()):.3g} > "
+            f"{torch.finfo(storage_dtype).max:.3g}); scale X first or pass storage='fp32'"
+        )
+    if bool((stored == 0).all()) and bool((x != 0).any()):
+        raise ValueError(
+            f"x underflows to zero when stored in {name} (largest entry {float(x.abs().max()):.3g} < "
+            f"{torch.finfo(storage_dtype).smallest_normal * torch.finfo(storage_dtype).eps:.3g}); there is nothing to "
+            "trace: scale X first or pass storage='fp32'"
+        )
     wide = stored if stored.shape[0] <= stored.shape[1] else stored.mT
     ops = EmulatedOps(compute_dtype, x.device, fmt, accumulation)
     ref_ops = EmulatedOps(torch.float64, x.device, None, "fused")
@@ -236,6 +256,15 @@ def predicted_error(spec: Any, sigma: Any, compute: str, shape: tuple[int, int])
     """
     spec = _ns_spec(spec)
     compute = parse_compute_precision(compute, "compute")  # bf16, bfloat16, torch.bfloat16, fp8_e4m3, …
+    if len(shape) != 2 or min(int(shape[0]), int(shape[1])) < 1:
+        raise ValueError(f"shape must be (m, n) with m, n ≥ 1, got {shape!r}")
+    s_check = np.asarray(sigma, dtype=np.float64)
+    if s_check.ndim != 1 or s_check.size == 0:
+        raise ValueError(
+            f"sigma must be a non-empty 1-D array of normalised singular values, got shape {s_check.shape}"
+        )
+    if not np.isfinite(s_check).all() or (s_check < 0).any():
+        raise ValueError("sigma must hold finite values ≥ 0 (normalised singular values); got NaN, inf or negative")
     m, n = sorted(shape)
     if isinstance(spec, SoftenSpec):
         # The blend scales the NS part's error by 1 − s and rounds once more: u per entry of a result of
