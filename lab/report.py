@@ -67,10 +67,10 @@ FIGURES = {
     "precision_traces": lambda out, cfg: precision_traces.make(out, cfg.precision),
     "optimizer_softening": lambda out, cfg: optimizer_softening_figure.make(
         out,
-        spec=cfg.opt_softeningpecs[0],
+        spec=cfg.opt_soft_specs[0],
         s_values=cfg.opt_softening,
-        sizes=cfg.opt_softeningizes,
-        seeds=cfg.opt_softeningeeds,
+        sizes=cfg.opt_soft_sizes,
+        seeds=cfg.opt_soft_seeds,
         fraction=cfg.opt_soft_fraction,
     ),
     "softening_study": lambda out, cfg: softening_study_figure.make(out, path=cfg.study_path),
@@ -134,10 +134,10 @@ class ReportConfig:
     tracking_shape: tuple[int, int] = (16, 64)
     tracking_steps: tuple = (1, 5, 20, 50)
     precision: PrecisionConfig = PrecisionConfig()
-    opt_softeningpecs: tuple = ("ns:polar_express", "ns:jordan_ns5")
+    opt_soft_specs: tuple = ("ns:polar_express", "ns:jordan_ns5")
     opt_softening: tuple = (0.0, 0.25, 0.5, 0.75)
-    opt_softeningizes: tuple = ((128, 512), (512, 128))
-    opt_softeningeeds: tuple = (0, 1, 2)
+    opt_soft_sizes: tuple = ((128, 512), (512, 128))
+    opt_soft_seeds: tuple = (0, 1, 2)
     opt_soft_fraction: float = 0.25
     opt_soft_relations_shape: tuple[int, int] = (64, 256)
     opt_soft_relations_steps: int = 20
@@ -167,10 +167,10 @@ class ReportConfig:
             tracking_shape=(8, 24),
             tracking_steps=(1, 5),
             precision=PrecisionConfig(shape=(32, 96), study_shape=(32, 96), study_seeds=1),
-            opt_softeningpecs=("ns:polar_express",),
+            opt_soft_specs=("ns:polar_express",),
             opt_softening=(0.0, 0.5),
-            opt_softeningizes=((16, 48), (48, 16)),
-            opt_softeningeeds=(0,),
+            opt_soft_sizes=((16, 48), (48, 16)),
+            opt_soft_seeds=(0,),
             opt_soft_relations_shape=(16, 48),
             opt_soft_relations_steps=3,
         )
@@ -329,8 +329,8 @@ def section_optimizer_softening(cfg: ReportConfig, fig, progress: bool, findings
     from spectral_la.analysis.real_states import CAPTURES, load_matrices
 
     rows = optimizer_softening(
-        specs=cfg.opt_softeningpecs, s_values=cfg.opt_softening, sizes=cfg.opt_softeningizes,
-        seeds=cfg.opt_softeningeeds, fraction=cfg.opt_soft_fraction, progress=progress,
+        specs=cfg.opt_soft_specs, s_values=cfg.opt_softening, sizes=cfg.opt_soft_sizes,
+        seeds=cfg.opt_soft_seeds, fraction=cfg.opt_soft_fraction, progress=progress,
     )  # fmt: skip
     s_mid = cfg.opt_softening[len(cfg.opt_softening) // 2]
     captured = []
@@ -340,23 +340,23 @@ def section_optimizer_softening(cfg: ReportConfig, fig, progress: bool, findings
         mats = load_matrices(path)
         last = max(step for _, step in mats)
         captured += optimizer_softening(
-            optimizers=(name,), specs=cfg.opt_softeningpecs[:1], s_values=(s_mid,),
+            optimizers=(name,), specs=cfg.opt_soft_specs[:1], s_values=(s_mid,),
             matrices={f"{n} (step {st})": m for (n, st), m in mats.items() if st == last},
             matrix_family=f"captured by {name}", fraction=cfg.opt_soft_fraction, progress=False,
         )  # fmt: skip
     relations = optimizer_relations(
-        shape=cfg.opt_soft_relations_shape, steps=cfg.opt_soft_relations_steps, spec=cfg.opt_softeningpecs[0]
+        shape=cfg.opt_soft_relations_shape, steps=cfg.opt_soft_relations_steps, spec=cfg.opt_soft_specs[0]
     )
     claim = summarize(rows, "ns_output", "mean_rel")
     applied = summarize(rows, "applied", "departure_fro")
     spread = _row_spread_rows(rows + captured, s_mid)
-    pe = [r for r in claim if r["spec"] == cfg.opt_softeningpecs[0] and r["s"] == s_mid]
-    dep = {r["optimizer"]: r for r in applied if r["spec"] == cfg.opt_softeningpecs[0] and r["s"] == s_mid}
+    pe = [r for r in claim if r["spec"] == cfg.opt_soft_specs[0] and r["s"] == s_mid]
+    dep = {r["optimizer"]: r for r in applied if r["spec"] == cfg.opt_soft_specs[0] and r["s"] == s_mid}
     tall = [r for r in spread if r["where"] == "ns_output" and r["optimizer"] == "muon"]
-    sizes = ", ".join(_x(sz) for sz in cfg.opt_softeningizes)
+    sizes = ", ".join(_x(sz) for sz in cfg.opt_soft_sizes)
     findings.append(
-        f"**Softening across the four optimizers** ({cfg.opt_softeningpecs[0]}, s = {s_mid:g}, {sizes}, "
-        f"{len(cfg.opt_softeningeeds)} seed(s) × 3 families, storage and compute fp32): the closed form's own claim, "
+        f"**Softening across the four optimizers** ({cfg.opt_soft_specs[0]}, s = {s_mid:g}, {sizes}, "
+        f"{len(cfg.opt_soft_seeds)} seed(s) × 3 families, storage and compute fp32): the closed form's own claim, "
         "at the orthogonaliser's output, is off by "
         + ", ".join(f"{r['optimizer']} {r['mean_rel_median']:.1%}" for r in pe)
         + " (median mean-over-σ); it does not describe the applied update of NorMuon "
@@ -380,10 +380,10 @@ def section_optimizer_softening(cfg: ReportConfig, fig, progress: bool, findings
         fig(
             "optimizer_softening",
             optimizer_softening_figure.title(
-                spec=cfg.opt_softeningpecs[0],
-                sizes=cfg.opt_softeningizes,
+                spec=cfg.opt_soft_specs[0],
+                sizes=cfg.opt_soft_sizes,
                 families=("gaussian", "low_rank", "power_law"),
-                seeds=cfg.opt_softeningeeds,
+                seeds=cfg.opt_soft_seeds,
                 storage_dtype=torch.float32,
                 compute_dtype=torch.float32,
                 fraction=cfg.opt_soft_fraction,
@@ -391,12 +391,12 @@ def section_optimizer_softening(cfg: ReportConfig, fig, progress: bool, findings
             + ". Muon's and NorMuon's orthogonaliser outputs coincide at the first step (the same input).",
         ),  # fmt: skip
         f"The closed form's own claim at the orthogonaliser's output (mean over σ of |measured − claimed|/claimed; "
-        f"median and range over families, shapes {sizes} and seeds {', '.join(map(str, cfg.opt_softeningeeds))}):\n",
+        f"median and range over families, shapes {sizes} and seeds {', '.join(map(str, cfg.opt_soft_seeds))}):\n",
         table("optimizer_softening_claim", claim),
         "The applied update against the full-momentum closed form (the closed form applies only to Muon):\n",
         table("optimizer_softening_applied", applied),
         f"On the momenta each optimizer itself produced training the stdlib LM (`data/captured/`, last captured "
-        f"step, {cfg.opt_softeningpecs[0]}, s = {s_mid:g}; medians and ranges over the hidden matrices; "
+        f"step, {cfg.opt_soft_specs[0]}, s = {s_mid:g}; medians and ranges over the hidden matrices; "
         "`selected_energy` = ‖S‖²_F/‖M‖²_F; every matrix in `tables/optimizer_softening_captured_rows.csv`):\n",
         table("optimizer_softening_captured", per_optimizer(captured)),
         _write_only("optimizer_softening_captured_rows", captured),

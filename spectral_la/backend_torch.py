@@ -17,6 +17,22 @@ from spectral_la import symmetric_products
 __all__ = ["TorchOps"]
 
 
+def broadcast_batch(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """The broadcast of batch shapes (NumPy's rule), in plain Python.
+
+    ``torch.broadcast_shapes`` would do, but its first call imports ``torch._refs`` and sympy
+    (about 0.3–0.5 s), a tax on the first product of every process.
+    """
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for dims in zip(*[(1,) * (ndim - len(s)) + tuple(s) for s in shapes], strict=True):
+        sizes = {d for d in dims if d != 1}
+        if len(sizes) > 1:
+            raise ValueError(f"batch shapes {shapes} do not broadcast")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
 class TorchOps:
     """Operations on torch tensors of shape ``(..., m, n)``."""
 
@@ -178,7 +194,7 @@ class TorchOps:
         """``beta·c + alpha·(a @ b)`` as one fused BLAS call (addmm / baddbmm)."""
         if a.ndim == b.ndim == c.ndim == 2:  # the common case, without the cost of broadcast_shapes
             return torch.addmm(c, a, b, beta=beta, alpha=alpha)
-        batch = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2], c.shape[:-2])
+        batch = broadcast_batch(a.shape[:-2], b.shape[:-2], c.shape[:-2])
         if not batch:
             return torch.addmm(c, a, b, beta=beta, alpha=alpha)
         m, n = a.shape[-2], b.shape[-1]

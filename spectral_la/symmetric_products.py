@@ -108,7 +108,10 @@ def route(dtype: torch.dtype, device: torch.device) -> str:
     if current == "off":
         return "plain"
     if device.type == "cpu" and dtype in (torch.float32, torch.float64):
-        return "blas" if _mkl_syrk() is not None else "plain"
+        # Whether MKL's ?syrk is really there is checked (once, ~0.1 s: a library load and a
+        # self-check) on the first product large enough to use it, not here: a process that only
+        # forms small products never pays for it.
+        return "blas" if torch.backends.mkl.is_available() else "plain"
     if current == "on" and dtype in (torch.float32, torch.float16, torch.bfloat16):
         from spectral_la import syrk_triton
 
@@ -124,7 +127,7 @@ def _pays(x: torch.Tensor) -> bool:
 
 def gram(x: torch.Tensor, how: str) -> torch.Tensor:
     """X Xᵀ for x of shape (..., m, n) by the route ``how`` (see :func:`route`)."""
-    if how == "blas" and _pays(x):
+    if how == "blas" and _pays(x) and _mkl_syrk() is not None:
         return _blas(x, None, 0.0, 1.0)
     if how == "triton":
         from spectral_la import syrk_triton
@@ -135,7 +138,7 @@ def gram(x: torch.Tensor, how: str) -> torch.Tensor:
 
 def gram_addmm(a: torch.Tensor, beta: float, alpha: float, how: str) -> torch.Tensor | None:
     """βA + αA² for a symmetric A (..., m, m): the fused pair of a Horner step; None on the plain route."""
-    if how == "blas" and _pays(a):
+    if how == "blas" and _pays(a) and _mkl_syrk() is not None:
         return _blas(a, a, beta, alpha)
     if how == "triton":
         from spectral_la import syrk_triton

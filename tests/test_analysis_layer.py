@@ -138,12 +138,13 @@ def test_figure_data_match_their_sources(tmp_path):
     sigma = torch.tensor([r["sigma"] for r in rows], dtype=torch.float64)
     assert [r["f"] for r in rows] == sl.scalar_map("jordan_ns5", sigma).tolist()
     s = softening.data(n=32)
-    for name in softening.SCHEDULES:
+    for spec in map(sl.parse_spec, softening.SPECS):
         # measured singular values of the blend follow its finite-step map (fp64 input),
         # up to the neglected normalisation ε: ε/‖X‖_F·(1 + max f'), f' ≤ 30, ‖X‖_F ≈ 1.27.
         rho = s["rho"]
-        predicted = sl.soften_scalar_map(name, rho, softening.S)
-        assert float((s[f"measured:{name}:{float(softening.S)}"] - predicted).abs().max()) <= 1e-7 / 1.27 * 31
+        name = spec.inner.schedule_name
+        predicted = sl.soften_scalar_map(name, rho, spec.s)
+        assert float((s[f"measured:{name}:{spec.s}"] - predicted).abs().max()) <= 1e-7 / 1.27 * 31
     assert all(r["iterations"] <= 6 and r["converged"] for r in qdwh_iterations.data(n=24))
     split = error_split.data(m=6, n=8)
     assert all(r["approximation"] == 0.0 for r in split if r["method"] == "polar_qdwh")
