@@ -272,3 +272,21 @@ def test_the_wheel_holds_one_top_level_package(tmp_path):
     for layer in LAYERS.keys() - {"spectral_la"}:
         assert f"spectral_la/{layer}/__init__.py" in names, layer
     assert "spectral_la/__init__.pyi" in names
+
+
+def test_the_first_product_imports_nothing_heavy():
+    """No first-call tax: a Newton–Schulz call (its scalar-map check included) on a fresh process imports
+    sympy (torch.broadcast_shapes's first call did, through torch.fx: ~0.5 s), and loads no BLAS library
+    for a product too small to use it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch, spectral_la as sl\n"
+        "x = torch.randn(64, 64, dtype=torch.float64, generator=torch.Generator().manual_seed(0))\n"
+        "sl.newton_schulz(x); sl.newton_schulz(x[None].expand(2, 64, 64))\n"
+        "from spectral_la.symmetric_products import _mkl_syrk\n"
+        "print('sympy' in sys.modules, _mkl_syrk.cache_info().currsize)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "0"], out
