@@ -93,7 +93,7 @@ def plot_softening(
             title=f"s = {sv:g}: mean |measured − claimed|/claimed: {gaps}",
         )
         ax.title.set_fontsize(8)
-        ax.legend(loc="lower right", fontsize=7)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=7)  # below: off the data
     fig.suptitle(textwrap.fill(title or "Soft-Muon: claimed closed form vs finite-step blend", 60), fontsize=10)
     return fig, d
 

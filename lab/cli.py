@@ -479,8 +479,9 @@ def _softening(args: argparse.Namespace) -> int:
     from spectral_la.analysis.softening import measure_softening, soften_specs, spectrum_matrix
     from spectral_la.analysis.tables import markdown_table
     from spectral_la.atomic_files import atomic_path
-    from spectral_la.dtypes import parse_dtype, precision_label
+    from spectral_la.dtypes import parse_dtype
     from spectral_la.figures.softening import plot_softening
+    from spectral_la.figures.softening import title as softening_title
     from spectral_la.validation import parse_shape
 
     specs = soften_specs(args.specs, "softening")
@@ -503,8 +504,9 @@ def _softening(args: argparse.Namespace) -> int:
         x,
         storage_dtype=storage,
         compute_dtype=compute,
-        title=f"Soft-Muon: claimed vs finite-step, {args.spectrum} {x.shape[0]}×{x.shape[1]}, "
-        f"{precision_label(storage, compute)}",
+        title=softening_title(
+            family=args.spectrum, shape=tuple(x.shape), specs=specs, storage_dtype=storage, compute_dtype=compute
+        ),
     )
     with atomic_path(args.out) as tmp:
         fig.tight_layout()
