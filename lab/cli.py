@@ -505,7 +505,11 @@ def _softening(args: argparse.Namespace) -> int:
         storage_dtype=storage,
         compute_dtype=compute,
         title=softening_title(
-            family=args.spectrum, shape=tuple(x.shape), specs=specs, storage_dtype=storage, compute_dtype=compute
+            family=args.spectrum,
+            shape=(x.shape[0], x.shape[1]),
+            specs=specs,
+            storage_dtype=storage,
+            compute_dtype=compute,
         ),
     )
     with atomic_path(args.out) as tmp:
