@@ -29,7 +29,36 @@ from spectral_la.analysis.response import response
 from spectral_la.analysis.spectra import torch_matrix_with_spectrum
 from spectral_la.certify import certify
 
-__all__ = ["effective_ells", "effective_intervals", "gram_rounding", "measured_response", "schedule_bands"]
+__all__ = [
+    "effective_ells",
+    "effective_intervals",
+    "gram_rounding",
+    "measured_response",
+    "schedule_bands",
+    "schedule_error",
+]
+
+
+def schedule_error(spec, *, tau: float = 0.3) -> dict | None:
+    """The error of a schedule, one definition for the command line, every legend, table and summary.
+
+    For a Newton–Schulz spec of a sign-target schedule (at the spec's steps): the interval it is
+    meant for and the certified max |1 − f| there (:func:`spectral_la.certify`, an upper bound by
+    ball arithmetic). The interval is the one its source states (``which`` = ``"stated"``), else the
+    measured effective interval [ℓ_eff(τ), 1] on which the map stays within τ of 1 (``"effective
+    (τ = 0.3)"``), else the schedule's nominal interval (``"nominal"``). None for other specs.
+    Returns ``{"interval": (lo, hi), "which": …, "certified": bound}``.
+    """
+    sp = sl.parse_spec(spec)
+    if not isinstance(sp, sl.NewtonSchulzSpec) or sp.resolved_schedule.target != "sign":
+        return None
+    sched = sp.resolved_schedule
+    lo, hi = sched.interval
+    which = "stated"
+    if not sched.interval_stated:
+        ell = effective_ells(sched.name, (tau,))[0] if sched.name in sl.schedules else float("nan")
+        lo, which = (ell, f"effective (τ = {tau:g})") if not np.isnan(ell) else (lo, f"nominal (no τ = {tau:g} band)")
+    return {"interval": (lo, hi), "which": which, "certified": certify(sched, sp.steps, interval=(lo, hi)).upper}
 
 
 def schedule_bands(names=None, *, points: int = 2001, tau: float = 0.3) -> list[dict]:
@@ -45,13 +74,11 @@ def schedule_bands(names=None, *, points: int = 2001, tau: float = 0.3) -> list[
     rows = []
     for name in names or list(sl.schedules):
         sched = sl.schedules[name]
-        lo, hi = sched.interval
-        where = "stated"
-        ell = float("nan") if sched.interval_stated else effective_ells(name, (tau,))[0]
-        if not sched.interval_stated and not np.isnan(ell):
-            lo, where = ell, f"effective (τ = {tau:g})"
-        elif not sched.interval_stated:
-            where = f"nominal (no τ = {tau:g} band)"
+        error = schedule_error(f"ns:{name}", tau=tau)
+        if error is None:  # not a sign target: its own interval, no certified sign error
+            (lo, hi), where = sched.interval, "stated" if sched.interval_stated else "nominal"
+        else:
+            (lo, hi), where = error["interval"], error["which"]
         sigma = torch.logspace(np.log10(lo), np.log10(hi), points, dtype=torch.float64)
         above = torch.linspace(hi, 1.01 * hi, 201, dtype=torch.float64)
         f = sl.scalar_map(name, sigma)

@@ -23,10 +23,11 @@ import torch
 import spectral_la as sl
 from spectral_la.analysis.methods import frobenius_schedules, method
 from spectral_la.analysis.response import response
+from spectral_la.analysis.schedule_response import schedule_error
 from spectral_la.atomic_files import atomic_path
 from spectral_la.dtypes import dtype_name, parse_dtype, precision_label
 from spectral_la.figures._style import new_figure, save
-from spectral_la.spec import NewtonSchulzSpec, Spec, parse_spec
+from spectral_la.spec import Spec, parse_spec
 from spectral_la.validation import check_in_range, check_int
 
 __all__ = ["families", "plot_response", "response_data"]
@@ -105,25 +106,11 @@ def response_data(
     return rows
 
 
-def design_interval(spec) -> tuple[float, float] | None:
-    """[ℓ, u] of a Newton–Schulz spec's schedule where its source states it, else None."""
-    sp = parse_spec(spec)
-    if not isinstance(sp, NewtonSchulzSpec) or not sp.resolved_schedule.interval_stated:
-        return None
-    return sp.resolved_schedule.interval
-
-
 @functools.lru_cache(maxsize=256)
 def _certified(spec: Spec) -> tuple | None:
-    """(ℓ, u, bound) for a sign-target NS schedule at its steps, else None (cached: a spec is certified once)."""
-    sp = parse_spec(spec)
-    if not isinstance(sp, NewtonSchulzSpec):
-        return None
-    sched = sp.resolved_schedule
-    if sched.target != "sign":
-        return None
-    bound = sl.certify(sched, sp.steps)
-    return (*sched.interval, bound.upper)
+    """(ℓ, u, bound, which) of :func:`analysis.schedule_response.schedule_error`, else None (cached)."""
+    error = schedule_error(spec)
+    return None if error is None else (*error["interval"], error["certified"], error["which"])
 
 
 def plot_response(specs, ax=None, *, certified: bool = True, labels: dict | None = None, **kwargs):
@@ -162,7 +149,7 @@ def plot_response(specs, ax=None, *, certified: bool = True, labels: dict | None
             )
         band = _certified(parsed[name]) if certified else None
         if band is not None:
-            lo, hi, bound = band
+            lo, hi, bound, which = band
             axes[1].fill_between(
                 [lo, hi],
                 bound / 3,
@@ -170,7 +157,7 @@ def plot_response(specs, ax=None, *, certified: bool = True, labels: dict | None
                 color=line.get_color(),
                 alpha=0.18,
                 lw=0,
-                label=f"{label}: ≤ {bound:.3g} on [{lo:g}, {hi:g}]",
+                label=f"{label}: certified ≤ {bound:.3g} on [{lo:.3g}, {hi:g}] ({which.split(' ')[0]})",
             )
             axes[1].hlines(bound, lo, hi, color=line.get_color(), lw=0.8, ls="--")
     axes[0].set(

@@ -386,7 +386,7 @@ def _suffix(path: Path, allowed: tuple[str, ...]) -> str:
 def _response(args: argparse.Namespace) -> int:
     suffix = _suffix(args.out, (*_FIGURE_SUFFIXES, ".csv"))
     from spectral_la.atomic_files import atomic_path
-    from spectral_la.figures.response_plot import design_interval, plot_response, write_rows
+    from spectral_la.figures.response_plot import plot_response, write_rows
     from spectral_la.spec import parse_spec
     from spectral_la.validation import parse_shape
 
@@ -406,13 +406,20 @@ def _response(args: argparse.Namespace) -> int:
         with atomic_path(args.out) as tmp:
             fig.tight_layout()
             fig.savefig(tmp, format=suffix[1:], bbox_inches="tight")  # legends beside the panels included
+    from spectral_la.analysis.schedule_response import schedule_error
+
     for name in dict.fromkeys(r["spec"] for r in rows):
-        interval = design_interval(specs[name])
-        lo, hi = interval or (args.sigma_range[0], 1.0)
+        error = schedule_error(specs[name])  # the one definition the legends, tables and summary use
+        if error is not None:
+            (lo, hi), which = error["interval"], error["which"]
+            bound = error["certified"]
+            print(f"{name}: certified max |f − target| ≤ {bound:.4g} on [{lo:.3g}, {hi:g}] ({which} interval)")
+            continue
+        lo, hi = args.sigma_range[0], 1.0
         errs = [r["error"] for r in rows if r["spec"] == name and r["kind"] == "map" and lo <= r["sigma"] <= hi]
-        where = "its design interval" if interval else "the plotted range up to 1"
-        if errs:  # on the interval the map is designed for (outside it a schedule is not meant to be near 1)
-            print(f"{name}: max |f − target| = {max(errs):.4g} on {where} [{lo:g}, {hi:g}] (grid of {args.points})")
+        if errs:  # no certified interval (not a sign-target schedule): the grid on the plotted range
+            print(f"{name}: grid max |f − target| = {max(errs):.4g} on the plotted range [{lo:g}, {hi:g}] "
+                  f"({args.points} points)")  # fmt: skip
     print(f"written to {args.out}")
     return 0
 

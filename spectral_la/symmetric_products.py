@@ -41,7 +41,17 @@ from typing import Any
 
 import torch
 
-__all__ = ["AUTO_MIN_ROWS", "MODES", "blas_flops", "gram", "gram_addmm", "mode", "route", "symmetric_products"]
+__all__ = [
+    "AUTO_MIN_ROWS",
+    "MODES",
+    "blas_available",
+    "blas_flops",
+    "gram",
+    "gram_addmm",
+    "mode",
+    "route",
+    "symmetric_products",
+]
 
 MODES = ("auto", "on", "off")
 # CPU, "auto": the smallest m at which the BLAS route beat torch's products in a whole Newton–Schulz run,
@@ -145,6 +155,11 @@ def gram_addmm(a: torch.Tensor, beta: float, alpha: float, how: str) -> torch.Te
 
         return syrk_triton.syrk(a, c=a, beta=beta, alpha=alpha)
     return None
+
+
+def blas_available() -> bool:
+    """Whether MKL's ?syrk is callable here (loads and self-checks it once per process, ~0.1 s)."""
+    return _mkl_syrk() is not None
 
 
 @functools.cache
