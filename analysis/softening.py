@@ -115,6 +115,11 @@ def measure_softening(
     sig = torch.linalg.svdvals(x64)
     rho = sig / torch.linalg.matrix_norm(x64)
     xs = x64.to(device=device, dtype=storage_dtype)
+    if not bool(torch.isfinite(xs).all()) and bool(torch.isfinite(x64).all()):
+        raise ValueError(
+            f"x overflows its storage dtype {storage_dtype} (largest entry {float(x64.abs().max()):.3g} > "
+            f"{torch.finfo(storage_dtype).max:.3g}); scale X or pass storage_dtype=torch.float64"
+        )
     m, n = x64.shape
     rows = []
     for spec in parsed:

@@ -132,7 +132,11 @@ def route(dtype: torch.dtype, device: torch.device) -> str:
 
 def _pays(x: torch.Tensor) -> bool:
     """Whether the BLAS route applies: large enough (or forced) and no autograd graph to keep."""
-    return not x.requires_grad and (_MODE.get() == "on" or x.shape[-2] >= AUTO_MIN_ROWS.get(x.dtype, 1 << 62))
+    # A 1 × 1 product (a scalar map's σ batch: thousands of them) has no triangle to save, and one BLAS
+    # call per member made the divergence check of a 3 × 5 iteration take seconds under "on".
+    if x.requires_grad or x.shape[-2] < 2 or x.numel() == 0:
+        return False
+    return _MODE.get() == "on" or x.shape[-2] >= AUTO_MIN_ROWS.get(x.dtype, 1 << 62)
 
 
 def gram(x: torch.Tensor, how: str) -> torch.Tensor:

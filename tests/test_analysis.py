@@ -253,3 +253,14 @@ def test_a_capture_file_feeds_the_softening_check(tmp_path, capsys):
     assert main(["softening", "--spectrum", str(DEFAULT_CAPTURE), "--out", str(tmp_path / "r.csv")]) != 0
     err = capsys.readouterr().err
     assert "pick one as" in err and f"{name}/momentum/{step}" in err
+
+
+def test_a_finite_spectrum_float32_cannot_hold_is_named_as_overflow():
+    import torch
+
+    from spectral_la.analysis.softening import measure_softening
+
+    x = torch.diag(torch.tensor([1e300, 1.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match="overflows its storage dtype torch.float32"):
+        measure_softening("soften:0.5:polar_express", x)
+    assert measure_softening("soften:0.5:polar_express", x, storage_dtype="fp64")[0]["s"] == 0.5

@@ -108,3 +108,21 @@ def test_the_command_line_names_every_suite():
     from spectral_la.benchmarks.suites import SUITES
 
     assert SUITE_NAMES == tuple(SUITES)
+
+
+def test_the_divergence_check_makes_no_blas_call():
+    """Under symmetric_products("on") only the matrix iteration's own products go to ?syrk: the scalar-map
+    check's thousands of 1 × 1 σ (which once made a 3 × 5 call take seconds) run plain. The tally is the
+    closed form of the iteration: per quintic step X Xᵀ costs m(m+1)n and A² m(m+1)m."""
+    import torch
+
+    import spectral_la as sl
+    from spectral_la.symmetric_products import blas_available, blas_flops, symmetric_products
+
+    if not blas_available():
+        pytest.skip("no MKL ?syrk in this torch build")
+    m, n = 3, 5
+    x = torch.randn(m, n, generator=torch.Generator().manual_seed(0))
+    with symmetric_products("on"), blas_flops() as tally:
+        sl.newton_schulz(x, "eo_quintic")
+    assert tally[0] == 5 * (m * (m + 1) * n + m * (m + 1) * m)
