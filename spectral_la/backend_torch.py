@@ -23,13 +23,19 @@ def broadcast_batch(*shapes: tuple[int, ...]) -> tuple[int, ...]:
     ``torch.broadcast_shapes`` would do, but its first call imports ``torch._refs`` and sympy
     (about 0.3–0.5 s), a tax on the first product of every process.
     """
-    ndim = max((len(s) for s in shapes), default=0)
+    ndim = 0
+    for s in shapes:  # plain loops: torch.compile traces this (no generator arguments to max)
+        ndim = len(s) if len(s) > ndim else ndim
     out = []
-    for dims in zip(*[(1,) * (ndim - len(s)) + tuple(s) for s in shapes], strict=True):
-        sizes = {d for d in dims if d != 1}
-        if len(sizes) > 1:
-            raise ValueError(f"batch shapes {shapes} do not broadcast")
-        out.append(sizes.pop() if sizes else 1)
+    for i in range(ndim):
+        size = 1
+        for s in shapes:
+            d = s[i - ndim + len(s)] if i - ndim + len(s) >= 0 else 1
+            if d != 1:
+                if size not in (1, d):
+                    raise ValueError(f"batch shapes {shapes} do not broadcast")
+                size = d
+        out.append(size)
     return tuple(out)
 
 
