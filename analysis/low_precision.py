@@ -49,7 +49,6 @@ from spectral_la.validation import check_finite, check_matrix_shape
 
 __all__ = [
     "COMPUTE",
-    "FP8",
     "EmulatedOps",
     "PrecisionConfig",
     "fp8_round",
@@ -60,16 +59,14 @@ __all__ = [
     "unit_roundoff",
 ]
 
-#: fp8 formats emulated (their torch dtypes; the one table is :data:`spectral_la.dtypes.FP8_FORMATS`).
-FP8 = FP8_FORMATS
 #: Compute precisions a trace takes: torch dtype names (through parse_dtype) and the fp8 formats.
-COMPUTE = ("fp64", "fp32", "bf16", "fp16", *FP8)
+COMPUTE = ("fp64", "fp32", "bf16", "fp16", *FP8_FORMATS)
 ACCUMULATIONS = ("fused", "separate")
 
 
 def fp8_round(t: torch.Tensor, fmt: str) -> torch.Tensor:
     """t with its entries rounded to the fp8 format after a power-of-two per-tensor scaling, in float32."""
-    dtype = FP8[parse_compute_precision(fmt, "fmt")]
+    dtype = FP8_FORMATS[parse_compute_precision(fmt, "fmt")]
     if t.numel() == 0:
         return t.float()
     amax = float(t.abs().max())
@@ -94,7 +91,7 @@ class EmulatedOps(TorchOps):
         self.accumulation = accumulation
         self.products = "plain"  # the emulation owns the products
         if fmt is not None:
-            self.unit_roundoff = float(torch.finfo(FP8[fmt]).eps) / 2
+            self.unit_roundoff = float(torch.finfo(FP8_FORMATS[fmt]).eps) / 2
             self.machine_epsilon = 2 * self.unit_roundoff
 
     def _q(self, t: torch.Tensor) -> torch.Tensor:
@@ -201,7 +198,7 @@ def step_trace(
         raise TypeError("x must be a 2-D floating torch.Tensor")
     check_matrix_shape(tuple(x.shape), "x")
     check_finite(bool(torch.isfinite(x).all()), "x")
-    fmt = compute if compute in FP8 else None
+    fmt = compute if compute in FP8_FORMATS else None
     compute_dtype = torch.float32 if fmt else parse_dtype(compute, "compute")
     storage_dtype = compute_dtype if storage is None else parse_dtype(storage, "storage")
     stored = x.detach().to(storage_dtype)
@@ -243,8 +240,8 @@ def step_trace(
 def unit_roundoff(compute: str) -> float:
     """u of a compute precision of :data:`COMPUTE` (fp8: of the format its operands are rounded to)."""
     compute = parse_compute_precision(compute, "compute")
-    if compute in FP8:
-        return float(torch.finfo(FP8[compute]).eps) / 2
+    if compute in FP8_FORMATS:
+        return float(torch.finfo(FP8_FORMATS[compute]).eps) / 2
     return float(torch.finfo(parse_dtype(compute, "compute")).eps) / 2
 
 
@@ -305,7 +302,7 @@ def study_inputs(shape: tuple[int, int], seeds: int, capture: Any = None) -> lis
 
 def storage_name(compute: str) -> str:
     """The storage dtype a trace in ``compute`` runs on by default: the compute dtype, fp32 for fp8."""
-    return "fp32" if compute in FP8 else compute
+    return "fp32" if compute in FP8_FORMATS else compute
 
 
 #: The runs the study compares: (compute, accumulation).

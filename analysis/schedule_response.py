@@ -47,7 +47,8 @@ def schedule_error(spec, *, tau: float = 0.3) -> dict | None:
     ball arithmetic). The interval is the one its source states (``which`` = ``"stated"``), else the
     measured effective interval [ℓ_eff(τ), 1] on which the map stays within τ of 1 (``"effective
     (τ = 0.3)"``), else the schedule's nominal interval (``"nominal"``). None for other specs.
-    Returns ``{"interval": (lo, hi), "which": …, "certified": bound}``.
+    Returns ``{"interval": (lo, hi), "which": …, "certified": bound.upper, "bound": bound}`` (the
+    :class:`~spectral_la.CertifiedBound`, whose ``overshoot`` the band table also reports).
     """
     sp = sl.parse_spec(spec)
     if not isinstance(sp, sl.NewtonSchulzSpec) or sp.resolved_schedule.target != "sign":
@@ -58,7 +59,8 @@ def schedule_error(spec, *, tau: float = 0.3) -> dict | None:
     if not sched.interval_stated:
         ell = effective_ells(sched.name, (tau,))[0] if sched.name in sl.schedules else float("nan")
         lo, which = (ell, f"effective (τ = {tau:g})") if not np.isnan(ell) else (lo, f"nominal (no τ = {tau:g} band)")
-    return {"interval": (lo, hi), "which": which, "certified": certify(sched, sp.steps, interval=(lo, hi)).upper}
+    bound = certify(sched, sp.steps, interval=(lo, hi))
+    return {"interval": (lo, hi), "which": which, "certified": bound.upper, "bound": bound}
 
 
 def schedule_bands(names=None, *, points: int = 2001, tau: float = 0.3) -> list[dict]:
@@ -75,14 +77,14 @@ def schedule_bands(names=None, *, points: int = 2001, tau: float = 0.3) -> list[
     for name in names or list(sl.schedules):
         sched = sl.schedules[name]
         error = schedule_error(f"ns:{name}", tau=tau)
-        if error is None:  # not a sign target: its own interval, no certified sign error
+        if error is None:  # not a sign target: its own interval, certified against its own target
             (lo, hi), where = sched.interval, "stated" if sched.interval_stated else "nominal"
+            bound = certify(name, interval=(lo, hi))
         else:
-            (lo, hi), where = error["interval"], error["which"]
+            (lo, hi), where, bound = error["interval"], error["which"], error["bound"]
         sigma = torch.logspace(np.log10(lo), np.log10(hi), points, dtype=torch.float64)
         above = torch.linspace(hi, 1.01 * hi, 201, dtype=torch.float64)
         f = sl.scalar_map(name, sigma)
-        bound = certify(name, interval=(lo, hi))
         rows.append(
             {
                 "schedule": name,

@@ -21,10 +21,15 @@ from spectral_la.figures._style import new_figure, save
 SPECS = ("soften:0.3:polar_express", "soften:0.3:jordan_ns5")
 
 
+def _inner_name(spec) -> str:
+    """A soften spec's inner Newton–Schulz, without ``ns:`` (its curve's name)."""
+    return str(spec.inner).removeprefix("ns:")
+
+
 def _panels(specs) -> tuple[list[float], list[str]]:
     """The distinct s values (one panel each) and inner schedules (one curve each), in order given."""
     s_values = list(dict.fromkeys(sp.s for sp in specs))
-    names = list(dict.fromkeys(str(sp.inner).removeprefix("ns:") for sp in specs))
+    names = list(dict.fromkeys(map(_inner_name, specs)))
     return s_values, names
 
 
@@ -46,7 +51,7 @@ def data(
     grid = torch.logspace(torch.log10(torch.tensor(lo)), 0, 300, dtype=torch.float64)
     out: dict = {"rho_grid": grid, "rho": rho, "s_values": s_values, "names": names}
     for spec in parsed:
-        name = str(spec.inner).removeprefix("ns:")
+        name = _inner_name(spec)
         out[f"closed_form:{spec.s}"] = sl.soften_target_map(grid, spec.s)
         out[f"map:{name}:{spec.s}"] = spec.scalar_map(grid)
         y = spec(x.to(storage_dtype), compute_dtype=compute_dtype).double()

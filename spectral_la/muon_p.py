@@ -51,8 +51,6 @@ from spectral_la.validation import MAX_STEPS, check_in_range, check_int
 
 __all__ = ["MUON_P_RECURRENCES", "PowerRecurrence", "muon_p", "muon_p_scalar_map"]
 
-#: Muon^p normalisation: X₀ = X/(‖X‖_F + 1e-7), computed scale-safely like every schedule's.
-
 
 @dataclass(frozen=True, kw_only=True)
 class PowerRecurrence:

@@ -203,7 +203,6 @@ schedules = ScheduleRegistry()
 
 # --- built-in tables ---------------------------------------------------------
 
-
 #: Jordan's NS5 step (3.4445, −4.7750, 2.0315): Muon's original, torch.optim.Muon's default.
 JORDAN_NS5_ROW = (3.4445, -4.7750, 2.0315)
 
@@ -344,7 +343,6 @@ schedules.register(
 
 # --- the peers' variants (Emerging-Optimizers, modded-nanogpt / dion, torch.optim) ---------------------
 
-#: torch.optim.Muon's normalisation: X / max(‖X‖_F, 1e-7).
 #: Emerging-Optimizers' since its commit 7ebd3cf ("Reduce eps for newton_schulz"): X / max(‖X‖_F, 1e-15).
 _EO_NORM = Normalization(kind="frobenius_clamp", scale=1.0, eps=1e-15, before_cast=True)
 _EO = "NVIDIA-NeMo/Emerging-Optimizers, emerging_optimizers/orthogonalized_optimizers/muon_utils.py @ fd772921"

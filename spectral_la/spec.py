@@ -179,6 +179,13 @@ def _frobenius(norm: Normalization, what: str) -> Normalization:
     return norm
 
 
+def _frobenius_sigma(norm: Normalization, sigma: Any, fro: Any) -> Any:
+    """σ̂ = σ/(scale·‖X‖_F + eps), or σ/max(scale·‖X‖_F, eps) for the clamped kind."""
+    if norm.kind == "frobenius_clamp":
+        return sigma / (fro * norm.scale).clamp_min(norm.eps)
+    return sigma / (fro * norm.scale + norm.eps)
+
+
 # --- the spec family ------------------------------------------------------------------------
 
 
@@ -419,10 +426,7 @@ class NewtonSchulzSpec(Spec):
         return self.normalization
 
     def normalized_sigma(self, sigma: Any, fro: Any) -> Any:
-        norm = _frobenius(self.normalization, str(self))
-        if norm.kind == "frobenius_clamp":
-            return sigma / (fro * norm.scale).clamp_min(norm.eps)
-        return sigma / (fro * norm.scale + norm.eps)
+        return _frobenius_sigma(_frobenius(self.normalization, str(self)), sigma, fro)
 
 
 @dataclass(frozen=True)
@@ -487,7 +491,7 @@ class SoftenSpec(Spec):
 
     def normalized_sigma(self, sigma: Any, fro: Any) -> Any:
         _frobenius(self.inner.normalization, str(self))
-        return sigma / (fro * SOURCE_FROBENIUS.scale + SOURCE_FROBENIUS.eps)
+        return _frobenius_sigma(SOURCE_FROBENIUS, sigma, fro)
 
 
 @dataclass(frozen=True)
@@ -599,7 +603,7 @@ class MuonPSpec(Spec):
         return fractional_power(normalize(X, SOURCE_FROBENIUS), float(self.p), rtol=rtol)
 
     def normalized_sigma(self, sigma: Any, fro: Any) -> Any:
-        return sigma / (fro * SOURCE_FROBENIUS.scale + SOURCE_FROBENIUS.eps)
+        return _frobenius_sigma(SOURCE_FROBENIUS, sigma, fro)
 
 
 @dataclass(frozen=True)

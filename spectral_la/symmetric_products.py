@@ -131,17 +131,18 @@ def route(dtype: torch.dtype, device: torch.device) -> str:
 
 
 def _pays(x: torch.Tensor) -> bool:
-    """Whether the BLAS route applies: large enough (or forced) and no autograd graph to keep."""
+    """Whether the BLAS route applies: large enough (or forced), no autograd graph to keep, ?syrk loaded."""
     # A 1 × 1 product (a scalar map's σ batch: thousands of them) has no triangle to save, and one BLAS
     # call per member made the divergence check of a 3 × 5 iteration take seconds under "on".
     if x.requires_grad or x.shape[-2] < 2 or x.numel() == 0:
         return False
-    return _MODE.get() == "on" or x.shape[-2] >= AUTO_MIN_ROWS.get(x.dtype, 1 << 62)
+    forced_or_large = _MODE.get() == "on" or x.shape[-2] >= AUTO_MIN_ROWS.get(x.dtype, 1 << 62)
+    return forced_or_large and _mkl_syrk() is not None  # loaded (once) only for a product that would use it
 
 
 def gram(x: torch.Tensor, how: str) -> torch.Tensor:
     """X Xᵀ for x of shape (..., m, n) by the route ``how`` (see :func:`route`)."""
-    if how == "blas" and _pays(x) and _mkl_syrk() is not None:
+    if how == "blas" and _pays(x):
         return _blas(x, None, 0.0, 1.0)
     if how == "triton":
         from spectral_la import syrk_triton
@@ -152,7 +153,7 @@ def gram(x: torch.Tensor, how: str) -> torch.Tensor:
 
 def gram_addmm(a: torch.Tensor, beta: float, alpha: float, how: str) -> torch.Tensor | None:
     """βA + αA² for a symmetric A (..., m, m): the fused pair of a Horner step; None on the plain route."""
-    if how == "blas" and _pays(a) and _mkl_syrk() is not None:
+    if how == "blas" and _pays(a):
         return _blas(a, a, beta, alpha)
     if how == "triton":
         from spectral_la import syrk_triton
