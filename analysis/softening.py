@@ -112,6 +112,8 @@ def measure_softening(
     if not torch.is_tensor(x) or not x.is_floating_point() or x.ndim != 2:
         raise TypeError(f"x must be a real floating 2-D tensor, got {type(x).__name__} {getattr(x, 'dtype', '')}")
     x64 = x.detach().double().cpu()  # the reference (SVD, claimed map) in float64, whatever X is stored in
+    if not bool((x64 != 0).any()):
+        raise ValueError("x is zero, where ρ = σ/‖X‖_F (the closed form's variable) is undefined")
     sig = torch.linalg.svdvals(x64)
     rho = sig / torch.linalg.matrix_norm(x64)
     xs = x64.to(device=device, dtype=storage_dtype)

@@ -264,3 +264,5 @@ def test_a_finite_spectrum_float32_cannot_hold_is_named_as_overflow():
     with pytest.raises(ValueError, match="overflows its storage dtype torch.float32"):
         measure_softening("soften:0.5:polar_express", x)
     assert measure_softening("soften:0.5:polar_express", x, storage_dtype="fp64")[0]["s"] == 0.5
+    with pytest.raises(ValueError, match="x is zero"):
+        measure_softening("soften:0.5:polar_express", torch.zeros(4, 6))
