@@ -3,8 +3,9 @@
 The m × m result is tiled in BLOCK × BLOCK tiles; the program for tile (i, j) returns at once
 when i > j, so only the tiles on and above the diagonal are computed (about half the flops
 of the general product for m ≫ BLOCK) and each off-diagonal tile is stored twice, as itself
-and as its transpose at (j, i). This is the idea of the peers' symmetric kernels (dion's
-Triton Newton–Schulz, flash-muon's ``matmul_transpose``); the code is ours. Products
+and as its transpose at (j, i); a diagonal tile keeps its upper triangle and mirrors it, so the
+result is symmetric bit for bit whatever order ``tl.dot`` sums in. This is the idea of the peers'
+symmetric kernels (dion's Triton Newton–Schulz, flash-muon's ``matmul_transpose``); the code is ours. Products
 accumulate in float32 (``tl.dot``); float32 inputs use IEEE products, not TF32, to round like
 torch's default fp32 matmul.
 
@@ -86,9 +87,15 @@ def _kernel() -> Any:
                 c0 = tl.load(c_ptr + b * scb + ri[:, None] * scm + rj[None, :] * scn, mask=tile, other=0.0)
                 acc += c0.to(tl.float32) * beta
             val = acc.to(out_ptr.dtype.element_ty)
-            tl.store(out_ptr + b * sob + ri[:, None] * som + rj[None, :] * son, val, mask=tile)
-            if pid_i < pid_j:
-                tl.store(out_ptr + b * sob + rj[:, None] * som + ri[None, :] * son, tl.trans(val), mask=tl.trans(tile))
+            # The entries on and above the diagonal are stored as computed, those below as their mirror:
+            # a diagonal tile's own dot need not be bitwise symmetric (the interpreter's BLAS may sum
+            # entry (a, b) and (b, a) in different orders), the result always is.
+            upper = ri[:, None] <= rj[None, :]
+            strict = ri[:, None] < rj[None, :]
+            tl.store(out_ptr + b * sob + ri[:, None] * som + rj[None, :] * son, val, mask=tile & upper)
+            tl.store(
+                out_ptr + b * sob + rj[:, None] * som + ri[None, :] * son, tl.trans(val), mask=tl.trans(tile & strict)
+            )
 
     return syrk_kernel
 
