@@ -53,6 +53,7 @@ __all__ = [
     "PrecisionConfig",
     "fp8_round",
     "outlier_study",
+    "model_accuracy",
     "predicted_error",
     "step_trace",
     "trace_rows",
@@ -407,6 +408,44 @@ def trace_rows(cfg: PrecisionConfig) -> list[dict]:
                         "measured_over_model_sigma_ge_0.1": ratio,
                     }
                 )
+    return rows
+
+
+#: The compute precisions where first order can hold (u ≤ 2⁻⁸); fp8's u = 2⁻⁴ is not small.
+MODEL_COMPUTES = ("fp32", "bf16", "fp16")
+
+
+def model_accuracy(
+    spec: Any, inputs: list[tuple[str, torch.Tensor]], computes=MODEL_COMPUTES, progress: bool = False
+) -> list[dict]:
+    """The rounding model against measurement: per input and compute precision, the median over σ̂ ≥ 0.1 of
+    the measured final error over :func:`predicted_error` (NaN where no σ̂ reaches 0.1, e.g. a Gaussian
+    whose Frobenius normalisation leaves every σ̂ ≈ 1/√m).
+
+    ``inputs``: (label, float64 matrix) pairs, e.g. :func:`study_inputs`. Each matrix is stored in the
+    compute dtype (fp32 for fp8) before the run, as in :func:`step_trace`.
+    """
+    from tqdm import tqdm
+
+    rows = []
+    jobs = [(label, x, c) for label, x in inputs for c in computes]
+    for label, x, compute in tqdm(jobs, desc="rounding model", disable=not progress):
+        m, n = x.shape
+        _, sigma, errors = step_trace(spec, x, compute=compute)
+        model = predicted_error(spec, sigma, compute, (m, n))
+        band = sigma >= 0.1
+        ratio = float(np.median(errors[-1][band] / model[band])) if band.any() else float("nan")
+        rows.append(
+            {
+                "spec": str(_ns_spec(spec)),
+                "input": label,
+                "shape": f"{m}x{n}",
+                "storage_dtype": storage_name(compute),
+                "compute_dtype": parse_compute_precision(compute, "computes entry"),
+                "sigma_hat_ge_0.1": int(band.sum()),
+                "measured_over_model_sigma_ge_0.1": ratio,
+            }
+        )
     return rows
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import platform
 import time
 from contextvars import ContextVar
@@ -180,6 +181,9 @@ class ReportConfig:
 _TABLE_DIR: ContextVar[Path | None] = ContextVar("table_dir", default=None)
 #: Rows a table shows in the report; the rest are in its CSV beside the report.
 TABLE_ROWS = 12
+#: The band |1 − f| ≤ 0.3 that the registered quintics are designed to (``schedule_bands``' default τ):
+#: a schedule whose f leaves 1 + this just above its interval is called out beside the best schedule.
+OVERSHOOT_BAND = 0.3
 
 
 def table(name: str, rows: list[dict]) -> str:
@@ -204,9 +208,20 @@ def section_schedules(cfg: ReportConfig, fig, progress: bool, findings: list[str
     bands = schedule_bands(points=cfg.band_points)
     ranking = certified_ranking()
     best, pe = ranking[0], next(r for r in ranking if r["schedule"] == "polar_express")
+    # A schedule with no margin above its interval sends a σ̂₁ rounded 1% high (bf16 storage, fp8) far
+    # off; the finding names that caveat and the best schedule that keeps f within the ±0.3 band there.
+    above = {r["schedule"]: r["max_f_on_[u,1.01u]"] for r in bands}
+    safe = [r for r in ranking if above.get(r["schedule"], math.inf) <= 1 + OVERSHOOT_BAND]
+    caveat = ""
+    if above.get(best["schedule"], math.inf) > 1 + OVERSHOOT_BAND and safe:
+        caveat = (
+            f", but with no margin above its interval: f reaches {above[best['schedule']]:.2g} for σ̂ 1% above it "
+            "(`tables/schedule_bands.csv`), so a σ̂₁ rounded up diverges; the best schedule whose f stays ≤ "
+            f"{1 + OVERSHOOT_BAND:g} there is `{safe[0]['schedule']}`, ≤ {safe[0]['certified_err_at_15_products']:.3g}"
+        )
     findings.append(
         f"**Best schedule at 15 matrix products on [1e-3, 1]**: `{best['schedule']}`, certified worst |1 − f| ≤ "
-        f"{best['certified_err_at_15_products']:.3g}; `polar_express` at its own 5 steps: "
+        f"{best['certified_err_at_15_products']:.3g}{caveat}; `polar_express` at its own 5 steps: "
         f"{pe['certified_err_on_[0.001,1]']:.3g} (certified, ball arithmetic)."
     )
     return [
@@ -260,9 +275,15 @@ def section_response(cfg: ReportConfig, fig, progress: bool, findings: list[str]
     response = measured_response(n=cfg.response_n, device=cfg.device, progress=progress)
     m, n = cfg.gram_shape
     gram = gram_rounding(m=m, n=n, device=cfg.device)
-    worst = {c: max(r["max_response_error"] for r in response if r["compute"] == c) for c in ("float32", "bfloat16")}
+
+    def worst(compute: str) -> str:
+        # The worst schedule by name and the worst of the others: one schedule must not speak for all.
+        rows = sorted((r for r in response if r["compute"] == compute), key=lambda r: -r["max_response_error"])
+        text = f"{rows[0]['max_response_error']:.2g} (`{rows[0]['schedule']}`"
+        return text + (f"; every other ≤ {rows[1]['max_response_error']:.2g})" if len(rows) > 1 else ")")
+
     findings.append(
-        f"**A matrix follows its scalar map** to {worst['float32']:.2g} computing in fp32 and {worst['bfloat16']:.2g} "
+        f"**A matrix follows its scalar map** to {worst('float32')} computing in fp32 and {worst('bfloat16')} "
         f"in bf16 (worst over the schedules, {cfg.response_n}×{cfg.response_n}, storage fp64): the rounding of the "
         "compute dtype, not the map, separates prediction and measurement."
     )
@@ -583,7 +604,8 @@ def section_roots(cfg: ReportConfig, fig, progress: bool, findings: list[str]) -
         "## Muon^p: published bivariate recurrences and the coupled route\n",
         fig("recurrence_accuracy", "Muon^p recurrence errors by step count; coupled-Newton convergence."),
         f"6 steps of each published recurrence (princeton-pli/muon-p) as a scalar map on {cfg.muonp_points} "
-        "log-spaced σ̂ in [1e-3, 1] (float64): worst |y₆(σ̂) − σ̂^p| where it stays bounded, the smallest σ̂ "
+        "log-spaced σ̂ in [1e-3, 1] (float64): worst |y₆(σ̂) − σ̂^p| up to the stable bound (where the "
+        "recurrence is defined), the smallest σ̂ "
         "from which the error passes 1, and the stable bound: the σ̂ above which the fixed point σ̂^p repels "
         "(linearised contraction factor below −1). `muon_p` raises `DivergedError` for an input whose largest σ̂ "
         "may exceed that bound. Coupled route: max entrywise error vs the SVD fractional power on a "
@@ -648,8 +670,18 @@ def section_real_states(cfg: ReportConfig, fig, progress: bool, findings: list[s
 #: The report's sections in order: each ``(cfg, fig, progress, findings) -> [markdown]``, runnable on its
 #: own; a section appends its headline numbers to ``findings``, which open the report as its summary.
 def section_precision(cfg: ReportConfig, fig, progress: bool, findings: list[str]) -> list[str]:
-    from spectral_la.analysis.low_precision import SAFE_ERROR, SAFE_OUTLIER, outlier_study, schedule_safety, trace_rows
+    from spectral_la.analysis.low_precision import (
+        SAFE_ERROR,
+        SAFE_OUTLIER,
+        model_accuracy,
+        outlier_study,
+        schedule_safety,
+        storage_name,
+        study_inputs,
+        trace_rows,
+    )
     from spectral_la.analysis.real_states import DEFAULT_CAPTURE
+    from spectral_la.analysis.spectra import FAMILIES
 
     p = cfg.precision
     traces = trace_rows(p)
@@ -686,7 +718,6 @@ def section_precision(cfg: ReportConfig, fig, progress: bool, findings: list[str
         }
         for (c, a, fam), rs in sorted(groups.items())
     ]
-    from spectral_la.analysis.low_precision import study_inputs
     from spectral_la.analysis.normalizations import normalization_rows
 
     norm_rows = normalization_rows(study_inputs(p.shape, 1, capture))
@@ -709,18 +740,65 @@ def section_precision(cfg: ReportConfig, fig, progress: bool, findings: list[str
     safety = schedule_safety(p, progress=progress)
     unsafe = sorted({(r["spec"], r["compute_dtype"]) for r in safety if not r["safe"]})
 
-    def worst(compute, accumulation):
-        vals = [
+    def growth(compute, accumulation, digits=2):
+        # Median and maximum over the runs, and how many exceed 1.1×: a maximum over a few seeds is a
+        # sample, not a bound (more seeds of the same families give larger maxima).
+        vals = sorted(
             r["outlier_ratio_x"] for r in study if r["compute_dtype"] == compute and r["accumulation"] == accumulation
-        ]
-        return max(vals) if vals else float("nan")
+        )
+        if not vals:
+            return "not run"
+        over = sum(v > 1.1 for v in vals)
+        return (
+            f"{float(np.median(vals)):.{digits}f}× in the median, {vals[-1]:.{digits}f}× at most, "
+            f"{over} of {len(vals)} runs above 1.1×"
+        )
 
     n_inputs = len({r["input"] for r in study})
+    bf16_max, fp16_max = (
+        max((r["outlier_ratio_x"] for r in study if r["compute_dtype"] == c), default=float("nan"))
+        for c in ("bf16", "fp16")
+    )
+    shapes = dict.fromkeys((p.shape, p.study_shape))
+    model_rows = model_accuracy(
+        p.specs[0], [pair for shape in shapes for pair in study_inputs(shape, p.study_seeds)], progress=progress
+    )
+    model_inputs = (
+        f"{len(FAMILIES)} families × {p.study_seeds} seeds at {' and '.join(_x(sh) for sh in shapes)}, "
+        f"{p.specs[0]}, storage = compute dtype"
+    )
+    ratios = [r["measured_over_model_sigma_ge_0.1"] for r in model_rows]
+    finite = sorted(v for v in ratios if np.isfinite(v))
+    model_text = (
+        f"{finite[0]:.2g}–{finite[-1]:.2g}× (median {float(np.median(finite)):.2g}×) over {len(finite)} runs "
+        f"({model_inputs}; {sum(not (0.1 <= v <= 2) for v in finite)} outside 0.1–2×"
+        + (f"; {len(ratios) - len(finite)} runs have no σ̂ ≥ 0.1)" if len(finite) < len(ratios) else ")")
+        if finite
+        else "not measured (no input has σ̂ ≥ 0.1)"
+    )
+    by_run: dict[tuple[str, str], list[float]] = {}
+    for r in model_rows:
+        by_run.setdefault((r["compute_dtype"], r["shape"]), []).append(r["measured_over_model_sigma_ge_0.1"])
+    model_summary = [
+        {
+            "spec": p.specs[0],
+            "shape": shape,
+            "storage_dtype": storage_name(compute),
+            "compute_dtype": compute,
+            "runs_with_sigma_hat_ge_0.1": len(vals := sorted(v for v in vs if np.isfinite(v))),
+            "measured_over_model_min": vals[0] if vals else float("nan"),
+            "measured_over_model_median": float(np.median(vals)) if vals else float("nan"),
+            "measured_over_model_max": vals[-1] if vals else float("nan"),
+        }
+        for (compute, shape), vs in by_run.items()
+    ]
     findings.append(
-        f"**Low precision** ({p.specs[0]}, {n_inputs} inputs of {p.study_shape[0]}×{p.study_shape[1]}"
-        f"{' and the captured momenta' if capture else ''}): the largest intermediate entry in bf16 is at most "
-        f"{worst('bf16', 'fused'):.2f}× the float64 run's (fused addmm), {worst('bf16', 'separate'):.2f}× "
-        f"(separate products); in fp16 {worst('fp16', 'fused'):.3f}×. Unsafe (schedule, compute dtype) pairs on "
+        f"**Low precision** ({p.specs[0]}, {n_inputs} inputs of {p.study_shape[0]}×{p.study_shape[1]}: "
+        f"{len(FAMILIES)} families × {p.study_seeds} seed(s){' and the captured momenta' if capture else ''}): "
+        "the largest intermediate entry over the float64 run's is, in bf16 with fused addmm, "
+        f"{growth('bf16', 'fused')}; "
+        f"with separate products, {growth('bf16', 'separate')}; in fp16, {growth('fp16', 'fused', 3)}: a growth "
+        "measured over these seeds, not a bound. Unsafe (schedule, compute dtype) pairs on "
         f"the trace input: {', '.join(f'{s} in {c}' for s, c in unsafe) or 'none'}."
     )
     return [
@@ -738,9 +816,15 @@ def section_precision(cfg: ReportConfig, fig, progress: bool, findings: list[str
         "final error over the first-order model's (u·Σ_k g·T_k/√(mn)·Π_{j>k}|p_j′|, g = √n for fp32/fp64 sums, 1 "
         "for bf16/fp16/fp8 products accumulated in fp32).\n",
         table("precision_traces", summary),
-        "**Where the model holds and where it fails.** For σ̂ ≥ 0.1 in fp32, bf16 and fp16 the measured error is "
-        "0.15–2× the model's on the tests' inputs (first order is valid: slopes O(1), errors O(u)). It "
-        "over-predicts by 10–100× for σ̂ ≲ 1e-2 (most of a step's rounding enters through A = XXᵀ and reaches "
+        f"The model against measurement on the study's inputs ({model_inputs}; "
+        "`analysis.low_precision.model_accuracy`), per compute dtype and shape: measured/model, median over "
+        "σ̂ ≥ 0.1, then its range over the inputs:\n",
+        table("rounding_model", model_summary),
+        f"**Where the model holds and where it fails.** For σ̂ ≥ 0.1 in fp32, bf16 and fp16 (first order is valid "
+        f"there: slopes O(1), errors O(u)) the measured error over the model's is {model_text}: a first-order "
+        "estimate good to about an order of magnitude, not a band (the √n growth of fp32 sums is a random-walk "
+        "estimate that blocked BLAS sums undercut; low-rank inputs put the rounding of the whole matrix on few "
+        "σ). It over-predicts by 10–100× for σ̂ ≲ 1e-2 (most of a step's rounding enters through A = XXᵀ and reaches "
         "a small σ multiplied by σ itself, which a per-step additive model does not see), and in fp8 (u = 2⁻⁴) "
         "it under-predicts by up to two orders of magnitude on well-conditioned inputs: first order does not "
         "hold there.\n",
@@ -752,6 +836,12 @@ def section_precision(cfg: ReportConfig, fig, progress: bool, findings: list[str
         "`runs_over_1.1x` counts runs whose intermediate entries exceed the float64 run's by more than 10%. "
         "`max_error_sigma_below_1e-5` is the worst final error among σ̂ < 1e-5 (fp16's subnormal range; empty "
         "where the storage dtype's rounding leaves no such σ).\n",
+        f"**Verdict, and its limits.** No extreme outlier here: the largest bf16 intermediate is {bf16_max:.2f}× "
+        f"the float64 run's at most (fp16: {fp16_max:.3f}×). That does "
+        "not reproduce the claim, and does not refute it: these runs are CPU bf16 (torch's CPU products "
+        f"accumulate in fp32), with inner dimension ≤ {max(p.study_shape)}, on synthetic families and momenta "
+        "from a few steps of a small model; the large GPU products where cumulative-addition error would "
+        "arise (split-K accumulations over inner dimensions of 10⁴ and more) are not among them.\n",
         "**Normalisations from the field** (`analysis.normalizations`): σ̂₁ = σ₁(X₀) after each kind on the "
         f"study's families at {p.shape[0]}×{p.shape[1]} (one seed) and the captured momenta — the closer to 1, "
         "the less of a schedule's design interval is wasted — and the products each costs beyond the iteration's "

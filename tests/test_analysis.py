@@ -146,6 +146,13 @@ def test_muon_p_accuracy_rows_match_independent_mpmath_facts():
 
     assert err("0.5") < 1 and err("0.9") > 1
     assert 0.5 < threshold <= 0.9
+    # The worst error is reported where the recurrence is defined (σ̂ ≤ its stable bound), and it is
+    # the recurrence's own error there: float64 against 40 digits, 6 steps of slopes O(1), so 1e-12.
+    half = rows["1/2"]
+    assert half["at_sigma_hat"] <= half["stable_bound"]
+    assert float(err(half["at_sigma_hat"])) == pytest.approx(
+        half["bivariate_worst_error_up_to_stable_bound"], abs=1e-12
+    )
     assert all(r["coupled_max_error"] <= 1e-10 for r in rows.values())
 
 

@@ -79,10 +79,11 @@ def test_float64_trace_follows_the_mpmath_run():
 
 def test_model_within_a_factor_ten_where_first_order_holds():
     """σ̂ ≥ 0.1 after normalisation, u ≤ 2⁻⁸: the steps' slopes are O(1) there and errors stay O(u), so
-    the linearisation holds. Measured/predicted lies in [0.15, 1.95] over four shapes and fp32, bf16,
-    fp16 (the √n growth of fp32 sums is a random-walk estimate; blocked BLAS sums grow less), so the
-    stated factor is 10 below and 2 above. (In fp8, u = 2⁻⁴ is not small: the model under-predicts by
-    80–220×, and the report says so.)"""
+    the linearisation holds and the model should be right to within an order of magnitude (its √n growth of
+    fp32 sums is a random-walk estimate; blocked BLAS sums grow less). One 96×384 input with σ log-spaced
+    over [0.1, 1], fp32, bf16 and fp16: the median of measured/predicted lies in [1/10, 2]. (In fp8,
+    u = 2⁻⁴ is not small: the model under-predicts by 80–220×, and the report says so.) The grid of
+    families, shapes and seeds is the slow test below."""
     m, n = 96, 384
     x = torch_matrix_with_spectrum(m, n, torch.logspace(0, -1, m, dtype=torch.float64), seed=2, dtype=torch.float64)
     for compute in ("fp32", "bf16", "fp16"):
@@ -91,6 +92,27 @@ def test_model_within_a_factor_ten_where_first_order_holds():
         band = sigma >= 0.1
         ratio = float(np.median(errors[-1][band] / pred[band]))
         assert 1 / 10 <= ratio <= 2, (compute, ratio)
+
+
+@pytest.mark.slow
+def test_model_within_an_order_of_magnitude_over_the_study_grid():
+    """The report's own grid: 4 families × 2 seeds × 2 shapes (64×256, 256×1024) × fp32, bf16, fp16.
+
+    Measured/model (median over σ̂ ≥ 0.1) ranged 0.075–4.7 on this grid when first measured: first order
+    is an estimate, so the claim tested is the one the report makes, an order of magnitude either way
+    ([1/20, 10], a factor 1.5–2 of room beyond the measured extremes for other BLAS blockings), and the
+    ratio's median over the grid within [1/5, 5]. A Gaussian at 256×1024 has no σ̂ ≥ 0.1 (its Frobenius
+    normalisation leaves σ̂ ≈ 1/√256) and is not counted."""
+    from spectral_la.analysis.low_precision import model_accuracy, study_inputs
+
+    inputs = [pair for shape in ((64, 256), (256, 1024)) for pair in study_inputs(shape, 2)]
+    rows = model_accuracy("ns:polar_express", inputs)
+    assert len(rows) == 4 * 2 * 2 * 3
+    ratios = np.array([r["measured_over_model_sigma_ge_0.1"] for r in rows])
+    finite = ratios[np.isfinite(ratios)]
+    assert len(finite) == len(ratios) - 2 * 3  # the two 256×1024 Gaussian seeds, 3 dtypes
+    assert np.all((finite >= 1 / 20) & (finite <= 10)), sorted(finite)
+    assert 1 / 5 <= float(np.median(finite)) <= 5
 
 
 def test_accumulation_orders_differ_only_in_rounding():
