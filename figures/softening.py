@@ -47,7 +47,7 @@ def data(
     x = family_matrix("power_law", n, 4 * n) if x is None else x.double()
     u, sig, vh = torch.linalg.svd(x, full_matrices=False)
     rho = sig / torch.linalg.matrix_norm(x)
-    lo = max(float(rho[rho > 0].min()) / 3, 1e-6) if bool((rho > 0).any()) else 1e-6
+    lo = max(float(rho[rho > 0].min()) / 3, 1e-10) if bool((rho > 0).any()) else 1e-6
     grid = torch.logspace(torch.log10(torch.tensor(lo)), 0, 300, dtype=torch.float64)
     out: dict = {"rho_grid": grid, "rho": rho, "s_values": s_values, "names": names}
     for spec in parsed:
@@ -66,13 +66,20 @@ def plot_softening(
     storage_dtype=torch.float32,
     compute_dtype=None,
     title: str | None = None,
+    axes=None,
+    label: str = "",
 ):
     """The figure of soften specs on any matrix x (float64; default the report's power-law 128×512).
 
-    One panel per s, one curve per inner schedule; returns (figure, data).
+    One panel per s, one curve per inner schedule; returns (figure, data). ``axes``: one axis per s
+    to draw into (the figure's title is then left to the caller); ``label`` opens each panel's title.
     """
     d = data(x=x, specs=specs, storage_dtype=storage_dtype, compute_dtype=compute_dtype)
-    fig, axes = new_figure(len(d["s_values"]), width=5.5 * len(d["s_values"]))
+    own = axes is None
+    if own:
+        fig, axes = new_figure(len(d["s_values"]), width=5.5 * len(d["s_values"]))
+    else:
+        fig = axes[0].figure
     for ax, sv in zip(axes, d["s_values"], strict=True):
         ax.plot(d["rho_grid"], d[f"closed_form:{sv}"], color="black", ls="--", label="claimed (1 − s) + sρ")
         drawn = [name for name in d["names"] if f"map:{name}:{sv}" in d]
@@ -95,20 +102,23 @@ def plot_softening(
             xscale="log",
             xlabel="ρ = σ/‖X‖_F",
             ylabel="singular value of the softened update",
-            title=f"s = {sv:g}: mean |measured − claimed|/claimed: {gaps}",
+            title=f"{label}s = {sv:g}: mean |measured − claimed|/claimed:\n{gaps}",
         )
         ax.title.set_fontsize(8)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=7)  # below: off the data
-    fig.suptitle(textwrap.fill(title or "Soft-Muon: claimed closed form vs finite-step blend", 60), fontsize=10)
+    if own:
+        fig.suptitle(textwrap.fill(title or "Soft-Muon: claimed closed form vs finite-step blend", 60), fontsize=10)
     return fig, d
 
 
-def title(*, family: str, shape: tuple[int, int], specs, storage_dtype, compute_dtype=None) -> str:
-    """The figure's title from its parameters (the report's caption uses the same call)."""
+def title(*, family, shape: tuple[int, int], specs, storage_dtype, compute_dtype=None) -> str:
+    """The figure's title from its parameters (the report's caption uses the same call); ``family``: one
+    spectrum family or several (one row of panels each)."""
     s_values, names = _panels(soften_specs(specs))
+    families = (family,) if isinstance(family, str) else tuple(family)
     return (
         f"Soft-Muon: claimed closed form vs finite-step blend, s = {', '.join(f'{v:g}' for v in s_values)}, "
-        f"{', '.join(names)} ({family} spectrum, {shape[0]}×{shape[1]}, "
+        f"{', '.join(names)} ({' and '.join(families)} spectra, {shape[0]}×{shape[1]}, "
         f"{precision_label(storage_dtype, compute_dtype)})"
     )
 
@@ -117,22 +127,38 @@ def make(
     out_dir: str | Path = "figures/out",
     *,
     specs=SPECS,
-    family: str = "power_law",
+    family: str | tuple[str, ...] = ("power_law", "tiny_sigma"),
     shape: tuple[int, int] = (128, 512),
     storage_dtype="float32",
     compute_dtype=None,
 ) -> list[Path]:
-    """The report's figure, with every parameter the report's table states (its ReportConfig)."""
+    """The report's figure, with every parameter the report's table states (its ReportConfig).
+
+    ``family``: one spectrum family or several, one row of panels each (the default draws a typical
+    power-law spectrum and the tiny-σ one, where most singular values fall below the schedules'
+    design interval and the closed form is furthest off).
+    """
+    import matplotlib.pyplot as plt
+
+    from spectral_la.figures._style import STYLE
+
     storage_dtype = parse_dtype(storage_dtype, "storage_dtype")
     compute_dtype = parse_dtype(compute_dtype, "compute_dtype", allow_none=True)
-    x = family_matrix(family, *shape)
-    fig, _ = plot_softening(
-        specs,
-        x,
-        storage_dtype=storage_dtype,
-        compute_dtype=compute_dtype,
-        title=title(family=family, shape=shape, specs=specs, storage_dtype=storage_dtype, compute_dtype=compute_dtype),
-    )
+    families = (family,) if isinstance(family, str) else tuple(family)
+    n_s = len(_panels(soften_specs(specs))[0])
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(len(families), n_s, figsize=(6.0 * n_s, 5.2 * len(families)), squeeze=False)
+    for row, fam in zip(axes, families, strict=True):
+        plot_softening(
+            specs,
+            family_matrix(fam, *shape),
+            storage_dtype=storage_dtype,
+            compute_dtype=compute_dtype,
+            axes=list(row),
+            label=f"{fam}: ",
+        )
+    text = title(family=families, shape=shape, specs=specs, storage_dtype=storage_dtype, compute_dtype=compute_dtype)
+    fig.suptitle(textwrap.fill(text, 90), fontsize=10)
     return save(fig, out_dir, "softening")
 
 

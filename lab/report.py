@@ -123,7 +123,7 @@ class ReportConfig:
         "soften:0.5:you_ns6",
     )
     soft_sizes: tuple = ((256, 256), (256, 1024))
-    soft_figure_family: str = "power_law"
+    soft_figure_family: tuple[str, ...] = ("power_law", "tiny_sigma")  # typical, and the worst case
     soft_storage_dtype: str = "float32"
     stability_shape: str = "64x64"
     muonp_points: int = 601
@@ -228,8 +228,10 @@ def section_schedules(cfg: ReportConfig, fig, progress: bool, findings: list[str
         "## Newton–Schulz schedules: scalar map on the design interval\n",
         fig(
             "ns_response",
-            "Scalar maps f(σ) of the registered schedules (default steps) and their error against the target 1, "
-            "certified bounds shaded on each design interval (figures.response_plot.plot_response).",
+            "Scalar maps f(σ) of the registered schedules (default steps) and their worst error against the "
+            "target 1 on [σ, 1] (an envelope: the Remez-designed maps overlap pointwise), certified bounds dashed "
+            "on each design interval; the takeaway compares at an equal 15 products "
+            "(figures.response_plot.plot_response).",
         ),
         f"f = p_T ∘ … ∘ p₁ on {cfg.band_points} log-spaced points of [ℓ, 1] (float64, evaluated by the iteration "
         "itself on 1×1 matrices), default step count. [ℓ, 1] is the design interval where the source states one "
@@ -566,6 +568,11 @@ def section_errors(cfg: ReportConfig, fig, progress: bool, findings: list[str]) 
             "measured against msign (U_r V_rᵀ, zero on the null space: their limit), not a polar factor; "
             "float64 rows against a 30-digit reference.",
         ),
+        "The sweep's numbers (one matrix per κ with σ log-spaced from 1 to 1/κ and seeded random singular vectors, "
+        "seed 0; `stability.csv`): per method and "
+        "storage dtype, the total error at the smallest and the largest κ and the largest share its rounding "
+        "adds.\n",
+        table("stability", _stability_rows(cfg)),
         "## Exact references vs mpmath (50 digits)\n",
         f"Max entrywise error on a {_x(cfg.accuracy_size)} matrix ({n_sym}×{n_sym} symmetric PSD for inverse "
         "roots) with a geometric spectrum 1 … 1/κ, in units of u·κ (u the unit roundoff of the dtype; inverse "
@@ -587,6 +594,31 @@ def section_errors(cfg: ReportConfig, fig, progress: bool, findings: list[str]) 
     ]
 
 
+def _stability_rows(cfg: ReportConfig) -> list[dict]:
+    """The stability figure's sweep, one row per (method, storage dtype), read from the figure's cache."""
+    from spectral_la.figures.stability import data
+
+    tables = _TABLE_DIR.get()
+    cache = tables.parent / "stability.csv" if tables is not None else Path("reports/stability.csv")
+    rows = data(cache, cfg.stability_shape)
+    out = []
+    for key in dict.fromkeys((r["method"], r["storage_dtype"]) for r in rows):
+        mine = sorted((r for r in rows if (r["method"], r["storage_dtype"]) == key), key=lambda r: r["kappa"])
+        out.append(
+            {
+                "method": key[0],
+                "shape": cfg.stability_shape,
+                "storage_dtype": key[1],
+                "compute_dtype": mine[0]["compute_dtype"],
+                "kappas": f"{mine[0]['kappa']:.0e}–{mine[-1]['kappa']:.0e}",
+                "rel_error_at_smallest_kappa": mine[0]["rel_error"],
+                "rel_error_at_largest_kappa": mine[-1]["rel_error"],
+                "max_rounding_error": max(r["rounding_error"] for r in mine),
+            }
+        )
+    return out
+
+
 def section_roots(cfg: ReportConfig, fig, progress: bool, findings: list[str]) -> list[str]:
     muonp = muon_p_accuracy(points=cfg.muonp_points, shape=cfg.muonp_shape)
     half = next(r for r in muonp if r["p"] == "1/2")
@@ -602,7 +634,11 @@ def section_roots(cfg: ReportConfig, fig, progress: bool, findings: list[str]) -
     tracking = tracking_accuracy(steps=cfg.tracking_steps, shape=cfg.tracking_shape)
     return [
         "## Muon^p: published bivariate recurrences and the coupled route\n",
-        fig("recurrence_accuracy", "Muon^p recurrence errors by step count; coupled-Newton convergence."),
+        fig(
+            "recurrence_accuracy",
+            "Muon^p: the bivariate recurrences' scalar-map error by step count, one panel per p (p = 1/2's "
+            "undefined range shaded), and the coupled route's matrix error against its step count.",
+        ),
         f"6 steps of each published recurrence (princeton-pli/muon-p) as a scalar map on {cfg.muonp_points} "
         "log-spaced σ̂ in [1e-3, 1] (float64): worst |y₆(σ̂) − σ̂^p| up to the stable bound (where the "
         "recurrence is defined), the smallest σ̂ "

@@ -148,6 +148,9 @@ def test_figure_data_match_their_sources(tmp_path):
     assert all(r["iterations"] <= 6 and r["converged"] for r in qdwh_iterations.data(n=24))
     split = error_split.data(m=6, n=8)
     assert all(r["approximation"] == 0.0 for r in split if r["method"] == "polar_qdwh")
+    # bf16 computed in bf16 (what Muon runs) for the matmul methods; an exact map runs in fp32 for bf16
+    bf16 = {(r["method"], r["compute_dtype"]) for r in split if r["storage_dtype"] == "bf16"}
+    assert ("ns:polar_express", "bf16") in bf16 and ("polar_qdwh", "bf16") not in bf16
     for path in response_plot.make(tmp_path) + softening.make(tmp_path):
         assert path.stat().st_size > 1000 and path.suffix in {".png", ".svg"}
 
