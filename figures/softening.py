@@ -105,7 +105,7 @@ def plot_softening(
             title=f"{label}s = {sv:g}: mean |measured − claimed|/claimed:\n{gaps}",
         )
         ax.title.set_fontsize(8)
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=7)  # below: off the data
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, fontsize=7)  # below: off the data
     if own:
         fig.suptitle(textwrap.fill(title or "Soft-Muon: claimed closed form vs finite-step blend", 60), fontsize=10)
     return fig, d
@@ -118,7 +118,8 @@ def title(*, family, shape: tuple[int, int], specs, storage_dtype, compute_dtype
     families = (family,) if isinstance(family, str) else tuple(family)
     return (
         f"Soft-Muon: claimed closed form vs finite-step blend, s = {', '.join(f'{v:g}' for v in s_values)}, "
-        f"{', '.join(names)} ({' and '.join(families)} spectra, {shape[0]}×{shape[1]}, "
+        f"{', '.join(names)} ({' and '.join(families)} {'spectrum' if len(families) == 1 else 'spectra'}, "
+        f"{shape[0]}×{shape[1]}, "
         f"{precision_label(storage_dtype, compute_dtype)})"
     )
 
