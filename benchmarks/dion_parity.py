@@ -53,7 +53,7 @@ def fp32_ns(x: torch.Tensor, epsilon: Any = None) -> torch.Tensor:
     return _FP32_NS(x.float(), compute_dtype=torch.float32).contiguous()
 
 
-def _load(path: str, tag: str) -> Any:
+def load_dion(path: str, tag: str) -> Any:
     """microsoft/dion's package from ``path``, imported under its own name (one checkout at a time)."""
     for name in [n for n in sys.modules if n == "dion" or n.startswith("dion.")]:
         del sys.modules[name]
@@ -190,9 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--softening", type=float, default=0.3)
     parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args(argv)
-    soft = _load(args.dion_soft, "soft") if args.dion_soft else None
+    soft = load_dion(args.dion_soft, "soft") if args.dion_soft else None
     soft_classes = {n: getattr(soft, n) for n in ("NorMuon", "Dion2", "NorDion2")} if soft else None
-    dion = _load(args.dion, "main")
+    dion = load_dion(args.dion, "main")
     rows = measure(dion, argparse.Namespace(**soft_classes) if soft_classes else None, args.softening)
     rounding = ns_rounding(dion)
     if args.json:

@@ -67,8 +67,9 @@ def peak_memory_mib(fn: Callable, device: str) -> float:
 
 def matmul_rate(n: int, dtype: torch.dtype, device: str, min_run_time: float) -> float:
     """Measured FLOP/s of an n × n × n matmul."""
-    a = torch.randn(n, n, device=device).to(dtype)
-    b = torch.randn(n, n, device=device).to(dtype)
+    g = torch.Generator(device).manual_seed(0)  # a private generator: the caller's RNG stream is untouched
+    a = torch.randn(n, n, device=device, generator=g).to(dtype)
+    b = torch.randn(n, n, device=device, generator=g).to(dtype)
     return 2 * n**3 / seconds(lambda: a @ b, min_run_time)
 
 

@@ -128,7 +128,8 @@ class Schedule:
         steps = check_int(steps, "steps", 0, MAX_STEPS)
         if steps > len(self.rows) and not (self.repeat_last or self.cycle):
             raise ValueError(f"schedule {self.name!r} defines {len(self.rows)} steps, {steps} requested")
-        return [self.row(k) for k in range(steps)]
+        n = len(self.rows)  # self.row(k) for each k, without its per-call check (this is every NS call's path)
+        return [self.rows[k % n] if self.cycle else self.rows[min(k, n - 1)] for k in range(steps)]
 
     def products(self, steps: int | None = None) -> int:
         """Matrix products of ``steps`` steps (default: the schedule's) on a wide X: the one cost rule.

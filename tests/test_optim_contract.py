@@ -163,3 +163,31 @@ def test_add_param_group_validates_as_init_and_adds_nothing_on_error(name):
     assert len(opt.param_groups) == 1
     opt.add_param_group({"params": params[1:2]})
     assert len(opt.param_groups) == 2
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_owns_its_storage_after_the_in_place_commit(name):
+    """The commit adopts planned state tensors and writes weights in place: no state tensor may share
+    storage with a parameter or its gradient (a ``zero_grad(set_to_none=False)`` would zero it) or be a
+    slice of a larger stack (``torch.save`` would write the stack once per slice); the step's result is
+    the same as a second optimizer's whose every state tensor was copied out before each step."""
+    params = _params()
+    twin = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    opt, opt2 = _make(name, params), _make(name, twin)
+    for t in range(1, 4):
+        _grads(params, t)
+        _grads(twin, t)
+        opt.step()
+        opt2.step()
+        for p in params:
+            for value in opt.state[p].values():
+                if isinstance(value, torch.Tensor) and value.numel() > 1:
+                    ptr = value.untyped_storage().data_ptr()
+                    assert ptr not in (p.untyped_storage().data_ptr(), p.grad.untyped_storage().data_ptr())
+                    assert value.untyped_storage().nbytes() == value.numel() * value.element_size()
+            p.grad.zero_()  # as zero_grad(set_to_none=False): must not reach the state
+        for q in twin:  # the twin's state, copied out: nothing of it may be shared with anything
+            opt2.state[q] = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in opt2.state[q].items()}
+        for p, q in zip(params, twin, strict=True):
+            assert torch.equal(p, q)
+            assert all(torch.equal(opt.state[p][k], opt2.state[q][k]) for k in opt.state[p])

@@ -12,7 +12,9 @@ state for each parameter, as new tensors) and how a group is validated (``_valid
 * names the parameter (its name from ``named_parameters()``, else group and index) and the step in
   every error, and counts steps (``state_dict()["spectral_la_steps"]``).
 
-The price of the transaction is one extra weight and state tensor per parameter while a step runs.
+The price of the transaction is kept small: a plan may hand its weight over as a function that
+updates the parameter in place at commit (``decoupled_step(..., inplace=True)``: nothing can fail by
+then), and new state tensors that the plan made itself are adopted as they are, not copied.
 """
 
 from __future__ import annotations
@@ -26,8 +28,22 @@ from spectral_la.optim.capture import Capture
 
 __all__ = ["MatrixOptimizer", "Planned"]
 
-#: (parameter, its new weight, its new state {key: tensor}, what a Capture records {kind: matrix})
-Planned = tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]
+#: (parameter, its new weight or a function that writes it into the parameter in place, its new state
+#: {key: tensor}, what a Capture records {kind: matrix})
+Planned = tuple[
+    torch.Tensor, torch.Tensor | Callable[[torch.Tensor], Any], dict[str, torch.Tensor], dict[str, torch.Tensor]
+]
+
+
+def _adoptable(value: torch.Tensor, p: torch.Tensor) -> bool:
+    """Whether a planned state tensor can become the state as it is: it owns its whole storage (not a slice
+    of a stack, which would keep the stack alive and save it whole) and shares none with the parameter or
+    its gradient (which the user's next ``zero_grad`` or step would overwrite)."""
+    base = value if value._base is None else value._base
+    if base.numel() != value.numel() or not value.is_contiguous():
+        return False
+    ptr = value.untyped_storage().data_ptr()
+    return all(t is None or t.untyped_storage().data_ptr() != ptr for t in (p, p.grad))
 
 
 class MatrixOptimizer(torch.optim.Optimizer):
@@ -145,14 +161,21 @@ class MatrixOptimizer(torch.optim.Optimizer):
         for p, weight, new_state, seen in planned:  # commit
             state = self.state[p]
             for key, value in new_state.items():
-                if key in state and isinstance(state[key], torch.Tensor) and state[key].shape == value.shape:
-                    state[key].copy_(value)
-                else:
+                old = state.get(key)
+                keep = isinstance(old, torch.Tensor) and old.shape == value.shape
+                if keep and (old.dtype != value.dtype or old.device != value.device or not _adoptable(value, p)):
+                    old.copy_(value)  # the state keeps its dtype and device (and its identity)
+                elif keep or _adoptable(value, p):
                     state[key] = value
+                else:  # a first step's slice of a stack, or an alias: the state gets a tensor of its own
+                    state[key] = value.clone(memory_format=torch.contiguous_format)
             if record and self.capture is not None:
                 for kind, matrix in seen.items():
                     self.capture.record(step, p, kind, matrix)
-            p.copy_(weight)
+            if callable(weight):
+                weight(p)
+            else:
+                p.copy_(weight)
         self._step_count = step
         return loss
 

@@ -17,6 +17,7 @@ differ only when rows are sharded); both values are accepted.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -150,10 +151,12 @@ def select_and_orthogonalize(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Dion2's and NorDion2's first half: M ← M + G, the top-k slices S along ``dim``, error feedback
     M_S ← ef·M_S, O = orthogonalise(S). Returns (M, M after error feedback, slice indices, O)."""
-    m = torch.stack([F.accumulated_momentum(opt._grad(p), opt._momentum(p), None, False)[0] for p in params])
+    moments = [F.accumulated_momentum(opt._grad(p), opt._momentum(p), None, False)[0] for p in params]
+    m = F.stack_batch(moments)
     idx = F.select_slices(m, group["fraction"], dim)
     selected = F.gather_slices(m, idx, dim)
-    new_m = F.scatter_slices(m, idx, selected * F.hyper(ef_decay), dim)
+    # m is this step's own tensor: the error feedback writes into it unless a capture records m itself
+    new_m = F.scatter_slices(m, idx, selected * F.hyper(ef_decay), dim, inplace=opt.capture is None)
     o = opt._run(ortho, opt._ns_input(group, selected), F.hyper(group["epsilon"]), step, where)
     return m, new_m, idx, o
 
@@ -178,7 +181,9 @@ def plan_selected_step(
     record = opt.capture is not None
     planned: list[Planned] = []
     for i, p in enumerate(params):
-        weight = F.decoupled_step(p, o[i], decay, adjusted, slices=idx[i], dim=dim)
+        weight = functools.partial(
+            F.decoupled_step, update=o[i], decay=decay, lr=adjusted, slices=idx[i], dim=dim, inplace=True
+        )
         seen = {}
         if record:
             full = F.scatter_slices(torch.zeros_like(m[i : i + 1]), idx[i : i + 1], o[i : i + 1].to(m.dtype), dim)[0]

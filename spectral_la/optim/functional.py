@@ -46,6 +46,7 @@ __all__ = [
     "gather_slices",
     "scatter_slices",
     "select_slices",
+    "stack_batch",
     "selection_dim",
 ]
 
@@ -196,9 +197,18 @@ def gather_slices(m: torch.Tensor, idx: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.gather(m, dim, _expand(idx, m, dim))
 
 
-def scatter_slices(full: torch.Tensor, idx: torch.Tensor, sub: torch.Tensor, dim: int) -> torch.Tensor:
-    """``full`` with its selected slices replaced by ``sub`` (a new tensor)."""
-    return full.scatter(dim, _expand(idx, sub, dim), sub)
+def stack_batch(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """The batch (N, m, n) of equal-shape tensors: a view of the one tensor when N = 1 (no copy, as the
+    orthogonaliser then runs on the 2-D matrix anyway), else ``torch.stack``."""
+    return tensors[0].unsqueeze(0) if len(tensors) == 1 else torch.stack(tensors)
+
+
+def scatter_slices(
+    full: torch.Tensor, idx: torch.Tensor, sub: torch.Tensor, dim: int, *, inplace: bool = False
+) -> torch.Tensor:
+    """``full`` with its selected slices replaced by ``sub`` (a new tensor; ``inplace``: ``full`` itself,
+    for a tensor the caller made and nobody else holds)."""
+    return (full.scatter_ if inplace else full.scatter)(dim, _expand(idx, sub, dim), sub)
 
 
 def cautious_decay(weight: torch.Tensor, update: torch.Tensor, coeff: torch.Tensor) -> torch.Tensor:
@@ -219,6 +229,7 @@ def decoupled_step(
     *,
     slices: torch.Tensor | None = None,
     dim: int = -2,
+    inplace: bool = False,
 ) -> torch.Tensor:
     """W' = W·decay − lr·U: the decoupled weight decay, then the step (a new tensor; W is unchanged).
 
@@ -227,16 +238,22 @@ def decoupled_step(
     ``W.mul(decay).add(U, alpha=−lr)``, torch's own two operations; with 0-d tensors (microsoft/dion)
     U is cast to W's dtype and −lr·U added, added only at the selected ``slices`` along ``dim`` when
     given (Dion2, whose U holds those slices only).
+
+    ``inplace=True`` writes W' into ``weight`` by the same operations in place (``mul_``, ``add_``,
+    ``scatter_add_``: the same roundings): the commit of a planned step, once nothing can fail any
+    more (:class:`~spectral_la.optim.base.MatrixOptimizer`), without a second weight-sized tensor.
     """
-    decayed = weight if decay is None else weight * decay
+    T = torch.Tensor
+    mul, add, scatter_add = (T.mul_, T.add_, T.scatter_add_) if inplace else (T.mul, T.add, T.scatter_add)
+    decayed = weight if decay is None else mul(weight, decay)
     if not isinstance(lr, torch.Tensor):
         if slices is not None:
             raise ValueError("decoupled_step: slices need the learning rate as a tensor")
-        return decayed.add(update, alpha=-lr)
+        return add(decayed, update, alpha=-lr)
     step = -lr * update.to(weight.dtype)
     if slices is None:
-        return decayed + step
-    return decayed.scatter_add(dim, _expand(slices, step, dim), step)
+        return add(decayed, step)
+    return scatter_add(decayed, dim, _expand(slices, step, dim), step)
 
 
 def lion_step(

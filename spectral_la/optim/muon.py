@@ -36,6 +36,7 @@ momentum with M/(‖M‖_F + eps) as the other optimizers of this package do (``
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
@@ -110,12 +111,16 @@ def torch_muon_spec(ns_coefficients=TORCH_NS_COEFFICIENTS, ns_steps: int = TORCH
     return NewtonSchulzSpec(sched, steps)
 
 
-def run_spec(orthogonalize: Any, x: torch.Tensor, step: int, where: str) -> torch.Tensor:
-    """``orthogonalize(x)``, a numerical failure re-raised naming the step, the parameter and the spec."""
+def run_spec(orthogonalize: Any, x: torch.Tensor, step: int, where: Any) -> torch.Tensor:
+    """``orthogonalize(x)``, a numerical failure re-raised naming the step, the parameter and the spec.
+
+    ``where``: the text, or a callable that makes it (built only when a failure needs it).
+    """
     try:
         return orthogonalize(x)
     except LinAlgError as exc:
-        raise type(exc)(f"step {step}, {where}: {exc}") from None
+        text = where() if callable(where) else where
+        raise type(exc)(f"step {step}, {text}: {exc}") from None
 
 
 class Muon(MatrixOptimizer):
@@ -247,7 +252,7 @@ class Muon(MatrixOptimizer):
             moments[j] = F.ema_momentum(p.grad, buf, group["momentum"], group["nesterov"])
 
         def run(x: torch.Tensor, where: str) -> torch.Tensor:
-            return run_spec(lambda y: ortho(y, eps), x, step, f"{where} ({spec})")
+            return run_spec(lambda y: ortho(y, eps), x, step, lambda: f"{where} ({spec})")
 
         updates: dict[int, torch.Tensor] = {}
         if group["batch_same_shape"]:
@@ -270,17 +275,37 @@ class Muon(MatrixOptimizer):
             # torch adds its update in the compute dtype (bf16) to the weight, computing in the promoted dtype:
             # handing the update over in that dtype (an exact cast back) keeps fp16 weights bit for bit too
             step_update = updates[j] if compute is None else updates[j].to(compute)
-            weight = F.decoupled_step(p, step_update, decay, lr)
+            weight = functools.partial(F.decoupled_step, update=step_update, decay=decay, lr=lr, inplace=True)
             seen = {"grad": p.grad, "momentum": new_buf, "update": updates[j]}
             planned.append((p, weight, {"momentum_buffer": new_buf}, seen))
         return planned
 
 
 def _group_spec(group: dict) -> Spec:
-    """The spec a param group runs: its ``orthogonalize`` or torch's NS from its NS arguments."""
-    if group.get("orthogonalize") is not None:
-        return parse_spec(group["orthogonalize"])
-    return torch_muon_spec(group["ns_coefficients"], group["ns_steps"], group["eps"])
+    """The spec a param group runs: its ``orthogonalize`` or torch's NS from its NS arguments.
+
+    Read several times per step; the parse is cached where the value cannot change behind the
+    cache's back (torch's NS arguments, a Spec, a spec string that names no file). A schedule file
+    is read again each time, so that a rewritten file takes effect.
+    """
+    ortho = group.get("orthogonalize")
+    coeffs = group["ns_coefficients"]
+    if (ortho is None or isinstance(ortho, Spec) or (isinstance(ortho, str) and not ortho.endswith(".json"))) and (
+        isinstance(coeffs, (tuple, list)) and all(isinstance(c, (int, float)) for c in coeffs)
+    ):
+        try:
+            return _cached_spec(ortho, tuple(coeffs), group["ns_steps"], group["eps"])
+        except TypeError as exc:  # an unhashable value: parse it uncached, which raises the user's error
+            if "unhashable" not in str(exc):
+                raise
+    return _parse_group_spec(ortho, coeffs, group["ns_steps"], group["eps"])
+
+
+def _parse_group_spec(ortho: Any, coeffs: Any, steps: Any, eps: Any) -> Spec:
+    return parse_spec(ortho) if ortho is not None else torch_muon_spec(coeffs, steps, eps)
+
+
+_cached_spec = functools.lru_cache(maxsize=128)(_parse_group_spec)
 
 
 def _validate_group(group: dict, where: str) -> None:

@@ -17,6 +17,7 @@ holds at the orthogonaliser's output, not for the applied update Ô.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -126,7 +127,7 @@ class NorMuon(DionFamily):
     ) -> list[Planned]:
         mu = F.hyper(group["mu"])
         moments = [F.accumulated_momentum(self._grad(p), self._momentum(p), mu, group["nesterov"]) for p in params]
-        u = self._ns_input(group, torch.stack([x for _, x in moments]))
+        u = self._ns_input(group, F.stack_batch([x for _, x in moments]))
         o = self._run(ortho, u, F.hyper(group["epsilon"]), step, where)
         v = torch.stack([self._variance(p) for p in params])
         o_norm, v_new = F.normuon_normalize(o, v, F.hyper(group["muon_beta2"]))
@@ -134,10 +135,13 @@ class NorMuon(DionFamily):
         wd = F.hyper(group["weight_decay"])
         planned: list[Planned] = []
         for i, p in enumerate(params):
+            weight: torch.Tensor | Callable[[torch.Tensor], Any]
             if group["cautious_wd"]:
                 weight = F.decoupled_step(F.cautious_decay(p, o_norm[i], lr * wd), o_norm[i], None, adjusted)
             else:
-                weight = F.decoupled_step(p, o_norm[i], 1 - lr * wd, adjusted)
+                weight = functools.partial(
+                    F.decoupled_step, update=o_norm[i], decay=1 - lr * wd, lr=adjusted, inplace=True
+                )
             state = {"momentum": moments[i][0], "variance_neuron": v_new[i]}
             planned.append((p, weight, state, {"grad": self._grad(p), "momentum": moments[i][0], "update": o_norm[i]}))
         return planned
