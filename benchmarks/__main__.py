@@ -92,6 +92,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--min-run-time", type=_positive_float, default=0.3, help="seconds each timing runs (default 0.3)"
     )
     parser.add_argument("--json", default="benchmarks/latest.json", help="JSON output (default benchmarks/latest.json)")
+    parser.add_argument(
+        "--scaling",
+        action="store_true",
+        help="cost curves instead of the suites: time against n for every polar route, against n/m for NS, "
+        "and the mpmath path against n and digits, with fitted exponents (--sizes: the n values, default "
+        "64 128 256 512 on CPU)",
+    )
+    parser.add_argument(
+        "--figure", default="benchmarks/scaling.png", help="--scaling: the figure (default benchmarks/scaling.png)"
+    )
 
 
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
@@ -101,6 +111,8 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     from spectral_la.benchmarks.suites import SUITES
     from spectral_la.dtypes import parse_dtype
 
+    if args.scaling:
+        return _run_scaling(args, argv)
     sizes = args.sizes or ([512, 1024, 2048, 4096, 8192] if args.device.startswith("cuda") else [256, 512])
     batched = args.batched
     dtypes = [parse_dtype(d, "--storage-dtypes") for d in args.storage_dtypes]
@@ -121,6 +133,26 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         command = "spectral-la bench " + shlex.join(argv if argv is not None else sys.argv[1:])
         write_json(args.json, args.device, rows, command)
         print(f"\nwritten to {args.json}")
+    return 0
+
+
+def _run_scaling(args: argparse.Namespace, argv: list[str] | None) -> int:
+    import torch
+
+    from spectral_la.benchmarks.harness import machine, print_table, write_json
+    from spectral_la.benchmarks.scaling import plot_scaling, scaling_rows, summary_rows
+
+    sizes = args.sizes or ([512, 1024, 2048, 4096] if args.device.startswith("cuda") else [64, 128, 256, 512])
+    where = f"{args.device} ({machine(args.device)}), torch {torch.__version__}"
+    print(f"device: {where}")
+    rows = scaling_rows(sizes, device=args.device, min_run_time=args.min_run_time)
+    print_table(summary_rows(rows))
+    if args.json:
+        command = "spectral-la bench " + shlex.join(argv if argv is not None else sys.argv[1:])
+        write_json(args.json, args.device, rows, command)
+        print(f"\nwritten to {args.json}")
+    if args.figure:
+        print(f"figure: {plot_scaling(rows, args.figure, where)}")
     return 0
 
 

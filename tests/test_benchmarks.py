@@ -126,3 +126,33 @@ def test_the_divergence_check_makes_no_blas_call():
     with symmetric_products("on"), blas_flops() as tally:
         sl.newton_schulz(x, "eo_quintic")
     assert tally[0] == 5 * (m * (m + 1) * n + m * (m + 1) * m)
+
+
+def test_fit_exponent_recovers_a_power_law():
+    """t = 3·x^2.5 sampled exactly: the least-squares fit on logs returns 2.5 and log 3 to rounding."""
+    from spectral_la.benchmarks.scaling import fit_exponent
+
+    xs = [8, 16, 32, 64]
+    alpha, c = fit_exponent(xs, [3 * x**2.5 for x in xs])
+    assert alpha == pytest.approx(2.5, abs=1e-12) and c == pytest.approx(math.log(3), abs=1e-10)
+
+
+def test_bench_scaling_writes_rows_summary_and_figure(tmp_path, capsys):
+    """``bench --scaling`` on tiny sizes: every series and method appears, one fastest-method row per n,
+    the figure is written. (Timing values are not asserted: speed is for benchmarks, not tests.)"""
+    from spectral_la.benchmarks.scaling import scaling_rows, summary_rows
+
+    rows = scaling_rows((8, 16), aspect_m=8, aspects=(1, 2), mp_sizes=(3, 4), mp_digits=(20, 30), mp_n=3,
+                        min_run_time=0.001, progress=False)  # fmt: skip
+    series = {r["series"] for r in rows}
+    assert series == {"n", "aspect n/m", "n (mpmath, 30 digits)", "digits (mpmath)"}
+    assert {r["method"] for r in rows if r["series"] == "n"} == {
+        "ns (general products)", "ns (symmetric route)", "gram_ns", "qdwh", "zolo_pd", "svd"
+    }  # fmt: skip
+    summary = summary_rows(rows)
+    assert [r["x_range"] for r in summary if r["series"].startswith("fastest")] == ["8x8", "16x16"]
+    assert all(math.isfinite(r["fitted_exponent"]) for r in summary if not r["series"].startswith("fastest"))
+    fig, out = tmp_path / "scaling.png", tmp_path / "scaling.json"
+    assert main(["bench", "--scaling", "--sizes", "8", "16", "--min-run-time", "0.001", "--json", str(out),
+                 "--figure", str(fig)]) == 0  # fmt: skip
+    assert fig.stat().st_size > 1000 and json.loads(out.read_text())["rows"]
