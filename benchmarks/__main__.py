@@ -97,7 +97,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="cost curves instead of the suites: time against n for every polar route, against n/m for NS, "
         "and the mpmath path against n and digits, with fitted exponents (--sizes: the n values, default "
-        "64 128 256 512 on CPU)",
+        "128 256 512 1024 on CPU)",
     )
     parser.add_argument(
         "--figure", default="benchmarks/scaling.png", help="--scaling: the figure (default benchmarks/scaling.png)"
@@ -142,7 +142,7 @@ def _run_scaling(args: argparse.Namespace, argv: list[str] | None) -> int:
     from spectral_la.benchmarks.harness import machine, print_table, write_json
     from spectral_la.benchmarks.scaling import plot_scaling, scaling_rows, summary_rows
 
-    sizes = args.sizes or ([512, 1024, 2048, 4096] if args.device.startswith("cuda") else [64, 128, 256, 512])
+    sizes = args.sizes or ([512, 1024, 2048, 4096] if args.device.startswith("cuda") else [128, 256, 512, 1024])
     where = f"{args.device} ({machine(args.device)}), torch {torch.__version__}"
     print(f"device: {where}")
     rows = scaling_rows(sizes, device=args.device, min_run_time=args.min_run_time)

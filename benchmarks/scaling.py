@@ -58,13 +58,13 @@ def fit_exponent(xs, ts) -> tuple[float, float]:
 
 
 def scaling_rows(
-    sizes=(64, 128, 256, 512),
+    sizes=(128, 256, 512, 1024),
     *,
     aspect_m: int = 128,
     aspects=(1, 2, 4, 8, 16),
-    mp_sizes=(6, 10, 16),
-    mp_digits=(20, 40, 80),
-    mp_n: int = 8,
+    mp_sizes=(8, 16, 32),
+    mp_digits=(30, 100, 300),
+    mp_n: int = 16,
     device: str = "cpu",
     min_run_time: float = 0.2,
     progress: bool = True,
@@ -160,8 +160,14 @@ def plot_scaling(rows: list[dict], path: str | Path, machine: str) -> Path:
             grid = np.geomspace(min(xs), max(xs), 50)
             ax.loglog(grid, np.exp(c) * grid**alpha, "-", color=line.get_color(), lw=1.0,
                       label=f"{method}: t ∝ x^{alpha:.2f}")  # fmt: skip
-        shapes = [r["shape"] for r in rows if r["series"] == name]
-        ax.set(xlabel=name, ylabel="time per call (ms)", title=f"{name}\n({shapes[0]} … {shapes[-1]})")
+        mine = [r for r in rows if r["series"] == name]
+        dtypes = list(dict.fromkeys(r["dtype"] for r in mine))
+        what = dtypes[0] if len(dtypes) == 1 else f"{dtypes[0]} … {dtypes[-1]}"
+        title = f"{name}\n({mine[0]['shape']} … {mine[-1]['shape']}, {what})"
+        ax.set(xlabel=name, ylabel="time per call (ms)", title=title)
+        xs = sorted({r["x"] for r in mine})
+        ax.set_xticks(xs, [str(v) for v in xs])  # the measured x values, plain (log ticks collide here)
+        ax.minorticks_off()
         ax.title.set_fontsize(9)
         ax.legend(fontsize=7)
     fig.suptitle(f"Cost curves on {machine} (median of a timed block per point; lines: least-squares fits)",
