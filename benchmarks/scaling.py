@@ -178,4 +178,3 @@ def plot_scaling(rows: list[dict], path: str | Path, machine: str) -> Path:
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return path
-
