@@ -40,7 +40,7 @@ import torch
 
 from spectral_la.analysis.spectra import FAMILIES, family_matrix
 from spectral_la.backend import TorchOps
-from spectral_la.dtypes import FP8_FORMATS, dtype_name, parse_compute_precision, parse_dtype
+from spectral_la.dtypes import FP8_FORMATS, parse_compute_precision, parse_dtype, store
 from spectral_la.kernels import iterate
 from spectral_la.normalization import SOURCE_FROBENIUS, apply_normalization, normalize_with_gram, resolve_normalization
 from spectral_la.schedules import schedules
@@ -202,19 +202,7 @@ def step_trace(
     fmt = compute if compute in FP8_FORMATS else None
     compute_dtype = torch.float32 if fmt else parse_dtype(compute, "compute")
     storage_dtype = compute_dtype if storage is None else parse_dtype(storage, "storage")
-    stored = x.detach().to(storage_dtype)
-    name = dtype_name(storage_dtype, short=True)
-    if not bool(torch.isfinite(stored).all()):
-        raise ValueError(
-            f"x overflows when stored in {name} (largest entry {float(x.abs().max()):.3g} > "
-            f"{torch.finfo(storage_dtype).max:.3g}); scale X first or pass storage='fp32'"
-        )
-    if bool((stored == 0).all()) and bool((x != 0).any()):
-        raise ValueError(
-            f"x underflows to zero when stored in {name} (largest entry {float(x.abs().max()):.3g} < "
-            f"{torch.finfo(storage_dtype).smallest_normal * torch.finfo(storage_dtype).eps:.3g}); there is nothing to "
-            "trace: scale X first or pass storage='fp32'"
-        )
+    stored = store(x, storage_dtype, "x", "scale X first or pass storage='fp32'")
     wide = stored if stored.shape[0] <= stored.shape[1] else stored.mT
     ops = EmulatedOps(compute_dtype, x.device, fmt, accumulation)
     ref_ops = EmulatedOps(torch.float64, x.device, None, "fused")

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 import spectral_la as sl
 from spectral_la.analysis.spectra import FAMILIES, family_matrix, torch_matrix_with_spectrum
-from spectral_la.dtypes import parse_dtype, precision_label
+from spectral_la.dtypes import parse_dtype, precision_label, store
 from spectral_la.spec import SoftenSpec, Spec, parse_spec
 
 __all__ = [
@@ -116,12 +116,7 @@ def measure_softening(
         raise ValueError("x is zero, where ρ = σ/‖X‖_F (the closed form's variable) is undefined")
     sig = torch.linalg.svdvals(x64)
     rho = sig / torch.linalg.matrix_norm(x64)
-    xs = x64.to(device=device, dtype=storage_dtype)
-    if not bool(torch.isfinite(xs).all()) and bool(torch.isfinite(x64).all()):
-        raise ValueError(
-            f"x overflows its storage dtype {storage_dtype} (largest entry {float(x64.abs().max()):.3g} > "
-            f"{torch.finfo(storage_dtype).max:.3g}); scale X or pass storage_dtype=torch.float64"
-        )
+    xs = store(x64, storage_dtype, "x", "scale X or pass storage_dtype='fp64'").to(device)
     m, n = x64.shape
     rows = []
     for spec in parsed:

@@ -34,6 +34,7 @@ __all__ = [
     "parse_compute_precision",
     "parse_dtype",
     "precision_label",
+    "store",
 ]
 
 #: canonical name → torch dtype (the float dtypes every routine takes).
@@ -171,3 +172,29 @@ def bf16_is_slow(threshold: float = 3.0) -> bool:
             best = min(best, time.perf_counter() - t0)
         times[dt] = best
     return times[torch.bfloat16] > threshold * times[torch.float32]
+
+
+def store(x: torch.Tensor, storage_dtype: torch.dtype, name: str = "x", hint: str = "") -> torch.Tensor:
+    """``x`` rounded to ``storage_dtype``, refusing a finite x the dtype cannot hold.
+
+    Raises ``ValueError`` naming ``name`` when a finite x overflows there (an entry above the dtype's
+    largest finite value) or when a nonzero x underflows to zero (every entry below its smallest
+    subnormal): what follows would measure inf or nothing, not the method. ``hint`` ends the message
+    (what to pass instead).
+    """
+    stored = x.detach().to(storage_dtype)
+    short = dtype_name(storage_dtype, short=True)
+    largest = float(x.detach().abs().max()) if x.numel() else 0.0
+    tail = f"; {hint}" if hint else ""
+    if not bool(torch.isfinite(stored).all()) and bool(torch.isfinite(x).all()):
+        info = torch.finfo(storage_dtype)
+        raise ValueError(
+            f"{name} overflows when stored in {short} (largest entry {largest:.3g} > {info.max:.3g}){tail}"
+        )
+    if x.numel() and bool((stored == 0).all()) and bool((x != 0).any()):
+        info = torch.finfo(storage_dtype)
+        raise ValueError(
+            f"{name} underflows to zero when stored in {short} (largest entry {largest:.3g} < "
+            f"{info.smallest_normal * info.eps:.3g}){tail}"
+        )
+    return stored

@@ -268,8 +268,13 @@ def test_a_finite_spectrum_float32_cannot_hold_is_named_as_overflow():
     from spectral_la.analysis.softening import measure_softening
 
     x = torch.diag(torch.tensor([1e300, 1.0], dtype=torch.float64))
-    with pytest.raises(ValueError, match="overflows its storage dtype torch.float32"):
+    with pytest.raises(ValueError, match="overflows when stored in fp32"):
         measure_softening("soften:0.5:polar_express", x)
     assert measure_softening("soften:0.5:polar_express", x, storage_dtype="fp64")[0]["s"] == 0.5
     with pytest.raises(ValueError, match="x is zero"):
         measure_softening("soften:0.5:polar_express", torch.zeros(4, 6))
+    # every entry below bf16's smallest subnormal (≈ 9.2e-41): stored, X would be zero
+    with pytest.raises(ValueError, match="underflows to zero when stored in bf16"):
+        measure_softening(
+            "soften:0.5:polar_express", torch.full((4, 6), 1e-45, dtype=torch.float64), storage_dtype="bf16"
+        )
