@@ -54,6 +54,7 @@ __all__ = [
     "fp8_round",
     "outlier_study",
     "model_accuracy",
+    "model_ratio",
     "predicted_error",
     "step_trace",
     "trace_rows",
@@ -273,6 +274,15 @@ def predicted_error(spec: Any, sigma: Any, compute: str, shape: tuple[int, int])
     return unit_roundoff(compute) * total / math.sqrt(m * n)
 
 
+def model_ratio(spec: Any, sigma: np.ndarray, errors: np.ndarray, compute: str, shape: tuple[int, int]) -> float:
+    """The median over σ̂ ≥ 0.1 of a trace's final error over :func:`predicted_error` (NaN where no σ̂
+    reaches 0.1): the model's accuracy on one run, from :func:`step_trace`'s ``sigma`` and ``errors``."""
+    band = sigma >= 0.1
+    if not band.any():
+        return float("nan")
+    return float(np.median(errors[-1][band] / predicted_error(spec, sigma, compute, shape)[band]))
+
+
 def study_inputs(shape: tuple[int, int], seeds: int, capture: Any = None) -> list[tuple[str, torch.Tensor]]:
     """(label, float64 matrix): every family at ``shape`` for ``seeds`` seeds, then the captured momenta."""
     m, n = shape
@@ -309,7 +319,8 @@ def outlier_study(
 ) -> list[dict]:
     """The Step 3.5 Flash claim, measured: per input and run, the largest intermediate entry against the
     float64 run's (``outlier_ratio`` = max over steps of ``max|X_k| / max|X_k^{fp64}|``, also for A and S),
-    the final max σ error, and the worst error among σ̂ < 1e-5 (fp16's subnormal range)."""
+    the final max σ error, the worst error among σ̂ < 1e-5 (fp16's subnormal range) and the rounding
+    model's accuracy on the run (:func:`model_ratio`)."""
     from tqdm import tqdm
 
     rows = []
@@ -337,6 +348,7 @@ def outlier_study(
                     "max_abs_x": max(r["max_abs_x"] for r in trace),
                     "final_max_sigma_error": float(errors[-1].max()),
                     "max_error_sigma_below_1e-5": float(errors[-1][tiny].max()) if tiny.any() else float("nan"),
+                    "measured_over_model_sigma_ge_0.1": model_ratio(spec, sigma, errors, compute, tuple(x.shape)),
                     "finite": bool(np.isfinite(errors).all()),
                 }
             )
@@ -380,9 +392,7 @@ def trace_rows(cfg: PrecisionConfig) -> list[dict]:
     for spec in cfg.specs:
         for compute in cfg.computes:
             trace, sigma, errors = step_trace(spec, x, compute=compute, accumulation=cfg.accumulation)
-            model = predicted_error(spec, sigma, compute, (x.shape[0], x.shape[1]))
-            band = sigma >= 0.1
-            ratio = float(np.median(errors[-1][band] / model[band])) if band.any() else float("nan")
+            ratio = model_ratio(spec, sigma, errors, compute, tuple(x.shape))
             for r in trace:
                 rows.append(
                     {
@@ -420,9 +430,6 @@ def model_accuracy(
     for label, x, compute in tqdm(jobs, desc="rounding model", disable=not progress):
         m, n = x.shape
         _, sigma, errors = step_trace(spec, x, compute=compute)
-        model = predicted_error(spec, sigma, compute, (m, n))
-        band = sigma >= 0.1
-        ratio = float(np.median(errors[-1][band] / model[band])) if band.any() else float("nan")
         rows.append(
             {
                 "spec": str(_ns_spec(spec)),
@@ -430,8 +437,8 @@ def model_accuracy(
                 "shape": f"{m}x{n}",
                 "storage_dtype": storage_name(compute),
                 "compute_dtype": parse_compute_precision(compute, "computes entry"),
-                "sigma_hat_ge_0.1": int(band.sum()),
-                "measured_over_model_sigma_ge_0.1": ratio,
+                "sigma_hat_ge_0.1": int((sigma >= 0.1).sum()),
+                "measured_over_model_sigma_ge_0.1": model_ratio(spec, sigma, errors, compute, (m, n)),
             }
         )
     return rows

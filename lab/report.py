@@ -796,9 +796,11 @@ def section_precision(cfg: ReportConfig, fig, progress: bool, findings: list[str
         for c in ("bf16", "fp16")
     )
     shapes = dict.fromkeys((p.shape, p.study_shape))
-    model_rows = model_accuracy(
-        p.specs[0], [pair for shape in shapes for pair in study_inputs(shape, p.study_seeds)], progress=progress
-    )
+    # The study's fused runs on the synthetic families are the model's runs at the study shape (storage =
+    # compute dtype, fp32/bf16/fp16): their ratios are read there, and only the trace shape is traced anew.
+    model_rows = [r for r in study if r["accumulation"] == "fused" and r["input"].split()[0] in FAMILIES]
+    if p.shape != p.study_shape:
+        model_rows += model_accuracy(p.specs[0], study_inputs(p.shape, p.study_seeds), progress=progress)
     model_inputs = (
         f"{len(FAMILIES)} families × {p.study_seeds} seeds at {' and '.join(_x(sh) for sh in shapes)}, "
         f"{p.specs[0]}, storage = compute dtype"
