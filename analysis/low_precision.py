@@ -348,7 +348,7 @@ def outlier_study(
                     "max_abs_x": max(r["max_abs_x"] for r in trace),
                     "final_max_sigma_error": float(errors[-1].max()),
                     "max_error_sigma_below_1e-5": float(errors[-1][tiny].max()) if tiny.any() else float("nan"),
-                    "measured_over_model_sigma_ge_0.1": model_ratio(spec, sigma, errors, compute, tuple(x.shape)),
+                    "measured_over_model_sigma_ge_0.1": model_ratio(spec, sigma, errors, compute, (x.shape[0], x.shape[1])),
                     "finite": bool(np.isfinite(errors).all()),
                 }
             )
@@ -392,7 +392,7 @@ def trace_rows(cfg: PrecisionConfig) -> list[dict]:
     for spec in cfg.specs:
         for compute in cfg.computes:
             trace, sigma, errors = step_trace(spec, x, compute=compute, accumulation=cfg.accumulation)
-            ratio = model_ratio(spec, sigma, errors, compute, tuple(x.shape))
+            ratio = model_ratio(spec, sigma, errors, compute, (x.shape[0], x.shape[1]))
             for r in trace:
                 rows.append(
                     {
