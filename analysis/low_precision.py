@@ -335,6 +335,7 @@ def outlier_study(
                 for name in ("x", "a")
             }
             tiny = sigma < 1e-5
+            model = model_ratio(spec, sigma, errors, compute, (x.shape[0], x.shape[1]))
             rows.append(
                 {
                     "input": label,
@@ -348,7 +349,7 @@ def outlier_study(
                     "max_abs_x": max(r["max_abs_x"] for r in trace),
                     "final_max_sigma_error": float(errors[-1].max()),
                     "max_error_sigma_below_1e-5": float(errors[-1][tiny].max()) if tiny.any() else float("nan"),
-                    "measured_over_model_sigma_ge_0.1": model_ratio(spec, sigma, errors, compute, (x.shape[0], x.shape[1])),
+                    "measured_over_model_sigma_ge_0.1": model,
                     "finite": bool(np.isfinite(errors).all()),
                 }
             )
