@@ -284,28 +284,19 @@ class Muon(MatrixOptimizer):
 def _group_spec(group: dict) -> Spec:
     """The spec a param group runs: its ``orthogonalize`` or torch's NS from its NS arguments.
 
-    Read several times per step; the parse is cached where the value cannot change behind the
-    cache's back (torch's NS arguments, a Spec, a spec string that names no file). A schedule file
-    is read again each time, so that a rewritten file takes effect.
+    Read several times per step. torch's NS spec from plain numbers is the same every time and is
+    built once (:func:`torch_muon_spec` validates and constructs a schedule, the costly part); any
+    other value is parsed as given, so a rewritten schedule file takes effect.
     """
-    ortho = group.get("orthogonalize")
-    coeffs = group["ns_coefficients"]
-    if (ortho is None or isinstance(ortho, Spec) or (isinstance(ortho, str) and not ortho.endswith(".json"))) and (
-        isinstance(coeffs, (tuple, list)) and all(isinstance(c, (int, float)) for c in coeffs)
-    ):
-        try:
-            return _cached_spec(ortho, tuple(coeffs), group["ns_steps"], group["eps"])
-        except TypeError as exc:  # an unhashable value: parse it uncached, which raises the user's error
-            if "unhashable" not in str(exc):
-                raise
-    return _parse_group_spec(ortho, coeffs, group["ns_steps"], group["eps"])
+    if group.get("orthogonalize") is not None:
+        return parse_spec(group["orthogonalize"])
+    coeffs, steps, eps = group["ns_coefficients"], group["ns_steps"], group["eps"]
+    if isinstance(coeffs, (tuple, list)) and all(type(v) in (int, float) for v in (*coeffs, steps, eps)):
+        return _torch_muon_spec_of_numbers(tuple(coeffs), steps, eps)
+    return torch_muon_spec(coeffs, steps, eps)
 
 
-def _parse_group_spec(ortho: Any, coeffs: Any, steps: Any, eps: Any) -> Spec:
-    return parse_spec(ortho) if ortho is not None else torch_muon_spec(coeffs, steps, eps)
-
-
-_cached_spec = functools.lru_cache(maxsize=128)(_parse_group_spec)
+_torch_muon_spec_of_numbers = functools.lru_cache(maxsize=64)(torch_muon_spec)
 
 
 def _validate_group(group: dict, where: str) -> None:
