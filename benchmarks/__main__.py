@@ -40,7 +40,8 @@ def _batched_shape(text: str) -> tuple[int, ...] | None:
     return tuple(_positive_int(p) for p in parts)
 
 
-def _matrix_shape(text: str) -> tuple[int, int]:
+def matrix_shape(text: str) -> tuple[int, int]:
+    """An ``MxN`` argument as (m, n), each in [1, 65536] (an argparse type; also the benchmark modules')."""
     parts = text.split("x")
     if len(parts) != 2:
         raise argparse.ArgumentTypeError(f"expected MxN, got {text!r}")
@@ -82,7 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--symmetric-shapes",
-        type=_matrix_shape,
+        type=matrix_shape,
         nargs="+",
         default=None,
         help="MxN shapes of the peers suite's symmetric-product rows (default 1024x4096 on CPU, "

@@ -26,12 +26,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from spectral_la.benchmarks.harness import machine, matmul_rate, paired_seconds
+from spectral_la.benchmarks.__main__ import matrix_shape
+from spectral_la.benchmarks.harness import matmul_rate, paired_seconds, write_json
 from spectral_la.benchmarks.suites import limit_columns
 
 LM_SHAPES = ((384, 128), (128, 128), (512, 128), (128, 512)) * 2
@@ -142,22 +145,27 @@ def main(argv: list[str] | None = None) -> int:
     from spectral_la.benchmarks.dion_parity import load_dion
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="+", default=["256x1024"], help="Muon shapes m x n (default 256x1024)")
+    parser.add_argument(
+        "--sizes", nargs="+", type=matrix_shape, default=[(256, 1024)], help="Muon shapes MxN (default 256x1024)"
+    )
     parser.add_argument("--dion", help="directory holding microsoft/dion's dion/ package (the dion part runs with it)")
-    parser.add_argument("--dion-shape", default="1024x4096")
+    parser.add_argument("--dion-shape", type=matrix_shape, default=(1024, 4096))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--min-run-time", type=float, default=0.3)
     parser.add_argument("--skip-muon", action="store_true")
     parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args(argv)
-    shapes = [tuple(int(v) for v in s.split("x")) for s in args.sizes]
+    shapes = args.sizes
     rows = [] if args.skip_muon else muon_rows(shapes, args.rounds, args.min_run_time)
     if args.dion:
-        shape = tuple(int(v) for v in args.dion_shape.split("x"))
-        rows += dion_rows(load_dion(args.dion, "main"), shape, args.rounds, args.min_run_time)  # type: ignore[arg-type]
+        rows += dion_rows(load_dion(args.dion, "main"), args.dion_shape, args.rounds, args.min_run_time)
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"machine": machine("cpu"), "torch": torch.__version__, "rows": rows}, fh, indent=1)
+        write_json(
+            args.json,
+            "cpu",
+            rows,
+            "python -m spectral_la.benchmarks.optimizer_speed " + shlex.join(sys.argv[1:] if argv is None else argv),
+        )
     return 0
 
 

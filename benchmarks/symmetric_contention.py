@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,7 +24,8 @@ from collections.abc import Iterator
 import torch
 
 import spectral_la as sl
-from spectral_la.benchmarks.harness import machine, paired_seconds
+from spectral_la.benchmarks.__main__ import matrix_shape
+from spectral_la.benchmarks.harness import paired_seconds, write_json
 from spectral_la.symmetric_products import symmetric_products
 
 
@@ -79,17 +81,22 @@ def rows(shapes, threads, rounds: int, min_run_time: float) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="+", default=["512x2048", "1024x4096"], help="m x n shapes")
+    parser.add_argument("--sizes", nargs="+", type=matrix_shape, default=[(512, 2048), (1024, 4096)], help="MxN shapes")
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--min-run-time", type=float, default=0.3)
     parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args(argv)
-    shapes = [tuple(int(v) for v in s.split("x")) for s in args.sizes]
+    shapes = args.sizes
     result = rows(shapes, args.threads, args.rounds, args.min_run_time)
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"machine": machine("cpu"), "torch": torch.__version__, "rows": result}, fh, indent=1)
+        write_json(
+            args.json,
+            "cpu",
+            result,
+            "python -m spectral_la.benchmarks.symmetric_contention "
+            + shlex.join(sys.argv[1:] if argv is None else argv),
+        )
     return 0
 
 
