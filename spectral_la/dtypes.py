@@ -183,18 +183,17 @@ def store(x: torch.Tensor, storage_dtype: torch.dtype, name: str = "x", hint: st
     (what to pass instead).
     """
     stored = x.detach().to(storage_dtype)
-    short = dtype_name(storage_dtype, short=True)
-    largest = float(x.detach().abs().max()) if x.numel() else 0.0
-    tail = f"; {hint}" if hint else ""
-    if not bool(torch.isfinite(stored).all()) and bool(torch.isfinite(x).all()):
+    overflow = not bool(torch.isfinite(stored).all()) and bool(torch.isfinite(x).all())
+    underflow = not overflow and x.numel() > 0 and bool((stored == 0).all()) and bool((x != 0).any())
+    if overflow or underflow:  # the message's numbers are only worked out for it
         info = torch.finfo(storage_dtype)
-        raise ValueError(
-            f"{name} overflows when stored in {short} (largest entry {largest:.3g} > {info.max:.3g}){tail}"
+        largest = float(x.detach().abs().max())
+        what = (
+            f"overflows when stored in {dtype_name(storage_dtype, short=True)} (largest entry {largest:.3g} > "
+            f"{info.max:.3g})"
+            if overflow
+            else f"underflows to zero when stored in {dtype_name(storage_dtype, short=True)} (largest entry "
+            f"{largest:.3g} < {info.smallest_normal * info.eps:.3g})"
         )
-    if x.numel() and bool((stored == 0).all()) and bool((x != 0).any()):
-        info = torch.finfo(storage_dtype)
-        raise ValueError(
-            f"{name} underflows to zero when stored in {short} (largest entry {largest:.3g} < "
-            f"{info.smallest_normal * info.eps:.3g}){tail}"
-        )
+        raise ValueError(f"{name} {what}" + (f"; {hint}" if hint else ""))
     return stored
