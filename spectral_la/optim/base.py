@@ -161,14 +161,12 @@ class MatrixOptimizer(torch.optim.Optimizer):
         for p, weight, new_state, seen in planned:  # commit
             state = self.state[p]
             for key, value in new_state.items():
-                old = state.get(key)
-                keep = isinstance(old, torch.Tensor) and old.shape == value.shape
-                if keep and (old.dtype != value.dtype or old.device != value.device or not _adoptable(value, p)):
+                old, adopt = state.get(key), _adoptable(value, p)
+                same = isinstance(old, torch.Tensor) and (old.dtype, old.device) == (value.dtype, value.device)
+                if isinstance(old, torch.Tensor) and old.shape == value.shape and not (adopt and same):
                     old.copy_(value)  # the state keeps its dtype and device (and its identity)
-                elif keep or _adoptable(value, p):
-                    state[key] = value
-                else:  # a first step's slice of a stack, or an alias: the state gets a tensor of its own
-                    state[key] = value.clone(memory_format=torch.contiguous_format)
+                else:  # adopted as it is, or (a slice of a stack, an alias) a tensor of its own
+                    state[key] = value if adopt else value.clone(memory_format=torch.contiguous_format)
             if record and self.capture is not None:
                 for kind, matrix in seen.items():
                     self.capture.record(step, p, kind, matrix)
