@@ -27,6 +27,7 @@ import spectral_la as sl
 from spectral_la.analysis.spectra import FAMILIES, family_matrix, torch_matrix_with_spectrum
 from spectral_la.dtypes import parse_dtype, precision_label, store
 from spectral_la.spec import SoftenSpec, Spec, parse_spec
+from spectral_la.validation import check_finite
 
 __all__ = [
     "DEFAULT_SPECS",
@@ -111,6 +112,7 @@ def measure_softening(
     compute_dtype = parse_dtype(compute_dtype, "compute_dtype", allow_none=True)
     if not torch.is_tensor(x) or not x.is_floating_point() or x.ndim != 2:
         raise TypeError(f"x must be a real floating 2-D tensor, got {type(x).__name__} {getattr(x, 'dtype', '')}")
+    check_finite(bool(torch.isfinite(x).all()), "x")
     x64 = x.detach().double().cpu()  # the reference (SVD, claimed map) in float64, whatever X is stored in
     if not bool((x64 != 0).any()):
         raise ValueError("x is zero, where ρ = σ/‖X‖_F (the closed form's variable) is undefined")

@@ -51,8 +51,14 @@ def _methods() -> dict[str, Callable[[torch.Tensor], Any]]:
 
 
 def fit_exponent(xs, ts) -> tuple[float, float]:
-    """(α, c) of the least-squares fit log t = α log x + c (natural logs)."""
-    lx, lt = np.log(np.asarray(xs, dtype=float)), np.log(np.asarray(ts, dtype=float))
+    """(α, c) of the least-squares fit log t = α log x + c (natural logs); two or more positive finite
+    points, at least two distinct x."""
+    x, t = np.asarray(xs, dtype=float), np.asarray(ts, dtype=float)
+    if x.shape != t.shape or x.ndim != 1 or len(np.unique(x)) < 2:
+        raise ValueError(f"fit_exponent needs xs and ts of equal length with two distinct x, got {xs!r}, {ts!r}")
+    if not (np.isfinite(x).all() and np.isfinite(t).all() and (x > 0).all() and (t > 0).all()):
+        raise ValueError(f"fit_exponent needs positive finite xs and ts (logs are fitted), got {xs!r}, {ts!r}")
+    lx, lt = np.log(x), np.log(t)
     alpha, c = np.polyfit(lx, lt, 1)
     return float(alpha), float(c)
 

@@ -273,6 +273,8 @@ def test_a_finite_spectrum_float32_cannot_hold_is_named_as_overflow():
     assert measure_softening("soften:0.5:polar_express", x, storage_dtype="fp64")[0]["s"] == 0.5
     with pytest.raises(ValueError, match="x is zero"):
         measure_softening("soften:0.5:polar_express", torch.zeros(4, 6))
+    with pytest.raises(ValueError, match="x has non-finite entries"):
+        measure_softening("soften:0.5:polar_express", torch.tensor([[1.0, float("nan")], [0.0, 1.0]]))
     # every entry below bf16's smallest subnormal (≈ 9.2e-41): stored, X would be zero
     with pytest.raises(ValueError, match="underflows to zero when stored in bf16"):
         measure_softening(

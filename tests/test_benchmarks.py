@@ -135,6 +135,9 @@ def test_fit_exponent_recovers_a_power_law():
     xs = [8, 16, 32, 64]
     alpha, c = fit_exponent(xs, [3 * x**2.5 for x in xs])
     assert alpha == pytest.approx(2.5, abs=1e-12) and c == pytest.approx(math.log(3), abs=1e-10)
+    for bad in (([1, 2], [0.0, 1.0]), ([1, 2], [1.0, float("nan")]), ([2, 2], [1.0, 2.0]), ([1, 2, 3], [1.0, 2.0])):
+        with pytest.raises(ValueError, match="fit_exponent"):
+            fit_exponent(*bad)
 
 
 def test_bench_scaling_writes_rows_summary_and_figure(tmp_path, capsys):
