@@ -100,9 +100,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "and the mpmath path against n and digits, with fitted exponents (--sizes: the n values, default "
         "128 256 512 1024 on CPU)",
     )
-    parser.add_argument(
-        "--figure", default="benchmarks/scaling.png", help="--scaling: the figure (default benchmarks/scaling.png)"
-    )
+    parser.add_argument("--figure", default=None, help="--scaling only: the figure (default benchmarks/scaling.png)")
 
 
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
@@ -114,6 +112,8 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
 
     if args.scaling:
         return _run_scaling(args, argv)
+    if args.figure is not None:
+        raise ValueError("bench: --figure draws the cost curves of --scaling; pass --scaling with it")
     sizes = args.sizes or ([512, 1024, 2048, 4096, 8192] if args.device.startswith("cuda") else [256, 512])
     batched = args.batched
     dtypes = [parse_dtype(d, "--storage-dtypes") for d in args.storage_dtypes]
@@ -143,6 +143,16 @@ def _run_scaling(args: argparse.Namespace, argv: list[str] | None) -> int:
     from spectral_la.benchmarks.harness import machine, print_table, write_json
     from spectral_la.benchmarks.scaling import plot_scaling, scaling_rows, summary_rows
 
+    # The cost curves time fp32 square inputs of every polar route: the suites' options have no meaning there.
+    given = {
+        "--suite": args.suite != "all",
+        "--batched": args.batched != _batched_shape("16x128x512"),
+        "--storage-dtypes": args.storage_dtypes != ["float32", "bfloat16"],
+        "--symmetric-shapes": args.symmetric_shapes is not None,
+    }
+    if any(given.values()):
+        raise ValueError(f"bench --scaling takes --sizes, --device, --min-run-time, --json and --figure, not "
+                         f"{', '.join(flag for flag, on in given.items() if on)}")  # fmt: skip
     sizes = args.sizes or ([512, 1024, 2048, 4096] if args.device.startswith("cuda") else [128, 256, 512, 1024])
     where = f"{args.device} ({machine(args.device)}), torch {torch.__version__}"
     print(f"device: {where}")
@@ -152,8 +162,7 @@ def _run_scaling(args: argparse.Namespace, argv: list[str] | None) -> int:
         command = "spectral-la bench " + shlex.join(argv if argv is not None else sys.argv[1:])
         write_json(args.json, args.device, rows, command)
         print(f"\nwritten to {args.json}")
-    if args.figure:
-        print(f"figure: {plot_scaling(rows, args.figure, where)}")
+    print(f"figure: {plot_scaling(rows, args.figure or 'benchmarks/scaling.png', where)}")
     return 0
 
 

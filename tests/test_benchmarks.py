@@ -159,3 +159,8 @@ def test_bench_scaling_writes_rows_summary_and_figure(tmp_path, capsys):
     assert main(["bench", "--scaling", "--sizes", "8", "16", "--min-run-time", "0.001", "--json", str(out),
                  "--figure", str(fig)]) == 0  # fmt: skip
     assert fig.stat().st_size > 1000 and json.loads(out.read_text())["rows"]
+    # an option the cost curves cannot honour is refused, not dropped
+    assert main(["bench", "--scaling", "--suite", "ns", "--json", str(out), "--figure", str(fig)]) == 2
+    assert "not --suite" in capsys.readouterr().err
+    assert main(["bench", "--figure", str(fig), "--json", str(out)]) == 2
+    assert "pass --scaling" in capsys.readouterr().err
