@@ -58,9 +58,13 @@ def _stepper(opt_cls: Callable, shapes, dtype: torch.dtype, **kw: Any) -> Callab
     return opt.step
 
 
-def _pair(label: str, shape: str, dtype: str, ours: Callable, theirs: Callable, rounds: int, mrt: float) -> dict:
+def _pair(
+    label: str, shape: str, dtype: str, ours: Callable, theirs: Callable, rounds: int, mrt: float, *, compute: str
+) -> dict:
+    """One alternated comparison as a row: the parameters' (storage) dtype and the orthogonaliser's compute dtype."""
     t_ours, t_theirs, ratio, (lo, hi) = paired_seconds(ours, theirs, mrt, rounds)
-    row = {"case": label, "shape": shape, "param_dtype": dtype, "ours_ms": t_ours * 1e3, "theirs_ms": t_theirs * 1e3}
+    row: dict[str, Any] = {"case": label, "shape": shape, "param_dtype": dtype, "compute_dtype": compute}
+    row |= {"ours_ms": t_ours * 1e3, "theirs_ms": t_theirs * 1e3}
     row |= {"ratio": ratio, "ratio_range": f"{lo:.3g}–{hi:.3g}", "rounds": rounds}
     print(json.dumps(row), flush=True)
     return row
@@ -91,6 +95,7 @@ def muon_rows(shapes, rounds: int, min_run_time: float) -> list[dict]:
                     lambda x=x: _zeropower_via_newtonschulz(x, (3.4445, -4.7750, 2.0315), 5, 1e-7),
                     rounds,
                     min_run_time,
+                    compute="bfloat16",
                 )
             )
             rows.append(
@@ -102,6 +107,7 @@ def muon_rows(shapes, rounds: int, min_run_time: float) -> list[dict]:
                     _stepper(TorchMuon, [shape], dtype, lr=0.02),
                     rounds,
                     min_run_time,
+                    compute="bfloat16",
                 )
             )
     rows.append(
@@ -113,6 +119,7 @@ def muon_rows(shapes, rounds: int, min_run_time: float) -> list[dict]:
             _stepper(TorchMuon, LM_SHAPES, torch.float32, lr=0.02),
             rounds,
             min_run_time,
+            compute="bfloat16",
         )
     )
     return rows
@@ -130,13 +137,13 @@ def dion_rows(dion: Any, shape: tuple[int, int], rounds: int, min_run_time: floa
         ours = _stepper(lambda ps, c=ours_cls: c(ps, newton_schulz_func=fp32_ns), [shape], torch.float32)
         theirs = _stepper(lambda ps, n=name: getattr(dion, n)(ps, newton_schulz_func=fp32_ns), [shape], torch.float32)
         row = _pair(f"step(): {name} vs dion {name} (eager), same fp32 NS", label, "float32", ours, theirs, rounds,
-                    min_run_time)  # fmt: skip
+                    min_run_time, compute="float32")  # fmt: skip
         rows.append(row | limit_columns(ours, row["ours_ms"] / 1e3, rate))
     for cls, name in ((Dion2, "Dion2"), (NorDion2, "NorDion2")):
         quarter = _stepper(lambda ps, c=cls: c(ps, fraction=0.25, newton_schulz_func=fp32_ns), [shape], torch.float32)
         whole = _stepper(lambda ps, c=cls: c(ps, fraction=1.0, newton_schulz_func=fp32_ns), [shape], torch.float32)
         row = _pair(f"step(): {name} fraction 0.25 vs fraction 1.0 (ours, same fp32 NS)", label, "float32", quarter,
-                    whole, rounds, min_run_time)  # fmt: skip
+                    whole, rounds, min_run_time, compute="float32")  # fmt: skip
         rows.append(row | limit_columns(quarter, row["ours_ms"] / 1e3, rate))
     return rows
 
