@@ -88,11 +88,12 @@ def accumulated_momentum(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """microsoft/dion's momentum: (M', U) with M' = μM + G (G cast to M's dtype), U = μM' + G or M'.
 
-    μ = None is Dion2's M' = M + G (no coefficient, no Nesterov).
+    μ = None is Dion2's M' = M + G (no coefficient, no Nesterov): U is M' itself (one sum, not two).
     """
     g = grad.to(buf.dtype)
     if mu is None:
-        return buf + g, buf + g
+        new = buf + g
+        return new, new
     new = buf * mu + g
     return new, (new * mu + g if nesterov else new)
 
